@@ -1,0 +1,54 @@
+import { heartbeat } from '@temporalio/activity';
+import { ensureStateSchema, recordCompleted } from '../src/db/state';
+import { runDdl, type DdlOptions } from '../src/sql/ddl';
+import { getMigration, type ActivityDeps, type MigrationRef } from './deps';
+import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
+
+/** Tuning of the contract activities. */
+export interface ContractOptions {
+  /** Options of the DDL (lock timeout, attempts); defaults from `FERRY_LOCK_TIMEOUT`. */
+  ddl?: DdlOptions;
+}
+
+/**
+ * The closing activities: `contract` finishes a migration, `rollback` undoes its expand.
+ * @example Worker.create({ activities: { ...createContractActivities({ pool, migrations }) } })
+ */
+export function createContractActivities(deps: ActivityDeps, opts: ContractOptions = {}) {
+  const dualWrite = createDualWriteActivities(deps, { ddl: opts.ddl });
+
+  /** Drops ferry's trigger if any, then runs `statements` through runDdl. */
+  async function dropTriggerThen(ref: MigrationRef, pick: 'contract' | 'expand.down') {
+    const def = getMigration(deps, ref).definition;
+    const statements = pick === 'contract' ? def.contract.up : def.expand.down;
+    const dropped = await dualWrite.dropDualWriteTrigger(ref);
+    const ddl: DdlOptions = { log: deps.log, onRetry: (r) => heartbeat(r), ...opts.ddl, table: quotedTable(def) };
+    const ran = await runDdl(deps.pool, statements, ddl);
+    return { statements: dropped.statements + ran.statements, retries: dropped.retries + ran.retries };
+  }
+
+  return {
+    /**
+     * Drops ferry's dual-write trigger (if any), runs `contract.up` through runDdl, and records
+     * the migration in `ferry.completed_migrations` (kept after Temporal forgets it). Safe to
+     * run again: the trigger is dropped `IF EXISTS` (also when the table is gone) and the
+     * author's statements use `IF EXISTS`. `statements` counts every statement run.
+     */
+    async contract(ref: MigrationRef): Promise<{ statements: number; retries: number }> {
+      return asActivity(async () => {
+        const result = await dropTriggerThen(ref, 'contract');
+        await ensureStateSchema(deps.pool);
+        await recordCompleted(deps.pool, ref.name, ref.specHash);
+        return result;
+      });
+    },
+
+    /**
+     * Undoes the expand before contract: drops ferry's trigger (if any), then runs
+     * `expand.down`. Safe to run again, and to run after a failed or partial expand.
+     */
+    async rollback(ref: MigrationRef): Promise<{ statements: number; retries: number }> {
+      return asActivity(() => dropTriggerThen(ref, 'expand.down'));
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { heartbeat } from '@temporalio/activity';
+import { completedRecord, ensureStateSchema } from '../src/db/state';
+import { describeTable, type TableInfo } from '../src/db/table';
+import type { MigrationDefinition } from '../src/define';
+import { FerryError } from '../src/errors';
+import { runDdl, type DdlOptions } from '../src/sql/ddl';
+import { getMigration, type ActivityDeps, type MigrationRef } from './deps';
+import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
+
+/** Tuning of the expand activities. */
+export interface ExpandOptions {
+  /** Options of the DDL (lock timeout, attempts); defaults from `FERRY_LOCK_TIMEOUT`. */
+  ddl?: DdlOptions;
+}
+
+/**
+ * What `describeTarget` found: the table (quoted), its key columns and its estimated rows; or,
+ * for a migration whose contract already ran, when (`ferry.completed_migrations`).
+ */
+export interface TargetDescription {
+  table: string;
+  key: string[];
+  rowsEstimated: number;
+  completedAt?: string;
+}
+
+/**
+ * The expand activities: `describeTarget` checks the table before anything changes, `expand`
+ * runs `expand.up` (and installs ferry's trigger for `dualWrite: { by: 'trigger' }`).
+ * @example Worker.create({ activities: { ...createExpandActivities({ pool, migrations }) } })
+ */
+export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions = {}) {
+  const dualWrite = createDualWriteActivities(deps, { ddl: opts.ddl });
+  return {
+    /**
+     * Checks that the migration's table and key exist and estimates its rows (planner
+     * statistics, no `count(*)`). Changes nothing. Definition errors (no such table, no primary
+     * key, no such key column) fail for good: fix the migration and start it again.
+     */
+    async describeTarget(ref: MigrationRef): Promise<TargetDescription> {
+      return asActivity(async () => {
+        const definition = getMigration(deps, ref).definition;
+        const done = await completedBefore(deps, ref);
+        if (done) return { table: quotedTable(definition), key: [], rowsEstimated: 0, completedAt: done };
+        const info = await describeTarget(deps, definition);
+        return { table: info.quoted, key: info.key.map((k) => k.name), rowsEstimated: info.estimatedRows };
+      });
+    },
+
+    /**
+     * Runs `expand.up` through `runDdl` (short lock timeouts, retried), then installs ferry's
+     * dual-write trigger when the migration asks for one. Safe to run again: the author's
+     * statements use `IF NOT EXISTS` and the trigger is replaced. `statements` counts every
+     * statement run, the trigger's included.
+     */
+    async expand(ref: MigrationRef): Promise<{ statements: number; retries: number }> {
+      return asActivity(async () => {
+        const def = getMigration(deps, ref).definition;
+        await describeTarget(deps, def);
+        const ddl: DdlOptions = { log: deps.log, onRetry: (r) => heartbeat(r), ...opts.ddl, table: quotedTable(def) };
+        const up = await runDdl(deps.pool, def.expand.up, ddl);
+        const trigger = await dualWrite.installDualWriteTrigger(ref);
+        return { statements: up.statements + trigger.statements, retries: up.retries + trigger.retries };
+      });
+    },
+  };
+}
+
+/**
+ * The migration's table from the catalog. A key override naming a missing column, or a table
+ * name that does not parse, is a definition error (INVALID_DEFINITION), so it is not retried.
+ * @example const info = await describeTarget(deps, migration.definition)
+ */
+export async function describeTarget(deps: ActivityDeps, def: MigrationDefinition): Promise<TableInfo> {
+  quotedTable(def);
+  try {
+    return await describeTable(deps.pool, def.table, def.key);
+  } catch (err) {
+    if (err instanceof FerryError && err.code === 'BAD_INPUT') throw new FerryError('INVALID_DEFINITION', err.message);
+    throw err;
+  }
+}
+
+/**
+ * When this migration's contract already ran (Temporal may have forgotten the workflow after its
+ * retention), or undefined. The same name with another definition is a conflict: fails for good.
+ */
+async function completedBefore(deps: ActivityDeps, ref: MigrationRef): Promise<string | undefined> {
+  await ensureStateSchema(deps.pool);
+  const record = await completedRecord(deps.pool, ref.name);
+  if (record && record.specHash !== ref.specHash) {
+    throw new FerryError(
+      'CONFLICT',
+      `migration "${ref.name}" already completed at ${record.completedAt} with another definition (spec ${record.specHash}); ` +
+        'write a new migration under a new name.',
+    );
+  }
+  return record?.completedAt;
+}

@@ -1,0 +1,61 @@
+import { ensureStateSchema } from '../src/db/state';
+import { describeTable } from '../src/db/table';
+import { COUNT_FAILED_ROWS } from '../src/sql/backfill';
+import { countByRanges, verifySql } from '../src/sql/verify';
+import { getMigration, type ActivityDeps, type MigrationRef } from './deps';
+import { asActivity, scanWithHeartbeat } from './dual-write';
+
+/** Tuning of the verify activity. */
+export interface VerifyOptions {
+  /** Rows per range statement (default 50000). */
+  rangeSize?: number;
+}
+
+/** What `verify` counted. */
+export interface VerifyResult {
+  /** Rows matching `verify.where ?? backfill.where`, failed rows excluded. */
+  wrongRows: number;
+  /** Rows recorded in `ferry.failed_rows` for this run. */
+  failedRows: number;
+  /** Rows read. */
+  checkedRows: number;
+  /** Range statements run. */
+  ranges: number;
+}
+
+/**
+ * The verify activity.
+ * @example Worker.create({ activities: { ...createVerifyActivities({ pool, migrations }) } })
+ */
+export function createVerifyActivities(deps: ActivityDeps, opts: VerifyOptions = {}) {
+  return {
+    /**
+     * Counts the rows that are still wrong: those matching `verify.where` (default
+     * `backfill.where`), read by key ranges — keyset, one short read-only statement per range,
+     * a heartbeat `{ ranges, checkedRows, wrongRows }` after each, never one long scan. Rows the
+     * backfill recorded in `ferry.failed_rows` for this run are not counted as wrong;
+     * `failedRows` says how many are recorded. Read-only, so safe to run again; a retried
+     * attempt starts from the first key. The workflow decides what a non-zero count means.
+     */
+    async verify(input: MigrationRef & { runId: string }): Promise<VerifyResult> {
+      return asActivity(async () => {
+        const def = getMigration(deps, input).definition;
+        await ensureStateSchema(deps.pool);
+        const info = await describeTable(deps.pool, def.table, def.key);
+        const where = def.verify.where ?? def.backfill.where;
+        const totals = await scanWithHeartbeat(
+          (onRange) =>
+            countByRanges(deps.pool, verifySql(info, where), {
+              migration: input.name,
+              runId: input.runId,
+              rangeSize: opts.rangeSize,
+              onRange,
+            }),
+          (t) => ({ ranges: t.ranges, checkedRows: t.checkedRows, wrongRows: t.matchedRows }),
+        );
+        const { rows } = await deps.pool.query(COUNT_FAILED_ROWS, [input.name, input.runId]);
+        return { wrongRows: totals.matchedRows, failedRows: rows[0].n, checkedRows: totals.checkedRows, ranges: totals.ranges };
+      });
+    },
+  };
+}

@@ -1,0 +1,300 @@
+/**
+ * `npm run bench`: the posts-member-uuid backfill on one generated table (1,000,000 rows by
+ * default; `npm run bench -- --rows 100000`), three ways side by side, each on a fresh copy of the
+ * same table: (a) one UPDATE, (b) a hand-written keyset loop, (c) ferry end to end through
+ * Temporal. Then the application's p50/p99 latency under a steady load without a backfill, during
+ * (b) and during (c). `--json` prints one JSON object on stdout; logs go to stderr. Every run
+ * writes bench-results/<timestamp>.json and .svg and copies the chart to docs/benchmark-latest.svg.
+ * See docs/benchmarks.md.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startStack, type Stack } from '../src/bootstrap/stack';
+import { connectClient } from '../src/client/connect';
+import { parseArgs, type BenchArgs } from './bench/args';
+import { terminateAll } from './bench/children';
+import { renderChart } from './bench/chart';
+import { createTemplate, dropDatabases, freshCopy, otherActiveSessions, serverInfo } from './bench/databases';
+import { deleteWorkflow, runFerry, writeBenchMigration, type FerryRun, type FerrySetup } from './bench/ferry-run';
+import type { LoadSample } from './bench/load-child';
+import { startLoad, type Window } from './bench/load';
+import { log, sleep } from './bench/log';
+import { handLoop, singleUpdate, type HandLoopResult, type MethodResult } from './bench/methods';
+import { buildSummary, chartPanels, formatText, timelines, type BenchData, type BenchSummary } from './bench/report';
+import { startCpuSampler } from './bench/system';
+import { batchTarget } from './bench/target';
+
+const ROOT = path.resolve(__dirname, '..');
+const OUT_DIR = path.join(ROOT, 'bench-results');
+const WARM_UP_MS = 2000;
+
+/** The names one run uses: databases, migrations, task queue, files. Repetitions are numbered from 1. */
+function namesFor(stamp: string, repeat: number) {
+  const prefix = `ferry_bench_${stamp.replace(/-/g, '_')}`;
+  const db = (suffix: string) => `${prefix}_${suffix}`;
+  const runs = Array.from({ length: repeat }, (_, i) => ({
+    single: db(`single_${i + 1}`),
+    hand: db(`hand_${i + 1}`),
+    ferry: db(`ferry_${i + 1}`),
+    migration: `bench-${stamp}-idle-${i + 1}`,
+  }));
+  return {
+    prefix,
+    template: db('template'),
+    runs,
+    handLoad: db('hand_load'),
+    ferryLoad: db('ferry_load'),
+    loadMigration: `bench-${stamp}-load`,
+    migrationsDir: path.join(OUT_DIR, `migrations-${stamp}`),
+    taskQueue: `ferry-bench-${stamp}`,
+  };
+}
+
+/** Every database and migration name of the run. */
+function allNames(names: Names): { databases: string[]; migrations: string[] } {
+  return {
+    databases: [names.template, names.handLoad, names.ferryLoad, ...names.runs.flatMap((r) => [r.single, r.hand, r.ferry])],
+    migrations: [names.loadMigration, ...names.runs.map((r) => r.migration)],
+  };
+}
+
+type Names = ReturnType<typeof namesFor>;
+
+/** The run's context: stack, options, names, and what to undo at the end. */
+interface Ctx {
+  args: BenchArgs;
+  stack: Stack;
+  names: Names;
+  ferry: FerrySetup;
+  cpu: ReturnType<typeof startCpuSampler>;
+}
+
+/** Runs `fn` on a fresh copy of the template named `name`, dropping the copy afterwards unless --keep. */
+async function onCopy<T>(ctx: Ctx, name: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const url = await freshCopy(ctx.stack.databaseUrl, ctx.names.template, name);
+  try {
+    return await fn(url);
+  } finally {
+    if (!ctx.args.keep) await dropDatabases(ctx.stack.databaseUrl, [name]);
+  }
+}
+
+/** The application load alone for `--baseline-seconds`: a window without any backfill. */
+async function baselineWindow(ctx: Ctx): Promise<Window> {
+  log(`baseline: the application load alone for ${ctx.args.baselineSeconds} s`);
+  const startMs = Date.now();
+  await sleep(ctx.args.baselineSeconds * 1000);
+  return { startMs, endMs: Date.now() };
+}
+
+/**
+ * Runs `fn` on a fresh copy under the application load, which starts `WARM_UP_MS` before it and
+ * stops after it; returns what `fn` returned and every load sample.
+ */
+async function underLoad<T>(ctx: Ctx, name: string, fn: (url: string) => Promise<T>): Promise<T & { samples: LoadSample[] }> {
+  return onCopy(ctx, name, async (url) => {
+    const { rows, appConnections: connections, appRate: ratePerSecond, appMaxSeconds: maxSeconds } = ctx.args;
+    const load = await startLoad({ url, rows, connections, ratePerSecond, maxSeconds }, OUT_DIR);
+    let samples: LoadSample[] | undefined;
+    try {
+      await sleep(WARM_UP_MS);
+      const result = await fn(url);
+      samples = await load.stop();
+      return { ...result, samples };
+    } finally {
+      if (!samples) await load.stop().catch(() => undefined);
+    }
+  });
+}
+
+/** A baseline window, then (b), under the application load. */
+function handUnderLoad(ctx: Ctx) {
+  return underLoad(ctx, ctx.names.handLoad, async (url) => {
+    const baseline = await baselineWindow(ctx);
+    log('(b) hand keyset loop under the application load');
+    return { baseline, hand: await handLoop(url) };
+  });
+}
+
+/** (c) under the application load, from before `ferry start` to awaiting-approval; a baseline window once the worker is up. */
+function ferryUnderLoad(ctx: Ctx) {
+  return underLoad(ctx, ctx.names.ferryLoad, async (url) => {
+    let baseline: Window | undefined;
+    const ferry = await runFerry(ctx.ferry, url, ctx.names.loadMigration, ctx.args.rows, async () => {
+      baseline = await baselineWindow(ctx);
+      log('(c) ferry under the application load');
+    });
+    return { baseline: baseline!, ferry };
+  });
+}
+
+/** The commit measured, and the engine files that differ from it (other work in the same tree). */
+function codeVersion(): { commit: string; uncommitted: string[] } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  try {
+    const status = git('status', '--porcelain', '--', 'activities', 'workflows', 'src', 'migrations');
+    return { commit: git('rev-parse', '--short', 'HEAD'), uncommitted: status ? status.split('\n').map((l) => l.slice(3)) : [] };
+  } catch {
+    return { commit: 'unknown (no git)', uncommitted: [] };
+  }
+}
+
+async function machineInfo(ctx: Ctx): Promise<Record<string, unknown>> {
+  return {
+    code: codeVersion(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: await serverInfo(ctx.stack.databaseUrl),
+    loadAverageAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
+    otherActiveSessionsAtStart: await otherActiveSessions(ctx.stack.databaseUrl, ctx.names.prefix),
+  };
+}
+
+/** The element with the median of `key` (the lower middle for an even count). */
+function medianBy<T>(items: T[], key: (item: T) => number): T {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)];
+}
+
+/** (a), (b), (c) without load, `--repeat` times interleaved; the median run of each, and every rate. */
+async function throughputRuns(ctx: Ctx) {
+  const single: MethodResult[] = [];
+  const hand: HandLoopResult[] = [];
+  const ferry: FerryRun[] = [];
+  for (const [i, run] of ctx.names.runs.entries()) {
+    const of = ctx.args.repeat > 1 ? ` (run ${i + 1} of ${ctx.args.repeat})` : '';
+    log(`(a) single UPDATE${of}`);
+    single.push(await onCopy(ctx, run.single, singleUpdate));
+    log(`(a) ${Math.round(single[i].rowsPerSec)} rows/s; (b) hand keyset loop${of}`);
+    hand.push(await onCopy(ctx, run.hand, handLoop));
+    log(`(b) ${Math.round(hand[i].rowsPerSec)} rows/s; (c) ferry through Temporal${of}`);
+    ferry.push(await onCopy(ctx, run.ferry, (url) => runFerry(ctx.ferry, url, run.migration, ctx.args.rows)));
+    log(`(c) ${Math.round(ferry[i].rowsPerSec)} rows/s`);
+  }
+  const rates = (rs: { rowsPerSec: number }[]) => rs.map((r) => Math.round(r.rowsPerSec));
+  const median = <T extends { rowsPerSec: number }>(rs: T[]) => medianBy(rs, (r) => r.rowsPerSec);
+  return {
+    single: median(single), hand: median(hand), ferry: median(ferry),
+    runs: { single: rates(single), hand: rates(hand), ferry: rates(ferry) },
+    ferryRuns: ferry,
+  };
+}
+
+/** Every measurement, in order. */
+async function measure(ctx: Ctx): Promise<BenchData> {
+  const { args, names } = ctx;
+  const startedAt = new Date().toISOString();
+  const machine = await machineInfo(ctx);
+  log(`generating ${args.rows.toLocaleString('en-US')} posts in template database "${names.template}"`);
+  const templateSeconds = await createTemplate(ctx.stack.databaseUrl, names.template, args.rows);
+  const idle = await throughputRuns(ctx);
+  log('now under the application load');
+  const withHand = await handUnderLoad(ctx);
+  const withFerry = await ferryUnderLoad(ctx);
+  machine.loadAverageAtEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
+  const load = {
+    connections: args.appConnections, ratePerSecond: args.appRate,
+    samples: [...withHand.samples, ...withFerry.samples], baselines: [withHand.baseline, withFerry.baseline],
+    hand: withHand.hand, ferry: withFerry.ferry, cpu: ctx.cpu.samples,
+  };
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
+  return {
+    rows: args.rows, command, startedAt, machine, templateSeconds,
+    single: idle.single, hand: idle.hand, ferry: idle.ferry, runs: idle.runs, ferryRuns: idle.ferryRuns, target: batchTarget(), load,
+  };
+}
+
+/** Writes bench-results/<stamp>.json and .svg, and copies the chart to docs/benchmark-latest.svg. */
+function writeResults(stamp: string, data: BenchData, summary: BenchSummary): string[] {
+  const panels = chartPanels(data, summary);
+  const n = (v: number) => v.toLocaleString('en-US', { maximumFractionDigits: 0 });
+  const heading = [
+    `ferry bench: ${n(summary.rows)} rows (posts-member-uuid, batch size ${summary.ferry.batchSize}), ${summary.startedAt.slice(0, 16)}Z`,
+    `(a) single UPDATE ${n(summary.singleUpdate.rowsPerSec)} rows/s · (b) hand loop ${n(summary.handLoop.rowsPerSec)} · (c) ferry ${n(summary.ferry.rowsPerSec)} · ` +
+      `c/b ${summary.ratios.ferryVsHandLoop} · c/a ${summary.ratios.ferryVsSingleUpdate} · ${summary.machine.cpus} CPUs` +
+      (summary.repeat > 1 ? ` · median of ${summary.repeat} runs` : ''),
+  ];
+  const svg = renderChart(heading, panels);
+  const json = path.join(OUT_DIR, `${stamp}.json`);
+  const chart = path.join(OUT_DIR, `${stamp}.svg`);
+  const latest = path.join(ROOT, 'docs', 'benchmark-latest.svg');
+  fs.writeFileSync(json, JSON.stringify({ ...summary, timelines: timelines(panels) }, null, 2));
+  fs.writeFileSync(chart, svg);
+  fs.copyFileSync(chart, latest);
+  return [json, chart, latest].map((f) => path.relative(ROOT, f));
+}
+
+/** Removes what this run made: its databases, its migration files, its workflows. */
+async function cleanUp(ctx: Ctx): Promise<void> {
+  fs.rmSync(ctx.names.migrationsDir, { recursive: true, force: true });
+  if (ctx.args.keep) return log(`kept databases ${ctx.names.prefix}_* and workflows migration/bench-* (--keep)`);
+  await forgetWorkflows(ctx).catch((err) => log(`could not delete the bench workflows: ${(err as Error).message}`));
+  await dropDatabases(ctx.stack.databaseUrl, allNames(ctx.names).databases).catch((err) =>
+    log(`could not drop the bench databases: ${(err as Error).message}`),
+  );
+}
+
+/** Terminates (if still running) and deletes every run of the bench's workflows. */
+async function forgetWorkflows(ctx: Ctx): Promise<void> {
+  const fc = await connectClient({ address: ctx.stack.temporalAddress, namespace: ctx.stack.namespace, taskQueue: ctx.names.taskQueue });
+  try {
+    for (const name of allNames(ctx.names).migrations) {
+      const workflowId = `migration/${name}`;
+      const runIds: string[] = [];
+      for await (const wf of fc.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
+        if (wf.status.name === 'RUNNING') await fc.client.workflow.getHandle(workflowId, wf.runId).terminate('bench cleanup');
+        runIds.push(wf.runId);
+      }
+      await deleteWorkflow(fc, workflowId, runIds);
+    }
+  } finally {
+    await fc.close();
+  }
+}
+
+/** Prints the results: one JSON object with `--json`, else the text report. */
+function output(args: BenchArgs, summary: BenchSummary, files: string[]): void {
+  if (args.json) console.log(JSON.stringify({ ...summary, files }));
+  else console.log(formatText(summary, files));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-').toLowerCase();
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const names = namesFor(stamp, args.repeat);
+  for (const name of allNames(names).migrations) writeBenchMigration(names.migrationsDir, name);
+  const stack = await startStack({ log });
+  const ferry: FerrySetup = {
+    temporalAddress: stack.temporalAddress, namespace: stack.namespace, taskQueue: names.taskQueue, migrationsDir: names.migrationsDir, outDir: OUT_DIR,
+  };
+  const ctx: Ctx = { args, stack, names, ferry, cpu: startCpuSampler() };
+  let finishing: Promise<void> | undefined;
+  const finish = () => (finishing ??= cleanUp(ctx).finally(() => (ctx.cpu.stop(), stack.stop())));
+  const interrupted = () => {
+    log('interrupted: stopping the worker and the load, removing the databases and workflows');
+    process.exitCode = 130;
+    terminateAll();
+    void finish().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  try {
+    const data = await measure(ctx);
+    const summary = buildSummary(data);
+    output(args, summary, writeResults(stamp, data, summary));
+  } finally {
+    await finish();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    if (process.exitCode === 130) return; // interrupted: the signal handler exits once clean
+    console.error(`bench failed: ${err instanceof Error ? err.stack ?? err.message : err}`);
+    process.exit(1);
+  },
+);

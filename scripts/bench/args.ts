@@ -1,0 +1,64 @@
+/** Command-line options of `npm run bench`. */
+
+export interface BenchArgs {
+  /** Rows in the generated posts table (`--rows`, default 1,000,000). */
+  rows: number;
+  /** Print one JSON object on stdout, everything else on stderr (`--json`). */
+  json: boolean;
+  /** The application's connection pool for the concurrent load (`--app-connections`, default 4). */
+  appConnections: number;
+  /** Application requests per second, all connections together (`--app-rate`, default 400). */
+  appRate: number;
+  /** Length of the load window without any backfill (`--baseline-seconds`, default 15). */
+  baselineSeconds: number;
+  /** Upper bound on the whole application load run, a safety stop (`--app-max-seconds`, default 900). */
+  appMaxSeconds: number;
+  /**
+   * Runs of (a), (b) and (c) without load, interleaved (`--repeat`, default 1); each figure is
+   * then the run with the median throughput, which steadies the ratios on a busy machine.
+   */
+  repeat: number;
+  /** Keep the databases and workflows for inspection instead of removing them (`--keep`). */
+  keep: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [--rows N] [--json] [--repeat N] [--app-connections N] [--app-rate N]
+       [--baseline-seconds N] [--app-max-seconds N] [--keep]`;
+
+function positiveInt(flag: string, raw: string | undefined): number {
+  const n = Number(raw);
+  if (raw === undefined || !Number.isInteger(n) || n <= 0) {
+    throw new Error(`${flag} needs a positive integer, got "${raw ?? ''}"\n${USAGE}`);
+  }
+  return n;
+}
+
+/**
+ * Parses the bench's options; unknown options are an error that shows the usage.
+ * @example parseArgs(['--rows', '100000', '--json']).rows === 100000
+ */
+export function parseArgs(argv: string[]): BenchArgs {
+  const args: BenchArgs = {
+    rows: 1_000_000,
+    json: false,
+    appConnections: 4,
+    appRate: 400,
+    baselineSeconds: 15,
+    appMaxSeconds: 900,
+    repeat: 1,
+    keep: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--json') args.json = true;
+    else if (flag === '--keep') args.keep = true;
+    else if (flag === '--rows') args.rows = positiveInt(flag, argv[++i]);
+    else if (flag === '--repeat') args.repeat = positiveInt(flag, argv[++i]);
+    else if (flag === '--app-connections') args.appConnections = positiveInt(flag, argv[++i]);
+    else if (flag === '--app-rate') args.appRate = positiveInt(flag, argv[++i]);
+    else if (flag === '--baseline-seconds') args.baselineSeconds = positiveInt(flag, argv[++i]);
+    else if (flag === '--app-max-seconds') args.appMaxSeconds = positiveInt(flag, argv[++i]);
+    else throw new Error(`unknown option "${flag}"\n${USAGE}`);
+  }
+  return args;
+}

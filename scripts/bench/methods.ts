@@ -1,0 +1,90 @@
+/**
+ * The two baselines ferry is measured against, both with the backfill statement of
+ * `migrations/examples/posts-member-uuid.ts`: (a) one UPDATE of the whole table, (b) the keyset
+ * loop a user would write by hand.
+ */
+import example from '../../migrations/examples/posts-member-uuid';
+import { withClient } from './databases';
+import { median, percentile } from './stats';
+
+const { where, set, batchSize } = example.backfill;
+if (set === undefined) throw new Error('migrations/examples/posts-member-uuid.ts no longer has backfill.set');
+
+/** The example's batch size, which the hand loop uses too. */
+export const BATCH_SIZE = batchSize;
+
+/** (a): the whole backfill in one statement, one transaction. */
+export const SINGLE_UPDATE = `UPDATE posts SET ${set} WHERE ${where}`;
+
+/**
+ * (b): one batch; `$1` the last id done, `$2` the batch size. Run in autocommit, so each batch is
+ * its own transaction: one round trip per batch.
+ */
+export const HAND_LOOP_BATCH = `WITH batch AS (SELECT id FROM posts WHERE id > $1::bigint ORDER BY id LIMIT $2::int),
+ updated AS (UPDATE posts SET ${set} WHERE id IN (SELECT id FROM batch) AND (${where}) RETURNING 1)
+SELECT (SELECT max(id) FROM batch)::text AS last_id, (SELECT count(*) FROM batch)::int AS scanned,
+ (SELECT count(*) FROM updated)::int AS updated`;
+
+/** What a backfill method did and how long it took. */
+export interface MethodResult {
+  seconds: number;
+  rowsScanned: number;
+  rowsUpdated: number;
+  rowsPerSec: number;
+}
+
+/** One committed batch of the hand loop: when it ended (epoch ms), its duration and its rows. */
+export interface BatchSample {
+  endMs: number;
+  ms: number;
+  rows: number;
+}
+
+export interface HandLoopResult extends MethodResult {
+  startMs: number;
+  endMs: number;
+  batches: number;
+  batchSize: number;
+  batchMsMedian: number;
+  batchMsP99: number;
+  samples: BatchSample[];
+}
+
+/** Runs (a) on the database at `url`. */
+export async function singleUpdate(url: string): Promise<MethodResult> {
+  return withClient(url, async (db) => {
+    const t0 = performance.now();
+    const r = await db.query(SINGLE_UPDATE);
+    const seconds = (performance.now() - t0) / 1000;
+    const rows = r.rowCount ?? 0;
+    return { seconds, rowsScanned: rows, rowsUpdated: rows, rowsPerSec: rows / seconds };
+  });
+}
+
+/** Runs (b) on the database at `url`: batches of `BATCH_SIZE` by `ORDER BY id LIMIT n` until the table ends. */
+export async function handLoop(url: string): Promise<HandLoopResult> {
+  return withClient(url, async (db) => {
+    const samples: BatchSample[] = [];
+    let last = '0';
+    let scanned = 0;
+    let updated = 0;
+    const startMs = Date.now();
+    const t0 = performance.now();
+    for (;;) {
+      const b0 = performance.now();
+      const r = (await db.query(HAND_LOOP_BATCH, [last, BATCH_SIZE])).rows[0];
+      samples.push({ endMs: Date.now(), ms: performance.now() - b0, rows: r.scanned });
+      scanned += r.scanned;
+      updated += r.updated;
+      if (r.scanned < BATCH_SIZE) break;
+      last = r.last_id;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const ms = samples.map((s) => s.ms);
+    return {
+      seconds, rowsScanned: scanned, rowsUpdated: updated, rowsPerSec: scanned / seconds,
+      startMs, endMs: Date.now(), batches: samples.length, batchSize: BATCH_SIZE,
+      batchMsMedian: median(ms), batchMsP99: percentile(ms, 0.99), samples,
+    };
+  });
+}

@@ -1,0 +1,191 @@
+/**
+ * The `ferry` command line. Every command maps errors to exit codes: 0 ok, 1 failed,
+ * 2 bad input, 3 conflict; each error names the object and the next step.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, FerryError } from '../errors';
+import { defaultActor, workflowId } from '../config';
+import { loadMigration } from '../registry';
+import { connectClient, type FerryClient } from '../client/connect';
+import { startMigration } from '../client/start';
+import { control, getAudit, getProgress, signalDeployed } from '../client/control';
+import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
+import * as msg from '../../workflows/messages';
+import { formatAudit, formatList, formatProgress, webUiUrl } from './output';
+import { watchStatus } from './watch';
+
+/** Runs `fn` with a connected client, always closing it. */
+async function withClient<T>(fn: (fc: FerryClient) => Promise<T>): Promise<T> {
+  const fc = await connectClient();
+  try {
+    return await fn(fc);
+  } finally {
+    await fc.close();
+  }
+}
+
+const print = (json: boolean | undefined, value: unknown, text: string) =>
+  console.log(json ? JSON.stringify(value, null, 2) : text);
+
+/** The `ferry` command and its subcommands (each group in a function below). */
+function buildProgram(): Command {
+  const program = new Command('ferry')
+    .description('Zero-downtime data migrations for PostgreSQL, each one a durable Temporal workflow.')
+    .showHelpAfterError()
+    .exitOverride(); // before the subcommands, which inherit it
+
+  addServiceCommands(program);
+  addStartCommand(program);
+  addControlCommands(program);
+  addInspectCommands(program);
+  return program;
+}
+
+/** `worker`, `dev` and `plan`: what runs beside the migrations. */
+function addServiceCommands(program: Command): void {
+  program
+    .command('worker')
+    .description('run a worker for every migration in FERRY_MIGRATIONS (needs DATABASE_URL)')
+    .action(() => (require('../worker') as typeof import('../worker')).runWorker()); // loaded lazily: it pulls in the worker SDK
+
+  program
+    .command('dev')
+    .description('start a local Temporal dev server and PostgreSQL (reusing running ones) until Ctrl-C')
+    .option('--port <port>', 'Temporal port', (v) => Number(v), 7233)
+    .option('--ui-port <port>', 'Web UI port', (v) => Number(v), 8233)
+    .action((o) => (require('./dev') as typeof import('./dev')).devCommand({ port: o.port, uiPort: o.uiPort }));
+
+  program
+    .command('start <name>')
+    .description('start a migration; idempotent (the same definition again is a no-op)')
+    .option('--cool-off <duration>', 'override contract.after, e.g. 30s for a demo')
+    .option('--deadline <duration>', 'pace the backfill to finish within this long (overrides backfill.deadline)')
+    .option('--wait-for <phase>', 'return once this phase is reached ("expanded": expand is done)')
+    .option('--by <who>', 'who starts it (audit trail)')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o) => {
+      const waitFor = o.waitFor ? parseWaitFor(o.waitFor) : undefined;
+      const migration = loadMigration(name);
+      await withClient(async (fc) => {
+        const result = await startMigration(fc, migration, { startedBy: o.by ?? defaultActor(), coolOff: o.coolOff, deadline: o.deadline });
+        const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
+        const url = webUiUrl(fc.config.namespace, result.workflowId);
+        const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
+        print(o.json, { ...result, reached, webUi: url }, `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
+          `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`);
+      });
+    });
+}
+
+/** `start`: idempotent, as CI calls it. */
+function addStartCommand(program: Command): void {
+  program
+    .command('plan <name>')
+    .description('validate a migration, print its DDL, estimate rows, time a trial batch (rolled back) and the ETA (needs DATABASE_URL)')
+    .option('--deadline <duration>', 'exit 1 when the backfill cannot finish within it (default: backfill.deadline)')
+    .option('--no-trial', 'do not run the trial batch')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o) => {
+      const code = await (require('./plan') as typeof import('./plan')).planCommand(name, o);
+      if (code !== 0) throw new FerryError('FAILED', `migration "${name}" cannot meet its deadline; see the plan above.`);
+    });
+}
+
+/** `deployed`, `pause`, `resume`, `approve`, `finalize`, `abort`. */
+function addControlCommands(program: Command): void {
+  program
+    .command('deployed <name>')
+    .description('signal that the code writing both shapes is deployed')
+    .option('--by <who>', 'who deployed')
+    .option('--reason <text>', 'e.g. the release')
+    .action((name: string, o) =>
+      withClient(async (fc) => {
+        await signalDeployed(fc, name, { by: o.by ?? defaultActor(), reason: o.reason });
+        console.log(`migration ${name}: deployed signal sent`);
+      }),
+    );
+
+  addControl(program, 'pause', msg.pauseUpdate, 'stop the backfill after the current batch, or hold the current phase');
+  addControl(program, 'resume', msg.resumeUpdate, 'continue from the checkpoint');
+  addControl(program, 'approve', msg.approveUpdate, 'allow the contract once the cool-off has passed');
+  addControl(program, 'finalize', msg.finalizeUpdate, 'run the rest of the backfill now, without deadline pacing (health checks still apply)');
+  addControl(program, 'abort', msg.abortUpdate, 'stop before contracting', (c) =>
+    c.option('--rollback', 'also run expand.down'),
+  );
+}
+
+/** `status`, `list`, `history`. */
+function addInspectCommands(program: Command): void {
+  program
+    .command('status <name>')
+    .description('phase, progress, rate, ETA, and what the migration waits for')
+    .option('--json', 'print JSON')
+    .option('--watch', 'draw a live progress bar until the migration ends (Ctrl-C to stop watching)')
+    .option('--until <phase>', 'with --watch: stop watching once this phase is reached')
+    .action((name: string, o) =>
+      withClient(async (fc) => {
+        if (o.watch) return watchStatus(fc, name, o.until ? parseWaitFor(o.until) : undefined);
+        const p = await getProgress(fc, name);
+        print(o.json, p, formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))));
+      }),
+    );
+
+  program
+    .command('list')
+    .description('every migration, with its phase')
+    .option('--json', 'print JSON')
+    .action((o) => withClient(async (fc) => {
+      const rows = await listMigrations(fc);
+      print(o.json, rows, formatList(rows));
+    }));
+
+  program
+    .command('history <name>')
+    .description('the audit trail: who started, signalled, paused, approved, aborted, and when')
+    .option('--json', 'print JSON')
+    .action((name: string, o) => withClient(async (fc) => {
+      const entries = await getAudit(fc, name);
+      print(o.json, entries, formatAudit(entries));
+    }));
+}
+
+
+type ControlUpdate = Parameters<typeof control>[2];
+
+function addControl(program: Command, verb: string, update: ControlUpdate, about: string, extra?: (c: Command) => Command): void {
+  let cmd = program
+    .command(`${verb} <name>`)
+    .description(about)
+    .option('--by <who>', 'who does it (audit trail)')
+    .option('--reason <text>', 'why (audit trail)')
+    .addOption(new Option('--json', 'print JSON'));
+  if (extra) cmd = extra(cmd);
+  cmd.action((name: string, o) =>
+    withClient(async (fc) => {
+      const p = await control(fc, name, update, { by: o.by ?? defaultActor(), reason: o.reason, rollback: o.rollback });
+      print(o.json, p, `migration ${name}: ${verb} accepted\n${formatProgress(p)}`);
+    }),
+  );
+}
+
+/** Parses argv, runs the command, and exits with ferry's exit codes. */
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    if (err instanceof FerryError) {
+      console.error(`ferry: ${err.message}`);
+      return err.exitCode;
+    }
+    console.error(`ferry: ${(err as Error)?.stack ?? err}`);
+    return EXIT.failed;
+  }
+}
+
+/** Entry point of bin/ferry.js: runs and exits with the command's code. */
+export function run(): void {
+  main().then((code) => process.exit(code));
+}

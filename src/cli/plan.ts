@@ -1,0 +1,40 @@
+import { createPool } from '../db/pool';
+import { formatDuration, parseDuration } from '../duration';
+import { EXIT } from '../errors';
+import { planMigration, type Plan } from '../plan';
+import { loadMigration } from '../registry';
+
+/** `ferry plan <name> [--deadline 3d] [--no-trial] [--json]`: returns the exit code. */
+export async function planCommand(name: string, opts: { deadline?: string; trial?: boolean; json?: boolean }): Promise<number> {
+  const migration = loadMigration(name);
+  const deadline = opts.deadline ?? migration.definition.backfill.deadline;
+  const deadlineMs = deadline === undefined ? undefined : parseDuration(deadline, opts.deadline ? '--deadline' : 'backfill.deadline');
+  const pool = createPool(undefined, { max: 2 });
+  try {
+    const plan = await planMigration(pool, migration, { deadlineMs, trial: opts.trial });
+    console.log(opts.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    return plan.deadline && !plan.deadline.meets ? EXIT.failed : EXIT.ok;
+  } finally {
+    await pool.end();
+  }
+}
+
+const block = (title: string, lines: string[]) => [`${title}:`, ...lines.map((l) => `    ${l.replace(/\n/g, '\n    ')};`)];
+
+/** The plan for people. */
+export function formatPlan(p: Plan): string {
+  const t = p.trial;
+  const lines = [
+    `migration ${p.name} on ${p.table} (spec ${p.specHash}), keyset on (${p.key.join(', ')})`,
+    `  estimated rows: ${p.estimatedRows.toLocaleString('en-US')} (planner statistics)`,
+    t.ran
+      ? `  trial batch:    ${t.rows} rows (${t.updated} changed) in ${t.ms} ms = ${t.rowsPerSec.toLocaleString('en-US')} rows/s, rolled back` +
+        (t.expandedInTrial ? '\n                  (expand ran inside the trial transaction: the table was locked for its duration)' : '')
+      : `  trial batch:    not run: ${t.reason}`,
+    `  backfill ETA:   ${p.etaSeconds === null ? 'unknown' : `${formatDuration(p.etaSeconds * 1000)} at the trial's rate, one partition`}`,
+  ];
+  if (p.deadline) {
+    lines.push(`  deadline:       ${formatDuration(p.deadline.seconds * 1000)}: ${p.deadline.meets ? 'can be met' : 'CANNOT be met at this rate; raise concurrency or batch size, or allow more time'}`);
+  }
+  return [...lines, '', ...block('expand', p.ddl.expand), ...block('contract', p.ddl.contract), ...block('rollback (ferry abort --rollback)', p.ddl.rollback)].join('\n');
+}

@@ -1,0 +1,28 @@
+import { Client, Connection } from '@temporalio/client';
+import { FerryError } from '../errors';
+import { loadConfig, type FerryConfig } from '../config';
+
+/** A Temporal client for ferry's commands. */
+export interface FerryClient {
+  client: Client;
+  config: FerryConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Temporal at `TEMPORAL_ADDRESS`.
+ * @throws FerryError UNAVAILABLE with the address and how to start a server.
+ */
+export async function connectClient(config: FerryConfig = loadConfig()): Promise<FerryClient> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: config.address, connectTimeout: '5s' });
+  } catch (err) {
+    throw new FerryError(
+      'UNAVAILABLE',
+      `Temporal at "${config.address}" did not answer (${(err as Error).message}); start one with "ferry dev" or set TEMPORAL_ADDRESS.`,
+    );
+  }
+  const client = new Client({ connection, namespace: config.namespace });
+  return { client, config, close: () => connection.close() };
+}

@@ -1,0 +1,60 @@
+import { FerryError } from '../errors';
+import * as sa from '../../workflows/search-attributes';
+import { PHASES, type Phase } from '../../workflows/types';
+import type { FerryClient } from './connect';
+import { migrationHandle } from './control';
+
+/** One line of `ferry list`. */
+export interface MigrationSummary {
+  name: string;
+  table: string;
+  phase: string;
+  paused: boolean;
+  status: string;
+  startedAt: string;
+  contractNotBefore?: string;
+}
+
+/** Every migration the namespace knows (latest run of each), newest first. */
+export async function listMigrations(fc: FerryClient): Promise<MigrationSummary[]> {
+  const seen = new Map<string, MigrationSummary>();
+  for await (const wf of fc.client.workflow.list({ query: 'WorkflowType = "migrationWorkflow"' })) {
+    const name = wf.typedSearchAttributes.get(sa.MigrationName) ?? wf.workflowId.replace(/^migration\//, '');
+    if (seen.has(name)) continue;
+    seen.set(name, {
+      name,
+      table: wf.typedSearchAttributes.get(sa.MigrationTable) ?? '',
+      phase: wf.typedSearchAttributes.get(sa.MigrationPhase) ?? '',
+      paused: wf.typedSearchAttributes.get(sa.MigrationPaused) ?? false,
+      status: wf.status.name,
+      startedAt: wf.startTime.toISOString(),
+      contractNotBefore: wf.typedSearchAttributes.get(sa.ContractNotBefore)?.toISOString(),
+    });
+  }
+  return [...seen.values()];
+}
+
+/** Phases `--wait-for` accepts: `expanded` (expand is done) or any phase name. */
+export function parseWaitFor(value: string): Phase | 'expanded' {
+  if (value === 'expanded' || (PHASES as readonly string[]).includes(value)) return value as Phase | 'expanded';
+  throw new FerryError('BAD_INPUT', `--wait-for "${value}" is not a phase; use expanded or one of: ${PHASES.join(', ')}.`);
+}
+
+/**
+ * Waits until the migration has reached `target` (or passed it). Fails when it ends aborted or
+ * failed before reaching it.
+ */
+export async function waitForPhase(fc: FerryClient, name: string, target: Phase | 'expanded', pollMs = 500): Promise<Phase> {
+  const { handle } = await migrationHandle(fc, name);
+  const want = target === 'expanded' ? PHASES.indexOf('awaiting-deploy') : PHASES.indexOf(target);
+  for (;;) {
+    const d = await handle.describe();
+    const phase = (d.typedSearchAttributes.get(sa.MigrationPhase) ?? 'expanding') as Phase;
+    const reached = phase === target || (PHASES.indexOf(phase) >= want && PHASES.indexOf(phase) <= PHASES.indexOf('completed'));
+    if (reached) return phase;
+    if (phase === 'aborted' || phase === 'failed' || (d.status.name !== 'RUNNING' && d.status.name !== 'CONTINUED_AS_NEW')) {
+      throw new FerryError('FAILED', `migration "${name}" ended ${phase} (${d.status.name}) before reaching ${target}; see "ferry status ${name}".`);
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

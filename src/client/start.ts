@@ -1,0 +1,118 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { FerryError } from '../errors';
+import { parseDuration } from '../duration';
+import { runSettings, workflowId } from '../config';
+import type { LoadedMigration } from '../registry';
+import { parseTableName, quoteTable } from '../sql/ident';
+import type { migrationWorkflow } from '../../workflows';
+import * as sa from '../../workflows/search-attributes';
+import type { MigrationInput } from '../../workflows/types';
+import type { FerryClient } from './connect';
+import { findMigration } from './control';
+
+/** Options of `ferry start`. */
+export interface StartOptions {
+  startedBy: string;
+  /** Overrides `contract.after` (demos, tests). */
+  coolOff?: string;
+  /** Overrides `backfill.deadline`. */
+  deadline?: string;
+}
+
+/** What `ferry start` did. */
+export interface StartResult {
+  status: 'started' | 'already-running' | 'already-completed';
+  workflowId: string;
+  runId?: string;
+  phase?: string;
+}
+
+/** The workflow input: names, settings and the spec hash; never connection settings or row data. */
+export function migrationInput(m: LoadedMigration, opts: StartOptions): MigrationInput {
+  const d = m.definition;
+  return {
+    name: m.name,
+    table: quoteTable(parseTableName(d.table)),
+    specHash: m.specHash,
+    dualWrite: d.dualWrite.by,
+    coolOffMs: parseDuration(opts.coolOff ?? d.contract.after, opts.coolOff ? '--cool-off' : 'contract.after'),
+    approvalRequired: d.contract.approval,
+    maxFailedRows: d.backfill.maxFailedRows,
+    concurrency: d.backfill.concurrency,
+    ...deadlineOf(opts.deadline ?? d.backfill.deadline, opts.deadline ? '--deadline' : 'backfill.deadline'),
+    startedBy: opts.startedBy,
+    settings: runSettings(),
+  };
+}
+
+function deadlineOf(value: string | number | undefined, what: string): { deadlineMs?: number } {
+  return value === undefined ? {} : { deadlineMs: parseDuration(value, what) };
+}
+
+/**
+ * Starts a migration, idempotently: the same definition already running or completed is
+ * success; a different one is a CONFLICT (exit 3). An aborted or failed run may be started again.
+ */
+export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: StartOptions): Promise<StartResult> {
+  const id = workflowId(m.name);
+  const existing = await existingRun(fc, m, id);
+  if (existing) return existing;
+  const input = migrationInput(m, opts);
+  try {
+    const handle = await fc.client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+      workflowId: id,
+      taskQueue: fc.config.taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: sa.MigrationName, value: m.name },
+        { key: sa.MigrationTable, value: input.table },
+        { key: sa.MigrationPhase, value: 'expanding' },
+        { key: sa.MigrationPaused, value: false },
+        { key: sa.MigrationSpecHash, value: m.specHash },
+      ],
+      staticSummary: `ferry migration ${m.name} on ${input.table}`,
+      staticDetails: summaryMarkdown(m, input),
+    });
+    return { status: 'started', workflowId: id, runId: handle.firstExecutionRunId };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const raced = await existingRun(fc, m, id);
+    if (raced) return raced;
+    throw err;
+  }
+}
+
+/** The run that makes a start unnecessary (or conflicting), if any. */
+async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Promise<StartResult | undefined> {
+  const found = await findMigration(fc, m.name);
+  if (!found) return undefined;
+  const { description } = found;
+  const phase = description.typedSearchAttributes.get(sa.MigrationPhase);
+  const running = description.status.name === 'RUNNING' || description.status.name === 'CONTINUED_AS_NEW';
+  if (!running && !(description.status.name === 'COMPLETED' && phase === 'completed')) return undefined;
+  const hash = description.typedSearchAttributes.get(sa.MigrationSpecHash);
+  if (hash !== m.specHash) {
+    throw new FerryError(
+      'CONFLICT',
+      `migration "${m.name}" ${running ? 'is running' : 'completed'} with another definition (spec ${hash}, this file is ${m.specHash}); ` +
+        (running ? `restore the file it was started with, or abort it ("ferry abort ${m.name}") first.` : 'write a new migration under a new name.'),
+    );
+  }
+  return { status: running ? 'already-running' : 'already-completed', workflowId: id, runId: description.runId, phase };
+}
+
+/** The summary shown in the Web UI at start: what will run, in order. */
+function summaryMarkdown(m: LoadedMigration, input: MigrationInput): string {
+  const d = m.definition;
+  const sql = (lines: string[]) => lines.map((l) => `    ${l}`).join('\n');
+  return [
+    `**${m.name}** on \`${input.table}\` (spec ${m.specHash}), started by ${input.startedBy}`,
+    `1. expand:\n${sql(d.expand.up)}`,
+    `2. dual write: ${d.dualWrite.by === 'app' ? 'waits for the "deployed" signal' : 'ferry trigger'}`,
+    `3. backfill rows where \`${d.backfill.where}\`${d.backfill.set ? `: set \`${d.backfill.set}\`` : ' with process()'}`,
+    `4. verify, 5. cool-off ${input.coolOffMs / 1000}s, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
+    `7. contract:\n${sql(d.contract.up)}`,
+  ].join('\n\n');
+}

@@ -1,0 +1,166 @@
+import type { PoolClient } from 'pg';
+import { z } from 'zod';
+import { FerryError } from './errors';
+import { parseDuration } from './duration';
+
+/** What `process(rows, ctx)` receives besides the rows. */
+export interface ProcessContext {
+  /** A client inside the batch's transaction: writes commit together with the checkpoint. */
+  client: PoolClient;
+  /** Logs to the worker's log (never to Temporal's history). */
+  log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Resolves when the next call is allowed under `backfill.rateLimit`; call it once per external call. */
+  rateLimit: () => Promise<void>;
+  /** Aborted when the worker shuts down or the migration is paused. */
+  signal: AbortSignal;
+}
+
+/** A row as `pg` returns it. */
+export type Row = Record<string, unknown>;
+
+const sqlText = z.string().trim().min(1, 'must not be empty');
+const sqlList = z.union([sqlText, z.array(sqlText).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+  try {
+    parseDuration(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
+const batchRows = (what: string) =>
+  z.number({ message: `must be a number of rows (${what})` }).int('must be a whole number of rows').min(1).max(1_000_000).optional();
+
+/** A user health check: SQL returning one boolean, or a function; true means healthy. */
+const healthCheckSchema = z
+  .object({
+    name: sqlText,
+    sql: sqlText.optional(),
+    fn: z.custom<() => Promise<boolean> | boolean>((v) => typeof v === 'function', { message: 'must be a function () => Promise<boolean>' }).optional(),
+  })
+  .strict()
+  .refine((c) => (c.sql === undefined) !== (c.fn === undefined), {
+    message: 'give exactly one of "sql" (a query returning one boolean, true = healthy) or "fn" (async () => boolean)',
+  });
+
+/** What the backfill waits for before each batch; defaults in `src/health/settings.ts`. */
+const healthSchema = z
+  .object({
+    maxReplicaLag: duration.optional(),
+    maxBlockedBackends: z.number().int().min(0, 'must be 0 or more (0: any backend blocked on the table throttles)').optional(),
+    autovacuum: z.boolean().optional(),
+    checks: z
+      .array(healthCheckSchema)
+      .refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, { message: 'check names must be unique' })
+      .optional(),
+  })
+  .strict();
+
+const backfillSchema = z
+  .object({
+    where: sqlText,
+    set: sqlText.optional(),
+    process: z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: "must be a function (rows, ctx) => Promise<void>" }).optional(),
+    batchSize: z.number().int().min(1).max(1_000_000).default(1000),
+    pause: duration.default(0),
+    maxFailedRows: z.number().int().min(0).default(100),
+    rateLimit: z.object({ perSecond: z.number().positive() }).strict().optional(),
+    concurrency: z.number().int().min(1).max(64).default(1),
+    // Defaults of the settings below are filled in by backfillTuning / healthSettings, not here,
+    // so that definitions without them keep their spec hash.
+    targetBatchMs: z
+      .number({ message: 'must be a number of milliseconds, e.g. 200' })
+      .min(10, 'must be at least 10 ms')
+      .max(60_000, 'must be at most 60000 ms; a batch is one transaction and holds its row locks that long')
+      .optional(),
+    minBatchSize: batchRows('default 10'),
+    maxBatchSize: batchRows('default 50000'),
+    lockTimeout: duration.optional(),
+    statementTimeout: duration.optional(),
+    health: healthSchema.optional(),
+    /** Finish the backfill within this long after it starts, paced for the least load (`ferry start --deadline` overrides). */
+    deadline: duration.optional(),
+  })
+  .strict()
+  .refine((b) => (b.set === undefined) !== (b.process === undefined), {
+    message: 'give exactly one of "set" (SQL assignments) or "process" (a function)',
+  })
+  .refine((b) => b.minBatchSize === undefined || b.maxBatchSize === undefined || b.minBatchSize <= b.maxBatchSize, {
+    error: (issue) => {
+      const b = issue.input as { minBatchSize: number; maxBatchSize: number };
+      return `minBatchSize (${b.minBatchSize}) must not be greater than maxBatchSize (${b.maxBatchSize})`;
+    },
+    path: ['minBatchSize'],
+  });
+
+export const definitionSchema = z
+  .object({
+    table: sqlText,
+    key: z.array(sqlText).min(1).optional(),
+    expand: z.object({ up: sqlList, down: sqlList }).strict(),
+    dualWrite: z
+      .discriminatedUnion('by', [
+        z.object({ by: z.literal('app') }).strict(),
+        z.object({ by: z.literal('trigger'), body: sqlText }).strict(),
+      ])
+      .default({ by: 'app' }),
+    backfill: backfillSchema,
+    verify: z.object({ where: sqlText.optional() }).strict().default({}),
+    contract: z
+      .object({ up: sqlList, after: duration.default('7d'), approval: z.boolean().default(true) })
+      .strict(),
+  })
+  .strict();
+
+/** What a migration author writes; see `defineMigration`. */
+export type MigrationDefinitionInput = z.input<typeof definitionSchema> & {
+  backfill: { process?: (rows: Row[], ctx: ProcessContext) => Promise<void> };
+};
+
+/** A validated definition with defaults filled in. */
+export type MigrationDefinition = Omit<z.output<typeof definitionSchema>, 'backfill'> & {
+  backfill: Omit<z.output<typeof backfillSchema>, 'process'> & {
+    process?: (rows: Row[], ctx: ProcessContext) => Promise<void>;
+  };
+};
+
+/**
+ * Declares one migration. The file that default-exports it names the migration
+ * (`migrations/posts-member-uuid.ts` → `posts-member-uuid`), and it must not import
+ * application models: it runs for days, across deploys of the application.
+ *
+ * Every phase must be safe to run twice, because a crash can repeat any of them:
+ * `expand.up`/`down` and `contract.up` use `IF [NOT] EXISTS`; `backfill.where` selects only rows
+ * still to do, so a batch applied again changes nothing; `process` must be idempotent too.
+ *
+ * @example
+ * export default defineMigration({
+ *   table: 'posts',
+ *   expand: {
+ *     up: 'ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_uuid uuid',
+ *     down: 'ALTER TABLE posts DROP COLUMN IF EXISTS member_uuid',
+ *   },
+ *   backfill: {
+ *     where: 'member_uuid IS NULL AND member_id IS NOT NULL',
+ *     set: 'member_uuid = (SELECT m.uuid FROM members m WHERE m.id = posts.member_id)',
+ *   },
+ *   contract: { up: 'ALTER TABLE posts DROP COLUMN IF EXISTS member_id', after: '7d' },
+ * });
+ */
+export function defineMigration(input: MigrationDefinitionInput): MigrationDefinition {
+  return validateDefinition(input, 'this migration');
+}
+
+/**
+ * Validates a definition; throws FerryError INVALID_DEFINITION naming each bad field.
+ * @example validateDefinition(require('./migrations/x').default, 'x')
+ */
+export function validateDefinition(input: unknown, name: string): MigrationDefinition {
+  const result = definitionSchema.safeParse(input);
+  if (result.success) return result.data as MigrationDefinition;
+  const problems = result.error.issues.map((i) => `  - ${i.path.join('.') || '(definition)'}: ${i.message}`);
+  throw new FerryError(
+    'INVALID_DEFINITION',
+    `migration "${name}" is invalid:\n${problems.join('\n')}\nFix the definition and run the command again; nothing was changed.`,
+  );
+}

@@ -1,0 +1,57 @@
+/**
+ * A token bucket for `backfill.rateLimit.perSecond`: `process` calls `ctx.rateLimit()` once per
+ * external call, and it resolves when the call is allowed. Written here rather than taken from npm:
+ * it is twenty lines, and it has to give up waiting when the activity is cancelled, which the
+ * popular limiters (Redis- or framework-bound) do not offer.
+ */
+
+/** Waits until the next call is allowed; rejects with `signal.reason` when `signal` aborts. */
+export type RateLimit = (signal?: AbortSignal) => Promise<void>;
+
+/** Options of `createRateLimiter`; `now` is for tests. */
+export interface RateLimiterOptions {
+  /** Calls that may go at once after a quiet spell (default 1: evenly spaced calls). */
+  burst?: number;
+  now?: () => number;
+}
+
+/**
+ * A token bucket refilled at `perSecond` tokens a second, holding at most `burst`. Waiters are
+ * served in call order. Without `perSecond` it never waits.
+ * @example
+ * const limit = createRateLimiter(20); // 20 calls a second
+ * for (const row of rows) { await limit(signal); await api.post(row); }
+ */
+export function createRateLimiter(perSecond?: number, options: RateLimiterOptions = {}): RateLimit {
+  if (perSecond === undefined) return async () => undefined;
+  if (!(perSecond > 0)) throw new Error(`rateLimit.perSecond "${perSecond}" must be a positive number.`);
+  const now = options.now ?? Date.now;
+  const burst = Math.max(1, options.burst ?? 1);
+  const interval = 1000 / perSecond;
+  // GCRA form of the bucket: `due` is when the bucket would be full again after the calls so far;
+  // a call may go once `due - burst * interval` has passed.
+  let due = now();
+  return async (signal) => {
+    const t = now();
+    due = Math.max(due, t) + interval;
+    const wait = due - burst * interval - t;
+    if (wait > 0) await abortableDelay(wait, signal);
+    else signal?.throwIfAborted();
+  };
+}
+
+/** Resolves after `ms`, or rejects with `signal.reason` as soon as `signal` aborts. */
+export function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

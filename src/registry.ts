@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FerryError } from './errors';
+import { validateDefinition, type MigrationDefinition } from './define';
+
+/** A migration as the worker and the CLI see it: its definition, named after its file. */
+export interface LoadedMigration {
+  name: string;
+  file: string;
+  definition: MigrationDefinition;
+  /** sha256 of the definition (functions by their source): what `ferry start` compares. */
+  specHash: string;
+}
+
+const MIGRATION_FILE = /\.(ts|js|cjs|mts)$/;
+
+/** The migrations directory: `FERRY_MIGRATIONS`, default `./migrations`. */
+export function migrationsDir(dir = process.env.FERRY_MIGRATIONS): string {
+  return path.resolve(dir ?? 'migrations');
+}
+
+/** Every migration file under `dir` (recursively), by name. Names must be unique. */
+export function listMigrationFiles(dir = migrationsDir()): Map<string, string> {
+  if (!fs.existsSync(dir)) {
+    throw new FerryError('BAD_INPUT', `migrations directory "${dir}" does not exist; create it or set FERRY_MIGRATIONS.`);
+  }
+  const files = new Map<string, string>();
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !MIGRATION_FILE.test(entry.name) || entry.name.endsWith('.d.ts')) continue;
+    const name = entry.name.replace(MIGRATION_FILE, '');
+    const file = path.join(entry.parentPath, entry.name);
+    const seen = files.get(name);
+    if (seen) {
+      throw new FerryError('BAD_INPUT', `migration "${name}" is defined twice, in "${seen}" and "${file}"; rename one file.`);
+    }
+    files.set(name, file);
+  }
+  return files;
+}
+
+/**
+ * Loads and validates one migration by name.
+ * @throws FerryError UNKNOWN_MIGRATION (listing the known names) or INVALID_DEFINITION.
+ */
+export function loadMigration(name: string, dir = migrationsDir()): LoadedMigration {
+  const files = listMigrationFiles(dir);
+  const file = files.get(name);
+  if (!file) {
+    const known = [...files.keys()].sort().join(', ') || 'none';
+    throw new FerryError(
+      'UNKNOWN_MIGRATION',
+      `migration "${name}" is not in "${dir}" (found: ${known}); check the name or set FERRY_MIGRATIONS.`,
+    );
+  }
+  return loadMigrationFile(name, file);
+}
+
+/** Loads every migration in the directory. */
+export function loadAllMigrations(dir = migrationsDir()): Map<string, LoadedMigration> {
+  const all = new Map<string, LoadedMigration>();
+  for (const [name, file] of listMigrationFiles(dir)) all.set(name, loadMigrationFile(name, file));
+  return all;
+}
+
+/**
+ * Reloads `into` from the directory in place. A file that no longer loads keeps its previous
+ * definition and is logged: a typo saved in one file must not stop the worker's other migrations.
+ */
+export function reloadMigrations(into: Map<string, LoadedMigration>, dir = migrationsDir(), log = console.error): void {
+  for (const [name, file] of listMigrationFiles(dir)) {
+    try {
+      into.set(name, loadMigrationFile(name, file));
+    } catch (err) {
+      log(`ferry: keeping the loaded definition of "${name}": ${(err as Error).message}`);
+    }
+  }
+}
+
+function loadMigrationFile(name: string, file: string): LoadedMigration {
+  let exported: unknown;
+  try {
+    delete require.cache[file]; // a reload sees the file as it is now
+    const mod = require(file);
+    exported = mod?.default ?? mod;
+  } catch (err) {
+    if (err instanceof FerryError) throw relabel(err, name);
+    throw new FerryError('INVALID_DEFINITION', `migration "${name}" (${file}) failed to load: ${(err as Error).message}`);
+  }
+  const definition = validateDefinition(exported, name);
+  return { name, file, definition, specHash: specHash(definition) };
+}
+
+function relabel(err: FerryError, name: string): FerryError {
+  return new FerryError(err.code, err.message.replace('migration "this migration"', `migration "${name}"`));
+}
+
+/** A stable hash of a definition; functions count by their source text. */
+export function specHash(definition: MigrationDefinition): string {
+  const canonical = JSON.stringify(definition, (_key, value) => {
+    if (typeof value === 'function') return `fn:${value.toString()}`;
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return value;
+  });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,146 @@
+import type { Pool } from 'pg';
+import type { KeyColumn } from '../db/table';
+import { FerryError } from '../errors';
+import { quoteIdent } from './ident';
+
+/** The table a range scan reads: `"schema"."name"` (quoted) and its key columns in order. */
+export interface ScanTarget {
+  quoted: string;
+  key: KeyColumn[];
+}
+
+/** The two statements of a range scan: the first range, and every range after a cursor. */
+export interface RangeScanSql {
+  first: string;
+  next: string;
+}
+
+/** Options of `rangeCountSql`. */
+export interface RangeCountOptions {
+  /** A predicate of ferry's own, AND-ed before the author's (its parameters start at `$4`). */
+  also?: string;
+  /** How many parameters `also` uses; the cursor's parameters come after them. */
+  extraParams?: number;
+}
+
+/**
+ * Builds the statements that count, over one key range, the rows matching `where` that are not
+ * recorded in `ferry.failed_rows`. A range is the next `$3` rows in key order after the cursor
+ * (keyset, never OFFSET), so each statement reads a bounded slice through the key's index.
+ *
+ * Parameters: `$1` migration, `$2` run id, `$3` range size, then `opts.extraParams` of `also`,
+ * then the cursor, one text value per key column, cast to the column's type (`next` only).
+ * Result row: `checked` (rows in the range), `matched` (rows matching, failed rows excluded),
+ * `last_key` (text[], the cursor for the next range; NULL when the range was empty).
+ * Rows are keyed in `ferry.failed_rows` as `ARRAY[key::text, ...]`, as the backfill records them.
+ *
+ * @example rangeCountSql({ quoted: '"public"."posts"', key: [{ name: 'id', type: 'bigint' }] }, 'member_uuid IS NULL')
+ */
+export function rangeCountSql(target: ScanTarget, where: string, opts: RangeCountOptions = {}): RangeScanSql {
+  const cols = target.key.map((k) => `${target.quoted}.${quoteIdent(k.name)}`);
+  const firstCursor = 4 + (opts.extraParams ?? 0);
+  const cursor = target.key.map((k, i) => `$${firstCursor + i}::${k.type}`);
+  const author = `(\n${where}\n         )`;
+  const predicate = opts.also ? `(${opts.also}\n         AND ${author})` : author;
+  const build = (after: string) => `WITH page AS MATERIALIZED (
+  SELECT ARRAY[${cols.map((c) => `${c}::text`).join(', ')}] AS ferry_key,
+         ${cols.map((c, i) => `${c} AS ferry_k${i + 1}`).join(',\n         ')},
+         ${predicate} IS TRUE AS ferry_match
+    FROM ${target.quoted}${after}
+   ORDER BY ${cols.join(', ')}
+   LIMIT $3::int
+)
+SELECT count(*)::int AS checked,
+       count(*) FILTER (WHERE page.ferry_match AND NOT EXISTS (
+         SELECT 1 FROM ferry.failed_rows f
+          WHERE f.migration = $1::text AND f.run_id = $2::text AND f.key = page.ferry_key))::int AS matched,
+       (SELECT p.ferry_key FROM page p ORDER BY ${cols.map((_c, i) => `p.ferry_k${i + 1} DESC`).join(', ')} LIMIT 1) AS last_key
+  FROM page`;
+  return { first: build(''), next: build(`\n   WHERE (${cols.join(', ')}) > (${cursor.join(', ')})`) };
+}
+
+/**
+ * The verify scan: per key range, the rows `where` (`verify.where ?? backfill.where`) calls
+ * wrong, excluding recorded failed rows. Parameters: `$1` migration, `$2` run id, `$3` range
+ * size, then the cursor (`next` only).
+ * @example verifySql({ quoted: '"public"."posts"', key: [{ name: 'id', type: 'bigint' }] }, 'member_uuid IS NULL')
+ */
+export function verifySql(target: ScanTarget, where: string): RangeScanSql {
+  return rangeCountSql(target, where);
+}
+
+/** Running totals of a range scan, reported after each range. */
+export interface RangeTotals {
+  checkedRows: number;
+  matchedRows: number;
+  ranges: number;
+}
+
+/** Options of `countByRanges`. */
+export interface CountByRangesOptions {
+  migration: string;
+  runId: string;
+  /** Values of the `also` predicate's parameters (`$4`, ...). */
+  extra?: unknown[];
+  /** Rows per range (default 50000). */
+  rangeSize?: number;
+  /** `statement_timeout` of each range statement (default 60000 ms). */
+  statementTimeoutMs?: number;
+  /** Start after this key (exclusive) instead of at the first row. */
+  startAfter?: string[] | null;
+  /** Called after each range (activities heartbeat here; it may throw to stop the scan). */
+  onRange?: (totals: RangeTotals) => void | Promise<void>;
+}
+
+/**
+ * Runs a range scan to the end: one short read-only transaction per range, each under its own
+ * `statement_timeout`, never one long scan (which would hold back vacuum for its whole length).
+ * Rows inserted behind the cursor after it passed are not counted.
+ * @example await countByRanges(pool, verifySql(table, where), { migration: 'm', runId: 'r' })
+ * @throws FerryError BAD_INPUT when `rangeSize` is not a positive integer.
+ */
+export async function countByRanges(pool: Pool, sql: RangeScanSql, opts: CountByRangesOptions): Promise<RangeTotals> {
+  const rangeSize = opts.rangeSize ?? 50_000;
+  if (!Number.isInteger(rangeSize) || rangeSize < 1) {
+    throw new FerryError('BAD_INPUT', `range size ${rangeSize} is not a positive integer; pass e.g. 50000.`);
+  }
+  const totals: RangeTotals = { checkedRows: 0, matchedRows: 0, ranges: 0 };
+  let cursor: string[] | null = opts.startAfter ?? null;
+  for (;;) {
+    const params = [opts.migration, opts.runId, rangeSize, ...(opts.extra ?? []), ...(cursor ?? [])];
+    const row = await readOnly(pool, cursor ? sql.next : sql.first, params, opts.statementTimeoutMs ?? 60_000);
+    if (row.checked === 0) return totals;
+    totals.checkedRows += row.checked;
+    totals.matchedRows += row.matched;
+    totals.ranges++;
+    await opts.onRange?.({ ...totals });
+    if (row.checked < rangeSize) return totals;
+    cursor = row.last_key;
+  }
+}
+
+interface RangeRow {
+  checked: number;
+  matched: number;
+  last_key: string[];
+}
+
+async function readOnly(pool: Pool, text: string, params: unknown[], statementTimeoutMs: number): Promise<RangeRow> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query(`SELECT set_config('statement_timeout', $1::text, true)`, [`${statementTimeoutMs}ms`]);
+    const { rows } = await client.query(text, params);
+    await client.query('COMMIT');
+    client.release();
+    return rows[0];
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(hasSqlstate(err) ? undefined : (err as Error)); // a broken connection is not reused
+    throw err;
+  }
+}
+
+function hasSqlstate(err: unknown): boolean {
+  return typeof (err as { code?: unknown } | null)?.code === 'string';
+}

@@ -1,0 +1,84 @@
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../activities';
+import { loadConfig, type FerryConfig } from './config';
+import { createPool } from './db/pool';
+import { ensureStateSchema } from './db/state';
+import { metricsFromEnv, type FerryMetrics } from './metrics';
+import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './registry';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+
+/** The workflow code a worker bundles. */
+export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+
+/** What a ferry worker runs with. */
+export interface FerryWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  pool: Pool;
+  migrations: Map<string, LoadedMigration>;
+  /** Rescans the migrations into `migrations` when a workflow names one the worker lacks. */
+  reload?: () => void;
+  /** A prebuilt bundle (tests build one per file); default: bundle `workflows/`. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Prometheus metrics the activities record (see `metricsFromEnv`); absent: none. */
+  metrics?: FerryMetrics;
+}
+
+/**
+ * Creates a worker for every migration it is given. On shutdown (SIGTERM/SIGINT) running
+ * backfill chunks are cancelled at once, finish their in-flight batch, checkpoint it and hand
+ * over to the next worker.
+ */
+export async function createFerryWorker(opts: FerryWorkerOptions): Promise<Worker> {
+  await ensureStateSchema(opts.pool);
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({ pool: opts.pool, migrations: opts.migrations, reload: opts.reload, log: workerLog, metrics: opts.metrics }),
+    // Heartbeats carry the live progress that `ferry status` and the Web UI show: send them every
+    // 2 s, not every 0.8 × heartbeat timeout (24 s by default).
+    maxHeartbeatThrottleInterval: '2s',
+    shutdownGraceTime: '1s',
+    shutdownForceTime: '60s',
+  });
+}
+
+function workerLog(message: string, fields?: Record<string, unknown>): void {
+  console.log(`[ferry] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+}
+
+/**
+ * `ferry worker`: settings from the environment; runs until SIGTERM or SIGINT. With
+ * `FERRY_METRICS_PORT` set it serves Prometheus metrics at /metrics (on `FERRY_METRICS_HOST`, default 127.0.0.1).
+ */
+export async function runWorker(config: FerryConfig = loadConfig()): Promise<void> {
+  const dir = migrationsDir();
+  const migrations = loadAllMigrations(dir);
+  const pool = createPool();
+  const client = await Connection.connect({ address: config.address });
+  await ensureSearchAttributes(client, config.namespace);
+  await client.close();
+  const connection = await NativeConnection.connect({ address: config.address });
+  const reload = () => reloadMigrations(migrations, dir);
+  const served = await metricsFromEnv();
+  if (served) console.log(`ferry worker: metrics at http://${served.server.host}:${served.server.port}/metrics`);
+  const { namespace, taskQueue } = config;
+  const worker = await createFerryWorker({ connection, namespace, taskQueue, pool, migrations, reload, metrics: served?.metrics });
+  console.log(
+    `ferry worker: ${migrations.size} migrations (${[...migrations.keys()].join(', ') || 'none'}) ` +
+      `on task queue "${config.taskQueue}" at ${config.address}`,
+  );
+  try {
+    await worker.run();
+  } finally {
+    await served?.server.close();
+    await connection.close();
+    await pool.end();
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Seed 004 (GitLab) end to end through the CLI and a `ferry worker` process: `services.properties`
+ * holds JSON whose "url" moves to its own column. Rows with invalid JSON are recorded in
+ * ferry.failed_rows and skipped; the application writes both shapes during the backfill; the
+ * contract drops `properties`. A variant with a low `maxFailedRows` ends `failed`.
+ */
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { createHarness, variantSource, type Harness } from '../helpers/harness';
+
+const EXAMPLE = path.resolve(__dirname, '../../migrations/examples/services-extract-url.ts');
+const ROWS = 4000;
+
+/** Seeded rows: invalid JSON (every 500th from 7), no "url" key (ids ending in 3), no properties at all. */
+const isBad = (id: number) => id % 500 === 7;
+const hasNoUrl = (id: number) => id % 10 === 3;
+const isNull = (id: number) => id % 1000 === 999;
+const BAD_IDS = Array.from({ length: ROWS }, (_, i) => i + 1).filter(isBad);
+
+/** The url the migration must leave on a seeded row (null: not migrated). */
+function seededUrl(id: number): string | null {
+  if (isBad(id) || isNull(id)) return null;
+  return hasNoUrl(id) ? '' : `https://svc-${id}.example.com/hook`;
+}
+
+/** Creates `services` with ROWS rows of JSON, some without a url key, some invalid, some NULL. */
+async function seed(db: TestDatabase): Promise<void> {
+  await db.pool.query(`
+    CREATE TABLE services (id bigserial PRIMARY KEY, properties text);
+    INSERT INTO services (properties)
+    SELECT CASE
+             WHEN g % 1000 = 999 THEN NULL
+             WHEN g % 500 = 7 THEN '{"url": "https://svc-' || g || '.example.com/hook"'
+             WHEN g % 10 = 3 THEN '{"name": "service ' || g || '"}'
+             ELSE '{"url": "https://svc-' || g || '.example.com/hook", "token": "t' || g || '"}'
+           END
+      FROM generate_series(1, ${ROWS}) g;
+    ANALYZE services;`);
+}
+
+/** What the application wrote after the dual-write deploy: the url it gave each row it touched. */
+interface AppWrites {
+  urls: Map<number, string>;
+  /** Writes made while the backfill had partitions left (per ferry.backfill_checkpoints). */
+  duringBackfill: number;
+}
+
+/** Whether the backfill of `migration` has started and not finished. */
+async function backfillRunning(db: TestDatabase, migration: string): Promise<boolean> {
+  const { rows } = await db.pool.query(
+    `SELECT count(*) > 0 AND NOT bool_and(done) AS running FROM ferry.backfill_checkpoints WHERE migration = $1::text`,
+    [migration],
+  );
+  return rows[0].running;
+}
+
+/**
+ * The application after the deploy: inserts services with and without a url key, and moves the
+ * url of existing valid rows, always writing `properties` and `url` together.
+ */
+async function appWrites(db: TestDatabase, migration: string, stop: () => boolean): Promise<AppWrites> {
+  const result: AppWrites = { urls: new Map(), duringBackfill: 0 };
+  for (let n = 0; !stop(); n++) {
+    const running = await backfillRunning(db, migration);
+    const url = n % 2 === 0 ? `https://app-${n}.example.com` : '';
+    const props = JSON.stringify(n % 2 === 0 ? { url } : { name: `app ${n}` });
+    const ins = await db.pool.query(`INSERT INTO services (properties, url) VALUES ($1::text, $2::text) RETURNING id`, [props, url]);
+    result.urls.set(Number(ins.rows[0].id), url);
+    const target = 1 + ((n * 7919) % ROWS);
+    if (seededUrl(target) !== null) {
+      const moved = `https://moved-${n}.example.com`;
+      await db.pool.query(`UPDATE services SET properties = $1::text, url = $2::text WHERE id = $3::bigint`, [
+        JSON.stringify({ url: moved }),
+        moved,
+        target,
+      ]);
+      result.urls.set(target, moved);
+    }
+    if (running) result.duringBackfill++;
+  }
+  return result;
+}
+
+/** Rows whose url is not what the seed and the application's writes call for. */
+async function wrongUrls(db: TestDatabase, app: AppWrites): Promise<string[]> {
+  const { rows } = await db.pool.query(`SELECT id::int AS id, url FROM services ORDER BY id`);
+  const wrong: string[] = [];
+  for (const r of rows) {
+    const want = app.urls.has(r.id) ? app.urls.get(r.id) : seededUrl(r.id);
+    if (r.url !== want) wrong.push(`${r.id}: ${JSON.stringify(r.url)}, want ${JSON.stringify(want)}`);
+  }
+  return wrong;
+}
+
+describe('services-extract-url', () => {
+  let db: TestDatabase;
+  let h: Harness;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lifecycle_services');
+    await seed(db);
+    h = createHarness(db, { 'services-extract-url': EXAMPLE });
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  test('extracts the url, records invalid JSON as failed rows and skips them, drops properties', async () => {
+    await h.startWorker();
+    const name = h.name('services-extract-url');
+
+    const started = await h.ferry('start', name, '--cool-off', '1s', '--wait-for', 'expanded');
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+
+    let stopApp = false;
+    const app = appWrites(db, name, () => stopApp);
+    let waiting: Record<string, unknown>;
+    try {
+      expect((await h.ferry('deployed', name)).code).toBe(0);
+      waiting = await h.waitForPhase('services-extract-url', 'awaiting-approval', 60_000);
+    } finally {
+      stopApp = true; // the next deploy stops writing properties
+    }
+    const writes = await app;
+    expect(writes.duringBackfill).toBeGreaterThan(0);
+    expect(waiting).toMatchObject({ phase: 'awaiting-approval', rowsFailed: BAD_IDS.length, probe: { ok: true } });
+    expect(waiting.verify).toMatchObject({ wrongRows: 0, failedRows: BAD_IDS.length });
+
+    const failed = await db.pool.query(
+      `SELECT key, sqlstate, error FROM ferry.failed_rows WHERE migration = $1::text ORDER BY key[1]::bigint`,
+      [name],
+    );
+    expect(failed.rows.map((r) => r.key)).toEqual(BAD_IDS.map((id) => [String(id)]));
+    for (const r of failed.rows) {
+      expect(r.sqlstate).toBe('22P02');
+      expect(r.error).toMatch(/invalid input syntax for type json/);
+    }
+
+    expect((await h.ferry('approve', name)).code).toBe(0);
+    const done = await h.waitForPhase('services-extract-url', 'completed', 30_000);
+    expect(done).toMatchObject({ phase: 'completed', rowsFailed: BAD_IDS.length });
+
+    const status = JSON.parse((await h.ferry('status', name, '--json')).stdout);
+    expect(status).toMatchObject({ phase: 'completed', rowsFailed: BAD_IDS.length });
+    const cols = await db.pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'services' ORDER BY 1`);
+    expect(cols.rows.map((r) => r.column_name)).toEqual(['id', 'url']);
+    expect(await wrongUrls(db, writes)).toEqual([]);
+    // Skipped, not retried: each bad row was recorded once and counted once.
+    const counted = await db.pool.query(
+      `SELECT sum(rows_failed)::int AS n FROM ferry.backfill_checkpoints WHERE migration = $1::text`,
+      [name],
+    );
+    expect(counted.rows[0].n).toBe(BAD_IDS.length);
+  }, 90_000);
+});
+
+describe('services-extract-url with more bad rows than maxFailedRows', () => {
+  let db: TestDatabase;
+  let h: Harness;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lifecycle_services_limit');
+    await seed(db);
+    h = createHarness(db, {});
+    h.addMigration('services-limit', variantSource(EXAMPLE, { maxFailedRows: 3 }));
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  test('fails the migration, naming it and the limit', async () => {
+    await h.startWorker();
+    const name = h.name('services-limit');
+
+    expect((await h.ferry('start', name, '--cool-off', '1s', '--wait-for', 'expanded')).code).toBe(0);
+    expect((await h.ferry('deployed', name)).code).toBe(0);
+    const ended = await h.waitForPhase('services-limit', 'failed', 60_000);
+
+    expect(ended.phase).toBe('failed');
+    expect(ended.lastError).toContain(`migration "${name}"`);
+    expect(ended.lastError).toContain('maxFailedRows (3)');
+    const status = await h.ferry('status', name, '--json');
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ phase: 'failed', status: 'FAILED' });
+    const failed = await db.pool.query(`SELECT count(*)::int AS n FROM ferry.failed_rows WHERE migration = $1::text`, [name]);
+    expect(failed.rows[0].n).toBeGreaterThan(3);
+  }, 90_000);
+
+  // The failed chunk's committed batches are counted (they were not, before the patch
+  // 'sync-counters-after-failed-chunk' in workflows/backfill.ts).
+  test('status reports the failed rows of the failed migration', async () => {
+    const status = JSON.parse((await h.ferry('status', h.name('services-limit'), '--json')).stdout);
+    expect(status.phase).toBe('failed');
+    expect(status.rowsFailed).toBeGreaterThan(3);
+    expect(status.rowsDone).toBeGreaterThan(0);
+  });
+});

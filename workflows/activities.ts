@@ -1,0 +1,42 @@
+/** Activity stubs with the timeouts and retry policies of each kind of work. */
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { MigrationActivities } from '../activities';
+import type { MigrationInput } from './types';
+
+/** Failures a retry cannot fix: the migration fails at once. */
+export const NON_RETRYABLE_TYPES = [
+  'INVALID_DEFINITION',
+  'NO_PRIMARY_KEY',
+  'TABLE_NOT_FOUND',
+  'BAD_INPUT',
+  'TOO_MANY_FAILED_ROWS',
+  'CONFLICT',
+];
+
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 10,
+  nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+};
+
+/**
+ * `short`: DDL, markers and bookkeeping. `chunk`: one backfill chunk (heartbeats; a dead worker
+ * is noticed after the heartbeat timeout). `scan`: verify and probe, which read the table by key
+ * ranges and heartbeat after each.
+ */
+export function migrationActivities(input: MigrationInput) {
+  const heartbeatTimeout = input.settings.heartbeatTimeoutMs;
+  return {
+    short: proxyActivities<MigrationActivities>({ startToCloseTimeout: '15m', retry }),
+    chunk: proxyActivities<MigrationActivities>({
+      startToCloseTimeout: input.settings.chunkMs + 10 * 60_000,
+      heartbeatTimeout,
+      retry,
+    }),
+    scan: proxyActivities<MigrationActivities>({ startToCloseTimeout: '24h', heartbeatTimeout, retry }),
+  };
+}
+
+export type Activities = ReturnType<typeof migrationActivities>;

@@ -1,0 +1,171 @@
+/**
+ * The signal, update and query handlers. They only record what was asked (with who and why) and
+ * publish it; the main loop acts on it. Validators are synchronous: a rejected update writes
+ * nothing to the history and the caller gets the reason.
+ */
+import { ApplicationFailure, setHandler } from '@temporalio/workflow';
+import {
+  abortUpdate,
+  approveUpdate,
+  finalizeUpdate,
+  auditQuery,
+  deployedSignal,
+  pauseUpdate,
+  progressQuery,
+  resumeUpdate,
+  type Actor,
+} from './messages';
+import { audit, canAbort, progressOf } from './state';
+import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from './types';
+import { publish } from './ui';
+
+const who = (actor?: Actor) => actor?.by || 'unknown';
+
+function reject(message: string): never {
+  throw ApplicationFailure.nonRetryable(message, 'CONFLICT');
+}
+
+/** What every handler needs: the migration, its state, and helpers to check and publish it. */
+interface HandlerContext {
+  input: MigrationInput;
+  state: MigrationState;
+  name: string;
+  /** Has the migration ended? */
+  done: () => boolean;
+  /** Publishes the state to the Web UI and returns the progress (what updates answer). */
+  changed: () => Progress;
+}
+
+/** Registers every handler; call before the first `await`. */
+export function registerHandlers(input: MigrationInput, state: MigrationState): void {
+  const ctx: HandlerContext = {
+    input,
+    state,
+    name: input.name,
+    done: () => FINAL_PHASES.includes(state.phase),
+    changed: () => {
+      publish(input, state);
+      return progressOf(input, state);
+    },
+  };
+  registerQueries(ctx);
+  registerDeployed(ctx);
+  registerPauseResume(ctx);
+  registerApproveFinalize(ctx);
+  registerAbort(ctx);
+}
+
+/** `progress` and `audit`. */
+function registerQueries({ input, state }: HandlerContext): void {
+  setHandler(progressQuery, () => progressOf(input, state), { description: 'Phase, rows done, rate, ETA, what it waits for.' });
+  setHandler(auditQuery, () => state.audit, { description: 'Who started, signalled, paused, approved, aborted, and when.' });
+}
+
+/** The deploy signal: recorded even before the phase that waits for it. */
+function registerDeployed({ input, state }: HandlerContext): void {
+  setHandler(
+    deployedSignal,
+    (actor) => {
+      audit(state, { action: 'deployed', by: who(actor), detail: actor?.reason }, new Date());
+      if (!state.deployed) state.deployed = { by: who(actor), at: new Date().toISOString() };
+      publish(input, state);
+    },
+    { description: 'The code that writes both shapes is deployed.' },
+  );
+}
+
+/** `pause` and `resume`, each with who and why. */
+function registerPauseResume({ state, name, done, changed }: HandlerContext): void {
+  setHandler(
+    pauseUpdate,
+    (actor) => {
+      state.paused = true;
+      state.pauseReason = actor?.reason || `paused by ${who(actor)}`;
+      audit(state, { action: 'paused', by: who(actor), detail: actor?.reason }, new Date());
+      return changed();
+    },
+    {
+      validator: (_actor?: Actor) => {
+        if (done()) reject(`migration "${name}" is ${state.phase}; there is nothing to pause.`);
+        if (state.paused) reject(`migration "${name}" is already paused; run "ferry resume ${name}" to continue.`);
+      },
+      description: 'Stop after the current batch (or hold the current phase).',
+    },
+  );
+
+  setHandler(
+    resumeUpdate,
+    (actor) => {
+      state.paused = false;
+      state.pauseReason = undefined;
+      state.lastError = undefined;
+      audit(state, { action: 'resumed', by: who(actor), detail: actor?.reason }, new Date());
+      return changed();
+    },
+    {
+      validator: (_actor?: Actor) => {
+        if (!state.paused) reject(`migration "${name}" is not paused (phase ${state.phase}).`);
+      },
+      description: 'Continue from the checkpoint.',
+    },
+  );
+}
+
+/** `approve` (may arrive early) and `finalize` (drops deadline pacing). */
+function registerApproveFinalize({ state, name, done, changed }: HandlerContext): void {
+  setHandler(
+    approveUpdate,
+    (actor) => {
+      state.approved = { by: who(actor), at: new Date().toISOString() };
+      audit(state, { action: 'approved', by: who(actor), detail: actor?.reason }, new Date());
+      return changed();
+    },
+    {
+      validator: (_actor?: Actor) => {
+        if (done()) reject(`migration "${name}" is ${state.phase}; there is nothing to approve.`);
+        if (state.approved) reject(`migration "${name}" was already approved by ${state.approved.by}.`);
+      },
+      description: 'Allow the contract once the cool-off has passed.',
+    },
+  );
+
+  setHandler(
+    finalizeUpdate,
+    (actor) => {
+      state.backfill.finalized = { by: who(actor), at: new Date().toISOString() };
+      audit(state, { action: 'finalized', by: who(actor), detail: actor?.reason }, new Date());
+      return changed();
+    },
+    {
+      validator: (_actor?: Actor) => {
+        if (!['expanding', 'awaiting-deploy', 'backfilling'].includes(state.phase)) {
+          reject(`migration "${name}" is ${state.phase}; its backfill is over, there is nothing to finalize.`);
+        }
+        if (state.backfill.finalized) reject(`migration "${name}" was already finalized by ${state.backfill.finalized.by}.`);
+      },
+      description: 'Run the rest of the backfill now, without deadline pacing (health checks still apply).',
+    },
+  );
+}
+
+/** `abort`, allowed until the contract starts. */
+function registerAbort({ state, name, changed }: HandlerContext): void {
+  setHandler(
+    abortUpdate,
+    (actor) => {
+      const reason = actor?.reason || 'no reason given';
+      state.abort = { by: who(actor), reason, rollback: actor?.rollback === true, at: new Date().toISOString() };
+      audit(state, { action: actor?.rollback ? 'aborted (rollback)' : 'aborted', by: who(actor), detail: reason }, new Date());
+      return changed();
+    },
+    {
+      validator: (_actor?: Actor) => {
+        if (state.abort) reject(`migration "${name}" is already being aborted by ${state.abort.by}.`);
+        if (!canAbort(state.phase)) {
+          reject(`migration "${name}" is ${state.phase}; it can no longer be aborted. Write a new migration to undo it.`);
+        }
+      },
+      description: 'Stop before contracting; with rollback, also run expand.down.',
+    },
+  );
+}

@@ -1,0 +1,2 @@
+/** The workflows a ferry worker registers. */
+export { migrationWorkflow } from './migration';

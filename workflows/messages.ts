@@ -1,0 +1,37 @@
+/**
+ * The signals, updates and queries of a migration workflow, defined once and imported by the
+ * workflow, the `ferry` CLI and the tests. The names are what `temporal workflow signal|update|query
+ * --name ...` takes (see the README).
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AuditEntry, Progress } from './types';
+
+/** Who sends a message, and why. */
+export interface Actor {
+  by?: string;
+  reason?: string;
+}
+
+/** The code that writes both shapes is deployed (`ferry deployed`). */
+export const deployedSignal = defineSignal<[Actor?]>('deployed');
+
+/** Stop the backfill after the current batch, or hold any other phase (`ferry pause`). */
+export const pauseUpdate = defineUpdate<Progress, [Actor?]>('pause');
+
+/** Continue from the checkpoint (`ferry resume`). */
+export const resumeUpdate = defineUpdate<Progress, [Actor?]>('resume');
+
+/** Allow the contract to run once the cool-off has passed; may arrive early (`ferry approve`). */
+export const approveUpdate = defineUpdate<Progress, [Actor?]>('approve');
+
+/** Stop the migration before contracting; `rollback` also runs `expand.down` (`ferry abort`). */
+export const abortUpdate = defineUpdate<Progress, [Actor & { rollback?: boolean }]>('abort');
+
+/** Run the rest of the backfill now, without deadline pacing; health checks still apply (`ferry finalize`). */
+export const finalizeUpdate = defineUpdate<Progress, [Actor?]>('finalize');
+
+/** Phase, counters, rate, ETA and what the migration waits for (`ferry status`). */
+export const progressQuery = defineQuery<Progress>('progress');
+
+/** The audit trail: who started, signalled, paused, approved, aborted, and when (`ferry history`). */
+export const auditQuery = defineQuery<AuditEntry[]>('audit');

@@ -1,0 +1,100 @@
+/**
+ * The migration workflow: expand → awaiting-deploy → backfilling → verifying → cooling-off →
+ * awaiting-approval → contracting, one phase function each (phases.ts). Pause holds any phase,
+ * abort ends any phase before contracting, and continue-as-new keeps the history short.
+ */
+import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
+import { migrationActivities, NON_RETRYABLE_TYPES } from './activities';
+import { registerHandlers } from './handlers';
+import * as phases from './phases';
+import { historyIsLong } from './backfill';
+import { audit, initialState, progressOf } from './state';
+import { publish } from './ui';
+import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from './types';
+
+/**
+ * One migration, from `ferry start` to the contract. `resumed` is the state handed over by
+ * continue-as-new; a new migration starts without it.
+ */
+export async function migrationWorkflow(input: MigrationInput, resumed?: MigrationState): Promise<Progress> {
+  const state = resumed ?? initialState(input, new Date());
+  registerHandlers(input, state);
+  const ctx: phases.PhaseContext = { input, state, acts: migrationActivities(input) };
+  publish(input, state);
+  while (!FINAL_PHASES.includes(state.phase)) {
+    await holdWhilePaused(input, state);
+    if (state.abort && state.phase !== 'contracting') {
+      await guarded(ctx, () => abort(ctx));
+    } else if ((await guarded(ctx, () => runPhase(ctx))) === 'continue-as-new' || historyIsLong(input)) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof migrationWorkflow>(input, state);
+    }
+    publish(input, state);
+  }
+  await condition(allHandlersFinished);
+  if (state.phase === 'failed') throw ApplicationFailure.nonRetryable(state.lastError ?? 'migration failed', 'MigrationFailed');
+  return progressOf(input, state);
+}
+
+function runPhase(ctx: phases.PhaseContext): Promise<unknown> {
+  switch (ctx.state.phase) {
+    case 'expanding':
+      return phases.expanding(ctx);
+    case 'awaiting-deploy':
+      return phases.awaitingDeploy(ctx);
+    case 'backfilling':
+      return phases.backfilling(ctx);
+    case 'verifying':
+      return phases.verifying(ctx);
+    case 'cooling-off':
+      return phases.coolingOff(ctx);
+    case 'awaiting-approval':
+      return phases.awaitingApproval(ctx);
+    case 'contracting':
+      return phases.contracting(ctx);
+    default:
+      return Promise.resolve();
+  }
+}
+
+async function holdWhilePaused(input: MigrationInput, state: MigrationState): Promise<void> {
+  if (!state.paused) return;
+  state.waitingFor = `"ferry resume ${input.name}" (paused: ${state.pauseReason ?? 'no reason given'})`;
+  publish(input, state);
+  await condition(() => !state.paused || (state.abort !== undefined && state.phase !== 'contracting'));
+  state.waitingFor = undefined;
+}
+
+/** Aborts: rolls back `expand` when asked. Nothing is dropped that expand did not add. */
+async function abort({ input, state, acts }: phases.PhaseContext): Promise<void> {
+  if (state.abort?.rollback) {
+    state.waitingFor = 'the rollback (expand.down)';
+    publish(input, state);
+    await acts.short.rollback({ name: input.name, specHash: input.specHash });
+  }
+  state.waitingFor = undefined;
+  state.phase = 'aborted';
+}
+
+/**
+ * Runs a step; a failure that a retry cannot fix fails the migration, any other failure (retries
+ * exhausted) pauses it with the error so that an operator can fix the cause and resume.
+ */
+async function guarded<T>(ctx: phases.PhaseContext, step: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await step();
+  } catch (err) {
+    const { state } = ctx;
+    const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+    const message = cause?.message ?? (err as Error).message;
+    state.lastError = `${state.phase}: ${message}`;
+    if (cause?.type && NON_RETRYABLE_TYPES.includes(cause.type)) {
+      state.phase = 'failed';
+    } else {
+      state.paused = true;
+      state.pauseReason = `error in ${state.phase}; fix the cause, then run "ferry resume ${ctx.input.name}"`;
+    }
+    audit(state, { action: state.phase === 'failed' ? 'failed' : 'paused on error', by: 'ferry', detail: message }, new Date());
+    return undefined;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * One function per phase. Each returns when its phase is over (having set the next phase) or
+ * early when the migration is paused or aborted; the main loop then holds or aborts.
+ */
+import { condition, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from './activities';
+import { runBackfillPass, type PassOutcome } from './backfill';
+import { startDeadline } from './deadline';
+import { audit } from './state';
+import { publish } from './ui';
+import type { MigrationInput, MigrationState } from './types';
+
+/** Everything a phase needs. */
+export interface PhaseContext {
+  input: MigrationInput;
+  state: MigrationState;
+  acts: Activities;
+}
+
+const interrupted = (s: MigrationState) => s.paused || s.abort !== undefined;
+const ref = (input: MigrationInput) => ({ name: input.name, specHash: input.specHash });
+const runId = () => workflowInfo().firstExecutionRunId;
+
+/** Additive DDL under a short lock_timeout (and ferry's trigger in trigger mode). */
+export async function expanding({ input, state, acts }: PhaseContext): Promise<void> {
+  const target = await acts.short.describeTarget(ref(input));
+  if (target.completedAt) {
+    // Temporal forgot an earlier run (retention); PostgreSQL remembers its contract ran.
+    audit(state, { action: 'already completed', by: 'ferry', detail: `at ${target.completedAt} (ferry.completed_migrations)` }, new Date());
+    state.phase = 'completed';
+    return;
+  }
+  state.rowsEstimated = target.rowsEstimated;
+  if (interrupted(state)) return;
+  const result = await acts.short.expand(ref(input));
+  audit(state, { action: 'expanded', by: 'ferry', detail: `${result.statements} statements, ${result.retries} lock retries` }, new Date());
+  state.phase = input.dualWrite === 'trigger' ? 'backfilling' : 'awaiting-deploy';
+}
+
+/** Waits for the `deployed` signal, then probes that new writes carry the new shape. */
+export async function awaitingDeploy({ input, state, acts }: PhaseContext): Promise<void> {
+  state.waitingFor = `the "deployed" signal: deploy the code that writes both shapes, then run "ferry deployed ${input.name}"`;
+  publish(input, state);
+  await condition(() => state.deployed !== undefined || interrupted(state));
+  if (!state.deployed) return;
+  if (!state.deployed.xidMark) state.deployed.xidMark = (await acts.short.markDeploy({ ...ref(input), runId: runId() })).xidMark;
+  state.waitingFor = 'the dual-write probe: rows the application writes after the deploy signal';
+  publish(input, state);
+  await condition(() => interrupted(state), input.settings.probeWindowMs);
+  if (interrupted(state)) return;
+  await probe({ input, state, acts });
+  state.waitingFor = undefined;
+  if (state.probe?.ok) state.phase = 'backfilling';
+}
+
+/** Counts rows written in the old shape only since the deploy signal; a failed probe waits for a new deploy. */
+async function probe({ input, state, acts }: PhaseContext): Promise<void> {
+  const xidMark = state.deployed?.xidMark ?? '0';
+  const result = await acts.scan.probeDualWrite({ ...ref(input), runId: runId(), xidMark });
+  state.probe = { ok: result.badRows === 0, badRows: result.badRows, skipped: result.skipped, at: new Date().toISOString() };
+  if (!state.probe.ok) {
+    state.deployed = undefined;
+    state.lastError =
+      `dual-write probe: ${result.badRows} rows written after the deploy signal lack the new shape; ` +
+      `deploy code that writes both shapes, then run "ferry deployed ${input.name}" again`;
+    audit(state, { action: 'probe failed', by: 'ferry', detail: `${result.badRows} rows` }, new Date());
+  }
+}
+
+/** Runs the backfill pass; on to verify when every partition is done. */
+export async function backfilling(ctx: PhaseContext): Promise<PassOutcome> {
+  ctx.state.waitingFor = undefined;
+  startDeadline(ctx.input, ctx.state, Date.now());
+  const outcome = await runBackfillPass(ctx.input, ctx.state, ctx.acts);
+  if (outcome === 'done') ctx.state.phase = 'verifying';
+  return outcome;
+}
+
+/** Starts a catch-up pass over rows still to do (cheap: `backfill.where` skips finished rows). */
+function startCatchUp(state: MigrationState): void {
+  state.backfill.pass += 1;
+  state.backfill.partitionsLeft = undefined;
+  state.backfill.done = false;
+  state.catchUp = state.backfill.pass;
+}
+
+/** Wrong rows after a full catch-up pass: a retry would not help, so hold for a person. */
+function caughtUpAlready(state: MigrationState): boolean {
+  return state.catchUp === state.backfill.pass && state.backfill.done;
+}
+
+/** Counts wrong rows by key ranges. Wrong rows after a full pass get one catch-up, then a hold. */
+export async function verifying({ input, state, acts }: PhaseContext): Promise<void> {
+  const v = await acts.scan.verify({ ...ref(input), runId: runId() });
+  state.verify = { wrongRows: v.wrongRows, failedRows: v.failedRows, at: new Date().toISOString() };
+  if (v.wrongRows === 0) {
+    state.phase = 'cooling-off';
+    return;
+  }
+  if (input.dualWrite === 'app' && state.deployed?.xidMark) {
+    await probe({ input, state, acts });
+    if (!state.probe?.ok) {
+      startCatchUp(state);
+      state.phase = 'awaiting-deploy';
+      return;
+    }
+  }
+  if (caughtUpAlready(state)) return holdForWrongRows(input, state, v.wrongRows);
+  startCatchUp(state);
+  state.phase = 'backfilling';
+}
+
+function holdForWrongRows(input: MigrationInput, state: MigrationState, wrong: number): void {
+  state.paused = true;
+  state.pauseReason = `verify found ${wrong} wrong rows after a catch-up pass`;
+  state.lastError =
+    `verify: ${wrong} rows of ${input.table} still match the verify predicate after a catch-up pass; ` +
+    `check that backfill.set makes backfill.where false, fix the data or the definition, then run "ferry resume ${input.name}"`;
+}
+
+/** The durable cool-off timer (`contract.after`, or `ferry start --cool-off`). */
+export async function coolingOff({ input, state }: PhaseContext): Promise<void> {
+  if (!state.coolOffUntil) state.coolOffUntil = new Date(Date.now() + input.coolOffMs).toISOString();
+  state.waitingFor = `the cool-off to end at ${state.coolOffUntil}`;
+  publish(input, state);
+  const left = Date.parse(state.coolOffUntil) - Date.now();
+  if (left > 0) await condition(() => interrupted(state), left);
+  if (Date.now() < Date.parse(state.coolOffUntil)) return;
+  state.waitingFor = undefined;
+  state.phase = input.approvalRequired ? 'awaiting-approval' : 'contracting';
+}
+
+/** Waits for `approve` (which may have arrived earlier). */
+export async function awaitingApproval({ input, state }: PhaseContext): Promise<void> {
+  state.waitingFor = `approval: run "ferry approve ${input.name}"`;
+  publish(input, state);
+  await condition(() => state.approved !== undefined || interrupted(state));
+  if (!state.approved) return;
+  state.waitingFor = undefined;
+  state.phase = 'contracting';
+}
+
+/** Re-verifies (catching up rows written in the old shape during the cool-off), then drops the old shape. */
+export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void> {
+  const { input, state, acts } = ctx;
+  if (!state.backfill.done) {
+    state.waitingFor = 'a catch-up pass before the contract';
+    const outcome = await runBackfillPass(input, state, acts);
+    if (outcome !== 'done') return outcome;
+  }
+  const v = await acts.scan.verify({ ...ref(input), runId: runId() });
+  state.verify = { wrongRows: v.wrongRows, failedRows: v.failedRows, at: new Date().toISOString() };
+  if (v.wrongRows > 0) {
+    if (caughtUpAlready(state)) return holdForWrongRows(input, state, v.wrongRows);
+    startCatchUp(state);
+    return;
+  }
+  state.waitingFor = undefined;
+  const result = await acts.short.contract(ref(input));
+  audit(state, { action: 'contracted', by: 'ferry', detail: `${result.statements} statements` }, new Date());
+  state.phase = 'completed';
+}

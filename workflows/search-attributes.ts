@@ -1,0 +1,34 @@
+/**
+ * ferry's custom search attributes: what the Temporal Web UI and `temporal workflow list --query`
+ * filter migrations by. Registered on the dev server with `--search-attribute Name=Type` and on an
+ * existing server by `ensureSearchAttributes` (src/temporal/search-attributes.ts).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const MigrationName = defineSearchAttributeKey('MigrationName', SearchAttributeType.KEYWORD);
+export const MigrationTable = defineSearchAttributeKey('MigrationTable', SearchAttributeType.KEYWORD);
+export const MigrationPhase = defineSearchAttributeKey('MigrationPhase', SearchAttributeType.KEYWORD);
+export const MigrationPaused = defineSearchAttributeKey('MigrationPaused', SearchAttributeType.BOOL);
+export const MigrationSpecHash = defineSearchAttributeKey('MigrationSpecHash', SearchAttributeType.KEYWORD);
+export const ContractNotBefore = defineSearchAttributeKey('ContractNotBefore', SearchAttributeType.DATETIME);
+
+/** Every key, in the order they are registered. */
+export const ALL_SEARCH_ATTRIBUTES = [
+  MigrationName,
+  MigrationTable,
+  MigrationPhase,
+  MigrationPaused,
+  MigrationSpecHash,
+  ContractNotBefore,
+] as const;
+
+/** Spelling of each type for `temporal server start-dev --search-attribute Name=Type` and docker-compose. */
+export const CLI_TYPE_NAMES: Record<string, string> = {
+  KEYWORD: 'Keyword',
+  BOOL: 'Bool',
+  DATETIME: 'Datetime',
+  INT: 'Int',
+  DOUBLE: 'Double',
+  TEXT: 'Text',
+  KEYWORD_LIST: 'KeywordList',
+};
