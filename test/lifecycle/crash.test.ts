@@ -21,13 +21,14 @@ test('SIGKILL mid-backfill: the next worker resumes from the checkpoint; every r
   const afterKill = await checkpointTotals(ctx.db.pool, name);
   expect(afterKill).toEqual(atKill); // nothing runs without a worker
 
-  await ctx.h.startWorker();
+  const second = await ctx.h.startWorker();
   const done = await ctx.h.waitForPhase('crash', 'completed', 120_000);
   expect(done.phase).toBe('completed');
   expect(await updateCounts(ctx.db.pool)).toEqual({ '1': ROWS });
   const missing = await ctx.db.pool.query('SELECT count(*)::int AS n FROM posts WHERE member_uuid IS NULL');
   expect(missing.rows[0].n).toBe(0);
   expect(done.rowsDone).toBe(ROWS);
+  await second.stop('SIGTERM'); // the next test needs its worker to be the only one polling
 }, 180_000);
 
 test('SIGTERM: the worker lets the in-flight batch finish and checkpoint, exits, and the next worker carries on', async () => {
