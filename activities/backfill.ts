@@ -696,6 +696,12 @@ function nextRange(cursor: Cursor): { shape: sql.RangeShape; values: string[] } 
   return { shape: { lower: lower.length, upper: upper.length }, values: [...lower, ...upper] };
 }
 
+/** The range after `lastKey` (a whole key, within the batch) up to the partition's upper bound. */
+function rangeAfter(cursor: Cursor, lastKey: string[]): { shape: sql.RangeShape; values: string[] } {
+  const upper = cursor.upper ?? [];
+  return { shape: { lower: lastKey.length, upper: upper.length }, values: [...lastKey, ...upper] };
+}
+
 /** The range from the cursor up to and including `lastKey` (a whole key). */
 function rangeUpTo(cursor: Cursor, lastKey: string[]): { shape: sql.RangeShape; values: string[] } {
   const lower = cursor.last ?? cursor.lower ?? [];
@@ -710,16 +716,37 @@ function applyBatch(env: ChunkEnv, client: PoolClient, cursor: Cursor, size: num
 
 /* ---------------------------------------------------------------- set mode */
 
-/** The whole batch in one statement; on a data error, again row set by row set to isolate the bad rows. */
+/**
+ * Rows per statement of a set-mode batch. A batch (one transaction, one checkpoint) of more rows
+ * runs as several statements in a row: PostgreSQL's cost per row of the batch statement rises
+ * by about 8% past ~10,000 rows, while a transaction of several smaller statements costs what
+ * small batches do (`npx tsx scripts/bench/statement-size.ts`).
+ */
+export const SET_STATEMENT_ROWS = 5000;
+
+/**
+ * The batch in statements of at most `SET_STATEMENT_ROWS` rows, under one savepoint; on a data
+ * error, the whole batch again row set by row set to isolate the bad rows.
+ */
 async function setBatch(env: ChunkEnv, client: PoolClient, cursor: Cursor, size: number): Promise<BatchWork> {
-  const range = nextRange(cursor);
-  const stmt = sql.buildSetBatch(env.table, env.migration.definition.backfill, range.shape);
-  const attempt = await underSavepoint(env, client, 'set', () => client.query(stmt.text, [...range.values, size]));
-  if (attempt.ok) {
-    const r = attempt.value.rows[0];
-    return { scanned: r.scanned, updated: r.updated, failed: 0, lastKey: r.last_key };
+  const attempt = await underSavepoint(env, client, 'set', () => setStatements(env, client, cursor, size));
+  return attempt.ok ? attempt.value : isolateSetBatch(env, client, cursor, size);
+}
+
+/** Runs the batch's statements from the cursor until `size` rows are scanned or the range ends. */
+async function setStatements(env: ChunkEnv, client: PoolClient, cursor: Cursor, size: number): Promise<BatchWork> {
+  const work: BatchWork = { scanned: 0, updated: 0, failed: 0, lastKey: null };
+  while (work.scanned < size) {
+    const step = Math.min(SET_STATEMENT_ROWS, size - work.scanned);
+    const range = work.lastKey === null ? nextRange(cursor) : rangeAfter(cursor, work.lastKey);
+    const stmt = sql.buildSetBatch(env.table, env.migration.definition.backfill, range.shape);
+    const r = (await client.query(stmt.text, [...range.values, step])).rows[0];
+    work.scanned += r.scanned;
+    work.updated += r.updated;
+    work.lastKey = r.last_key ?? work.lastKey;
+    if (r.scanned < step) break;
   }
-  return isolateSetBatch(env, client, cursor, size);
+  return work;
 }
 
 async function isolateSetBatch(env: ChunkEnv, client: PoolClient, cursor: Cursor, size: number): Promise<BatchWork> {

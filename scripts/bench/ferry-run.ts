@@ -13,7 +13,7 @@ import { waitForPhase } from '../../src/client/list';
 import { batchMedianOf, readHistory, type HistorySummary } from './history';
 import { withClient } from './databases';
 import { log, sleep } from './log';
-import { startWorker, type RssSample, type WorkerProcess } from './worker';
+import { startWorker, untilIdle, type RssSample, type WorkerProcess } from './worker';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const EXAMPLE = path.join(ROOT, 'migrations', 'examples', 'posts-member-uuid');
@@ -169,6 +169,7 @@ export async function runFerry(
 ): Promise<FerryRun> {
   const env = ferryEnv(setup, url);
   const worker = await startWorker(env, path.join(setup.outDir, `${name}-worker.log`));
+  await untilIdle(worker);
   await beforeStart?.(); // e.g. a window of application load without a backfill, the worker idle
   const fc = await connectClient({ address: setup.temporalAddress, namespace: setup.namespace, taskQueue: setup.taskQueue });
   const poll = pollCheckpoints(url, name);

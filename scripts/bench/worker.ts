@@ -79,3 +79,20 @@ export async function startWorker(env: NodeJS.ProcessEnv, logFile: string): Prom
   };
   return { pid: proc.pid ?? 0, rss, exited, stop };
 }
+
+/**
+ * Waits until the worker has settled after start-up (bundling the workflow code, loading it, the
+ * first JIT compilations): under 20 ms of CPU in a second, twice in a row, or `maxMs`. A worker in
+ * production runs long before a migration starts; the bench measures that worker, not its start.
+ */
+export async function untilIdle(worker: WorkerProcess, maxMs = 30_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let quiet = 0;
+  let last = readRss(worker.pid)?.cpuSeconds ?? 0;
+  while (quiet < 2 && Date.now() < deadline) {
+    await sleep(1000);
+    const now = readRss(worker.pid)?.cpuSeconds ?? last;
+    quiet = now - last < 0.02 ? quiet + 1 : 0;
+    last = now;
+  }
+}

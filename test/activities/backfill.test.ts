@@ -13,6 +13,7 @@ import {
   fixedBatchSizer,
   isRowError,
   median,
+  SET_STATEMENT_ROWS,
   type BackfillChunkInput,
   type ChunkResult,
 } from '../../activities/backfill';
@@ -250,6 +251,30 @@ describe('set mode', () => {
     expect(await touchHistogram('"Mixed Case"."Odd-Table"')).toEqual({ '1': 2000 });
     expect(results.map((r) => sum(r, 'rowsScanned')).reduce((a, b) => a + b)).toBe(2000);
     expect(results.every((r) => sum(r, 'rowsScanned') > 0)).toBe(true);
+  });
+
+  it(`runs a batch of more than ${SET_STATEMENT_ROWS} rows as several statements: composite key, partitions, bad rows`, async () => {
+    await db.pool.query(`CREATE TABLE big_batches ("T" int, "S" text, raw text, data jsonb, touches int NOT NULL DEFAULT 0, PRIMARY KEY ("T", "S"))`);
+    await db.pool.query(`CREATE TRIGGER touch BEFORE UPDATE ON big_batches FOR EACH ROW EXECUTE FUNCTION count_touch()`);
+    await db.pool.query(`INSERT INTO big_batches ("T", "S", raw)
+      SELECT t, lpad(s::text, 4, '0'), CASE WHEN (t, s) IN ((3, 700), (20, 5)) THEN 'not json' ELSE '{"ok": true}' END
+        FROM generate_series(1, 40) t, generate_series(1, 1000) s`);
+    const size = 2 * SET_STATEMENT_ROWS + 1234; // three statements a batch, the last one short
+    const ref = migration('big-batches', 'big_batches', { batchSize: size, concurrency: 2, maxFailedRows: 5 });
+
+    expect((await init(ref, 'r1')).partitions).toBe(2);
+    const results = await Promise.all([0, 1].map((p) => runToEnd(ref, 'r1', p)));
+
+    expect(await touchHistogram('big_batches', `("T", "S") NOT IN ((3, '0700'), (20, '0005'))`)).toEqual({ '1': 39_998 });
+    expect(await touchHistogram('big_batches', `("T", "S") IN ((3, '0700'), (20, '0005'))`)).toEqual({ '0': 2 });
+    const all = results.flat();
+    expect(sum(all, 'rowsScanned')).toBe(40_000);
+    expect(sum(all, 'rowsFailed')).toBe(2);
+    const parts = await Promise.all([0, 1].map((p) => checkpoint('big-batches', 'r1', p)));
+    for (const [i, c] of parts.entries()) {
+      expect(c.rows_scanned).toBe(sum(results[i], 'rowsScanned'));
+      expect(c.batches).toBe(Math.floor(c.rows_scanned / size) + 1); // full batches, then one short one
+    }
   });
 
   it('splits a non-integer key by sampling; concurrency 3 covers every row once', async () => {
