@@ -132,9 +132,9 @@ function ferryUnderLoad(ctx: Ctx) {
 
 /** The commit measured, and the engine files that differ from it (other work in the same tree). */
 function codeVersion(): { commit: string; uncommitted: string[] } {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trimEnd();
   try {
-    const status = git('status', '--porcelain', '--', 'activities', 'workflows', 'src', 'migrations');
+    const status = git('status', '--porcelain', '--', 'activities', 'workflows', 'src', 'migrations'); // ' M path': keep the leading blank
     return { commit: git('rev-parse', '--short', 'HEAD'), uncommitted: status ? status.split('\n').map((l) => l.slice(3)) : [] };
   } catch {
     return { commit: 'unknown (no git)', uncommitted: [] };
