@@ -76,8 +76,25 @@ export async function ensureDevServer(opts: DevServerOptions): Promise<DevServer
   const logFile = opts.dbFile.replace(/\.db$/, '') + '.log';
   log(`starting the Temporal dev server at ${address} (UI ${uiUrl}, log ${logFile})`);
   const child = spawnDevServer(cliPath, { ...opts, port, uiPort, namespace }, logFile);
-  await waitUntilHealthy(child, port, namespace, logFile);
+  try {
+    await waitUntilHealthy(child, port, namespace, logFile);
+  } catch (err) {
+    // Another process (a test run, the bench) may have started one on the same port at the same moment.
+    if (child.exitCode === null || !(await isPortOpen(port)) || !(await startedByAnother(address, port, namespace))) throw err;
+    log(`another process started the Temporal server at ${address} at the same time; reusing it`);
+    return { address, uiUrl, started: false, stop: async () => undefined };
+  }
   return { address, uiUrl, started: true, stop: () => stopChild(child) };
+}
+
+/** Whether a Temporal frontend with ferry's search attributes answers on the port within 30 s. */
+async function startedByAnother(address: string, port: number, namespace: string): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if ((await isPortOpen(port)) && (await answersAndHasAttributes(address, namespace).catch(() => false))) return true;
+    await sleep(250);
+  }
+  return false;
 }
 
 /** Connects with a short timeout; `Connection.connect` calls `workflowService.getSystemInfo` to verify. */

@@ -3,6 +3,7 @@
  * leaves running servers alone, and a private PostgreSQL cluster starts, stops and restarts.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -88,6 +89,35 @@ describe('Temporal dev server', () => {
       await connection.close();
     }
   });
+});
+
+/** A TCP port nobody listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+describe('two processes starting the dev server at once', () => {
+  test('one starts it, the other reuses it; stopping the one that started it stops it', async () => {
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const cliPath = await findTemporalCli({ log: () => undefined });
+    const start = () => ensureDevServer({ port, uiPort, dbFile: path.join(tmp, 'race.db'), cliPath, log: () => undefined });
+    const servers = await Promise.all([start(), start()]);
+    try {
+      expect(servers.map((s) => s.address)).toEqual([`127.0.0.1:${port}`, `127.0.0.1:${port}`]);
+      expect(servers.filter((s) => s.started)).toHaveLength(1);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+    const connection = await Connection.connect({ address: `127.0.0.1:${port}`, connectTimeout: '1s' }).catch(() => undefined);
+    await connection?.close();
+    expect(connection).toBeUndefined();
+  }, 120_000);
 });
 
 describe('ensurePostgres({ forcePrivate: true })', () => {
