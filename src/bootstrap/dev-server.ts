@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../../workflows/search-attributes';
 import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { acquireLock } from './process';
 import { findTemporalCli } from './temporal-cli';
 
 type Log = (line: string) => void;
@@ -73,15 +74,38 @@ export async function ensureDevServer(opts: DevServerOptions): Promise<DevServer
     );
   }
   const cliPath = opts.cliPath ?? (await findTemporalCli({ log }));
-  const logFile = opts.dbFile.replace(/\.db$/, '') + '.log';
-  log(`starting the Temporal dev server at ${address} (UI ${uiUrl}, log ${logFile})`);
-  const child = spawnDevServer(cliPath, { ...opts, port, uiPort, namespace }, logFile);
+  // One starter per db file: a test run and the bench starting at once share the server.
+  fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
+  const release = await acquireLock(`${opts.dbFile}.start.lock`, START_TIMEOUT_MS + 10_000, (pid) =>
+    log(`waiting for another process (pid ${pid}) that is starting the Temporal dev server...`),
+  );
   try {
-    await waitUntilHealthy(child, port, namespace, logFile);
+    if ((await isPortOpen(port)) && (await answersAndHasAttributes(address, namespace).catch(() => false))) {
+      log(`reusing the Temporal server another process started at ${address}`);
+      return { address, uiUrl, started: false, stop: async () => undefined };
+    }
+    return await startDevServer(cliPath, { ...opts, port, uiPort, namespace }, log);
+  } finally {
+    release();
+  }
+}
+
+/** Spawns the dev server and waits until it is healthy; another server on the port (another db file) is reused. */
+async function startDevServer(
+  cliPath: string,
+  o: Required<Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'namespace'>>,
+  log: Log,
+): Promise<DevServer> {
+  const address = `127.0.0.1:${o.port}`;
+  const uiUrl = `http://127.0.0.1:${o.uiPort}`;
+  const logFile = o.dbFile.replace(/\.db$/, '') + '.log';
+  log(`starting the Temporal dev server at ${address} (UI ${uiUrl}, log ${logFile})`);
+  const child = spawnDevServer(cliPath, o, logFile);
+  try {
+    await waitUntilHealthy(child, o.port, o.namespace, logFile);
   } catch (err) {
-    // Another process (a test run, the bench) may have started one on the same port at the same moment.
-    if (child.exitCode === null || !(await isPortOpen(port)) || !(await startedByAnother(address, port, namespace))) throw err;
-    log(`another process started the Temporal server at ${address} at the same time; reusing it`);
+    if (child.exitCode === null || !(await isPortOpen(o.port)) || !(await startedByAnother(address, o.port, o.namespace))) throw err;
+    log(`another process started a Temporal server at ${address} at the same time; reusing it`);
     return { address, uiUrl, started: false, stop: async () => undefined };
   }
   return { address, uiUrl, started: true, stop: () => stopChild(child) };

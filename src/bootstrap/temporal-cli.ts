@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import ms from 'ms';
-import { isAlive } from './process';
+import { acquireLock } from './process';
 
 /** The CLI release ferry builds when none is installed. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -19,7 +19,6 @@ const LOCK_WAIT_MS = 30 * 60_000;
 
 type Log = (line: string) => void;
 const defaultLog: Log = (line) => console.error(`ferry: ${line}`);
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
 
 /** True if `file` is an executable regular file. */
 function isExecutable(file: string): boolean {
@@ -89,7 +88,9 @@ async function buildTemporalCli(target: string, log: Log): Promise<string> {
   if (!go) throw notInstalledError(target);
   const dir = path.dirname(target);
   fs.mkdirSync(dir, { recursive: true });
-  const release = await acquireLock(path.join(dir, '.build.lock'), log);
+  const release = await acquireLock(path.join(dir, '.build.lock'), LOCK_WAIT_MS, (holder) =>
+    log(`waiting for another process (pid ${holder}) that is building the Temporal CLI...`),
+  );
   try {
     if (isExecutable(target)) return target;
     removeLeftoverBuilds(dir);
@@ -150,43 +151,3 @@ async function runGoInstall(go: string, tmpBin: string, log: Log): Promise<void>
   }
 }
 
-/** Creates the lock file with our pid; false if it already exists. */
-function tryLock(lockPath: string): boolean {
-  try {
-    fs.writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-}
-
-/** The pid in the lock file, or undefined while it is missing or not yet written. */
-function lockHolder(lockPath: string): number | undefined {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(lockPath, 'utf8'), 10);
-    return Number.isInteger(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Takes an exclusive lock file, waiting while a live process holds it and breaking a dead one's lock. */
-async function acquireLock(lockPath: string, log: Log): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let announced = false;
-  while (!tryLock(lockPath)) {
-    const holder = lockHolder(lockPath);
-    if (holder !== undefined && !isAlive(holder)) {
-      fs.rmSync(lockPath, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`lock file "${lockPath}" is still held by pid ${holder}; stop that process or delete the file.`);
-    }
-    if (!announced) log(`waiting for another process (pid ${holder}) that is building the Temporal CLI...`);
-    announced = true;
-    await sleep(1000);
-  }
-  return () => fs.rmSync(lockPath, { force: true });
-}
