@@ -241,7 +241,7 @@ function runningPort(dataDir: string): number | undefined {
 }
 
 /** A TCP port on 127.0.0.1 that is free right now. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer().once('error', reject);
     server.listen(0, '127.0.0.1', () => {

@@ -3,14 +3,13 @@
  * leaves running servers alone, and a private PostgreSQL cluster starts, stops and restarts.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { ensureDevServer } from '../../src/bootstrap/dev-server';
-import { ensurePostgres, type Postgres } from '../../src/bootstrap/postgres';
+import { ensurePostgres, freePort, type Postgres } from '../../src/bootstrap/postgres';
 import { cachedTemporalCliPath, findTemporalCli } from '../../src/bootstrap/temporal-cli';
 import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { helloActivities, helloWorkflow } from '../fixtures/workflows/hello';
@@ -90,17 +89,6 @@ describe('Temporal dev server', () => {
     }
   });
 });
-
-/** A TCP port nobody listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 describe('two processes starting the dev server at once', () => {
   test('one starts it, the other reuses it; stopping the one that started it stops it', async () => {
