@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../../workflows/search-attributes';
@@ -62,63 +63,44 @@ export async function ensureDevServer(opts: DevServerOptions): Promise<DevServer
   const log = opts.log ?? defaultLog;
   const address = `127.0.0.1:${port}`;
   const uiUrl = `http://127.0.0.1:${uiPort}`;
-  const portOpen = await isPortOpen(port);
-  if (portOpen && (await answersAndHasAttributes(address, namespace))) {
+  const reused: DevServer = { address, uiUrl, started: false, stop: async () => undefined };
+  if (await runningServer(port, namespace)) {
     log(`reusing the Temporal server already running at ${address}`);
-    return { address, uiUrl, started: false, stop: async () => undefined };
-  }
-  if (portOpen) {
-    throw new Error(
-      `port ${port} is in use, but not by a Temporal frontend (getSystemInfo did not answer on "${address}"). ` +
-        `Stop what listens there, or set FERRY_TEMPORAL_PORT to another port.`,
-    );
+    return reused;
   }
   const cliPath = opts.cliPath ?? (await findTemporalCli({ log }));
-  // One starter per db file: a test run and the bench starting at once share the server.
-  fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
-  const release = await acquireLock(`${opts.dbFile}.start.lock`, START_TIMEOUT_MS + 10_000, (pid) =>
+  // One starter per port on this machine: a test run and the bench starting at once share one server.
+  const release = await acquireLock(path.join(os.tmpdir(), `ferry-temporal-${port}.start.lock`), START_TIMEOUT_MS + 10_000, (pid) =>
     log(`waiting for another process (pid ${pid}) that is starting the Temporal dev server...`),
   );
   try {
-    if ((await isPortOpen(port)) && (await answersAndHasAttributes(address, namespace).catch(() => false))) {
+    if (await runningServer(port, namespace)) {
       log(`reusing the Temporal server another process started at ${address}`);
-      return { address, uiUrl, started: false, stop: async () => undefined };
+      return reused;
     }
-    return await startDevServer(cliPath, { ...opts, port, uiPort, namespace }, log);
+    const logFile = opts.dbFile.replace(/\.db$/, '') + '.log';
+    log(`starting the Temporal dev server at ${address} (UI ${uiUrl}, log ${logFile})`);
+    const child = spawnDevServer(cliPath, { ...opts, port, uiPort, namespace }, logFile);
+    await waitUntilHealthy(child, port, namespace, logFile);
+    return { address, uiUrl, started: true, stop: () => stopChild(child) };
   } finally {
     release();
   }
 }
 
-/** Spawns the dev server and waits until it is healthy; another server on the port (another db file) is reused. */
-async function startDevServer(
-  cliPath: string,
-  o: Required<Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'namespace'>>,
-  log: Log,
-): Promise<DevServer> {
-  const address = `127.0.0.1:${o.port}`;
-  const uiUrl = `http://127.0.0.1:${o.uiPort}`;
-  const logFile = o.dbFile.replace(/\.db$/, '') + '.log';
-  log(`starting the Temporal dev server at ${address} (UI ${uiUrl}, log ${logFile})`);
-  const child = spawnDevServer(cliPath, o, logFile);
-  try {
-    await waitUntilHealthy(child, o.port, o.namespace, logFile);
-  } catch (err) {
-    if (child.exitCode === null || !(await isPortOpen(o.port)) || !(await startedByAnother(address, o.port, o.namespace))) throw err;
-    log(`another process started a Temporal server at ${address} at the same time; reusing it`);
-    return { address, uiUrl, started: false, stop: async () => undefined };
-  }
-  return { address, uiUrl, started: true, stop: () => stopChild(child) };
-}
-
-/** Whether a Temporal frontend with ferry's search attributes answers on the port within 30 s. */
-async function startedByAnother(address: string, port: number, namespace: string): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if ((await isPortOpen(port)) && (await answersAndHasAttributes(address, namespace).catch(() => false))) return true;
-    await sleep(250);
-  }
-  return false;
+/**
+ * Whether a Temporal frontend with ferry's search attributes answers on the port; false when
+ * nothing listens there.
+ * @throws when something else listens there.
+ */
+async function runningServer(port: number, namespace: string): Promise<boolean> {
+  const address = `127.0.0.1:${port}`;
+  if (!(await isPortOpen(port))) return false;
+  if (await answersAndHasAttributes(address, namespace)) return true;
+  throw new Error(
+    `port ${port} is in use, but not by a Temporal frontend (getSystemInfo did not answer on "${address}"). ` +
+      `Stop what listens there, or set FERRY_TEMPORAL_PORT to another port.`,
+  );
 }
 
 /** Connects with a short timeout; `Connection.connect` calls `workflowService.getSystemInfo` to verify. */
