@@ -696,12 +696,6 @@ function nextRange(cursor: Cursor): { shape: sql.RangeShape; values: string[] } 
   return { shape: { lower: lower.length, upper: upper.length }, values: [...lower, ...upper] };
 }
 
-/** The range after `lastKey` (a whole key, within the batch) up to the partition's upper bound. */
-function rangeAfter(cursor: Cursor, lastKey: string[]): { shape: sql.RangeShape; values: string[] } {
-  const upper = cursor.upper ?? [];
-  return { shape: { lower: lastKey.length, upper: upper.length }, values: [...lastKey, ...upper] };
-}
-
 /** The range from the cursor up to and including `lastKey` (a whole key). */
 function rangeUpTo(cursor: Cursor, lastKey: string[]): { shape: sql.RangeShape; values: string[] } {
   const lower = cursor.last ?? cursor.lower ?? [];
@@ -738,7 +732,7 @@ async function setStatements(env: ChunkEnv, client: PoolClient, cursor: Cursor, 
   const work: BatchWork = { scanned: 0, updated: 0, failed: 0, lastKey: null };
   while (work.scanned < size) {
     const step = Math.min(SET_STATEMENT_ROWS, size - work.scanned);
-    const range = work.lastKey === null ? nextRange(cursor) : rangeAfter(cursor, work.lastKey);
+    const range = nextRange(work.lastKey === null ? cursor : { ...cursor, last: work.lastKey });
     const stmt = sql.buildSetBatch(env.table, env.migration.definition.backfill, range.shape);
     const r = (await client.query(stmt.text, [...range.values, step])).rows[0];
     work.scanned += r.scanned;
