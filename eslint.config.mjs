@@ -19,7 +19,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['workflows/**/*.ts'],
+    files: ['src/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

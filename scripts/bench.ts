@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startStack, type Stack } from '../src/bootstrap/stack';
+import { startStack, type Stack } from '../devstack/stack';
 import { connectClient } from '../src/client/connect';
 import { parseArgs, type BenchArgs } from './bench/args';
 import { terminateAll } from './bench/children';

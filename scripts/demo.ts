@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient, Pool } from 'pg';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { startStack, type Stack } from '../src/bootstrap/stack';
-import { quoteIdent } from '../src/sql/ident';
+import { startStack, type Stack } from '../devstack/stack';
+import { quoteIdent } from '../src/pg/quote';
 
 const ROOT = path.resolve(__dirname, '..');
 const NAME = 'posts-member-uuid';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { startStack } from '../src/bootstrap/stack';
+import { startStack } from '../devstack/stack';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { createHarness, type Harness } from '../test/helpers/harness';
 import { checkpointTotals, createCountedPosts, eventually, slowPostsMigration, writeMigration } from '../test/helpers/fixtures';

@@ -1,6 +1,6 @@
 import os from 'node:os';
-import { parseDuration } from './duration';
-import type { RunSettings } from '../workflows/types';
+import { parseDuration } from './contract/duration';
+import type { RunSettings } from './contract/migration';
 
 /** Connection and naming settings from the environment; no secret among them reaches Temporal. */
 export interface FerryConfig {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { FerryError } from './errors';
+import { FerryError } from './contract/errors';
 import type { HealthKind } from './health/check';
 
 /**

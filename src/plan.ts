@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { describeTable, type TableInfo } from './db/table';
-import type { LoadedMigration } from './registry';
+import { describeTable, type TableInfo } from './pg/catalog';
+import type { LoadedMigration } from './definition/registry';
 import { buildSetBatch } from './sql/backfill';
 import { createFunctionSql, createTriggerSql, dropTriggerSql } from './sql/dual-write';
 

@@ -2,16 +2,16 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createActivities } from '../activities';
+import { createActivities } from './activities';
 import { loadConfig, type FerryConfig } from './config';
-import { createPool } from './db/pool';
-import { ensureStateSchema } from './db/state';
+import { createPool } from './pg/pool';
+import { ensureStateSchema } from './store/schema';
 import { metricsFromEnv, type FerryMetrics } from './metrics';
-import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './registry';
-import { ensureSearchAttributes } from './temporal/search-attributes';
+import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
+import { ensureSearchAttributes } from './client/search-attributes';
 
 /** The workflow code a worker bundles. */
-export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'index.ts');
 
 /** What a ferry worker runs with. */
 export interface FerryWorkerOptions {

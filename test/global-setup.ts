@@ -2,7 +2,7 @@
  * jest globalSetup: brings up (or reuses) Temporal and PostgreSQL once for the whole run and tells
  * the test workers where they are through environment variables, which the workers inherit.
  */
-import { startStack, type Stack } from '../src/bootstrap/stack';
+import { startStack, type Stack } from '../devstack/stack';
 
 /** Where the setup keeps the Stack for test/global-teardown.ts (both run in jest's parent process). */
 export const STACK_GLOBAL = '__ferryTestStack';

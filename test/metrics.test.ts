@@ -3,9 +3,9 @@
  * (MockActivityEnvironment, real PostgreSQL) records rows, batches, failed rows and throttled time.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createBackfillActivities } from '../activities/backfill';
+import { createBackfillActivities } from '../src/activities/backfill';
 import { createMetrics, metricsFromEnv, startMetricsServer, type MetricsServer } from '../src/metrics';
-import type { LoadedMigration } from '../src/registry';
+import type { LoadedMigration } from '../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { activityEnv, createTouchFunction, makeTable, quiet, register, runChunk } from './helpers/backfill';
 

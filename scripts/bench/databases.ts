@@ -3,7 +3,7 @@
  * method, so that each starts from the same pages, statistics and visibility map.
  */
 import { Client } from 'pg';
-import { quoteIdent } from '../../src/sql/ident';
+import { quoteIdent } from '../../src/pg/quote';
 import { log } from './log';
 
 /** The database URL of `name` on the server of `adminUrl`. */

@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
-import type { ChunkResult } from '../../activities/backfill';
+import type { ChunkResult } from '../../src/activities/backfill';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 

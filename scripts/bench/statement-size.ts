@@ -10,8 +10,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { SET_STATEMENT_ROWS } from '../../activities/backfill';
-import { ensurePostgres } from '../../src/bootstrap/postgres';
+import { SET_STATEMENT_ROWS } from '../../src/activities/backfill';
+import { ensurePostgres } from '../../devstack/postgres';
 import { createTemplate, dropDatabases, freshCopy } from './databases';
 import { HAND_LOOP_BATCH } from './methods';
 import { median } from './stats';

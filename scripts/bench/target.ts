@@ -1,7 +1,7 @@
 /** The batch-duration target the engine aims at for the posts-member-uuid backfill. */
-import * as backfill from '../../activities/backfill';
+import * as backfill from '../../src/activities/backfill';
 import example from '../../migrations/examples/posts-member-uuid';
-import { backfillTuning } from '../../src/backfill/tuning';
+import { backfillTuning } from '../../src/engine/tuning';
 
 /** The target ferry's adaptive batch sizer was planned around, if nothing else says. */
 export const PLANNED_TARGET_MS = 200;

@@ -2,7 +2,7 @@
  * `ferry dev`: brings up a local Temporal dev server and PostgreSQL (or reuses running ones), prints
  * how to point `ferry worker` at them, and keeps them up until Ctrl-C.
  */
-import { startStack, type Stack } from '../bootstrap/stack';
+import { startStack, type Stack } from '../../devstack/stack';
 
 /** Options of {@link devCommand}; undefined ports fall back to `$FERRY_TEMPORAL_PORT` / `$FERRY_UI_PORT` / defaults. */
 export interface DevCommandOptions {

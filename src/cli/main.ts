@@ -3,14 +3,14 @@
  * 2 bad input, 3 conflict; each error names the object and the next step.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT, FerryError } from '../errors';
+import { EXIT, FerryError } from '../contract/errors';
 import { defaultActor, workflowId } from '../config';
-import { loadMigration } from '../registry';
+import { loadMigration } from '../definition/registry';
 import { connectClient, type FerryClient } from '../client/connect';
 import { startMigration } from '../client/start';
 import { control, getAudit, getProgress, signalDeployed } from '../client/control';
 import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
-import * as msg from '../../workflows/messages';
+import * as msg from '../contract/messages';
 import { formatAudit, formatList, formatProgress, webUiUrl } from './output';
 import { watchStatus } from './watch';
 

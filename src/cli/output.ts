@@ -1,5 +1,5 @@
-import { formatDuration } from '../duration';
-import type { AuditEntry, Progress } from '../../workflows/types';
+import { formatDuration } from '../contract/duration';
+import type { AuditEntry, Progress } from '../contract/migration';
 import type { MigrationSummary } from '../client/list';
 
 /** `ferry status` for people. */

@@ -1,8 +1,8 @@
-import { createPool } from '../db/pool';
-import { formatDuration, parseDuration } from '../duration';
-import { EXIT } from '../errors';
+import { createPool } from '../pg/pool';
+import { formatDuration, parseDuration } from '../contract/duration';
+import { EXIT } from '../contract/errors';
 import { planMigration, type Plan } from '../plan';
-import { loadMigration } from '../registry';
+import { loadMigration } from '../definition/registry';
 
 /** `ferry plan <name> [--deadline 3d] [--no-trial] [--json]`: returns the exit code. */
 export async function planCommand(name: string, opts: { deadline?: string; trial?: boolean; json?: boolean }): Promise<number> {

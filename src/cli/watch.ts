@@ -1,8 +1,8 @@
 import { SingleBar, Presets } from 'cli-progress';
-import { formatDuration } from '../duration';
+import { formatDuration } from '../contract/duration';
 import { getProgress } from '../client/control';
 import type { FerryClient } from '../client/connect';
-import { FINAL_PHASES, PHASES, type Phase } from '../../workflows/types';
+import { FINAL_PHASES, PHASES, type Phase } from '../contract/migration';
 
 /** Has `phase` reached `until` (`expanded` = past expanding)? */
 function reached(phase: Phase, until: Phase | 'expanded' | undefined): boolean {

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { FerryError } from '../errors';
+import { FerryError } from '../contract/errors';
 import { loadConfig, type FerryConfig } from '../config';
 
 /** A Temporal client for ferry's commands. */

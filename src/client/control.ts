@@ -4,12 +4,12 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { FerryError } from '../errors';
+import { FerryError } from '../contract/errors';
 import { workflowId } from '../config';
-import * as msg from '../../workflows/messages';
-import * as sa from '../../workflows/search-attributes';
-import type { AuditEntry, Progress } from '../../workflows/types';
-import type { ChunkHeartbeat } from '../../activities/backfill';
+import * as msg from '../contract/messages';
+import * as sa from '../contract/search-attributes';
+import type { AuditEntry, Progress } from '../contract/migration';
+import type { ChunkHeartbeat } from '../activities/backfill';
 import type { FerryClient } from './connect';
 
 /** How long an update waits for a worker to answer. */

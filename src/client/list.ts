@@ -1,6 +1,6 @@
-import { FerryError } from '../errors';
-import * as sa from '../../workflows/search-attributes';
-import { PHASES, type Phase } from '../../workflows/types';
+import { FerryError } from '../contract/errors';
+import * as sa from '../contract/search-attributes';
+import { PHASES, type Phase } from '../contract/migration';
 import type { FerryClient } from './connect';
 import { migrationHandle } from './control';
 

@@ -1,12 +1,12 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { FerryError } from '../errors';
-import { parseDuration } from '../duration';
+import { FerryError } from '../contract/errors';
+import { parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
-import type { LoadedMigration } from '../registry';
-import { parseTableName, quoteTable } from '../sql/ident';
-import type { migrationWorkflow } from '../../workflows';
-import * as sa from '../../workflows/search-attributes';
-import type { MigrationInput } from '../../workflows/types';
+import type { LoadedMigration } from '../definition/registry';
+import { parseTableName, quoteTable } from '../pg/quote';
+import type { migrationWorkflow } from '../workflows';
+import * as sa from '../contract/search-attributes';
+import type { MigrationInput } from '../contract/migration';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
 

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { formatDuration } from '../duration';
+import { formatDuration } from '../contract/duration';
 import { HEALTHY, unhealthy, type HealthCheck, type HealthVerdict } from './check';
 
 /**

@@ -1,5 +1,5 @@
-import type { MigrationDefinition } from '../define';
-import { parseDuration } from '../duration';
+import type { MigrationDefinition } from '../definition/define';
+import { parseDuration } from '../contract/duration';
 import { autovacuumCheck } from './autovacuum';
 import { blockedBackendsCheck } from './blocked-backends';
 import type { HealthCheck } from './check';

@@ -1,5 +1,5 @@
-import type { TableInfo } from '../db/table';
-import { quoteIdent } from './ident';
+import type { TableInfo } from '../pg/catalog';
+import { quoteIdent } from '../pg/quote';
 
 /**
  * The statements of the backfill, built from the table's description and the migration's

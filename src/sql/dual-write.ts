@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
-import { ensureStateSchema, STATE_SCHEMA } from '../db/state';
-import { FerryError } from '../errors';
-import { runDdl, type DdlOptions, type DdlResult } from './ddl';
-import { quoteIdent } from './ident';
+import { ensureStateSchema, STATE_SCHEMA } from '../store/schema';
+import { FerryError } from '../contract/errors';
+import { runDdl, type DdlOptions, type DdlResult } from '../pg/ddl';
+import { quoteIdent } from '../pg/quote';
 import { rangeCountSql, type RangeScanSql, type ScanTarget } from './verify';
 
 /** PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes). */

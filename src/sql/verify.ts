@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
-import type { KeyColumn } from '../db/table';
-import { FerryError } from '../errors';
-import { quoteIdent } from './ident';
+import type { KeyColumn } from '../pg/catalog';
+import { FerryError } from '../contract/errors';
+import { quoteIdent } from '../pg/quote';
 
 /** The table a range scan reads: `"schema"."name"` (quoted) and its key columns in order. */
 export interface ScanTarget {

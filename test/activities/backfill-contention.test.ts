@@ -5,9 +5,9 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
-import { adaptiveBatchSizer, createBackfillActivities, type ChunkResult } from '../../activities/backfill';
-import type { ActivityDeps, MigrationRef } from '../../activities/deps';
-import type { LoadedMigration } from '../../src/registry';
+import { adaptiveBatchSizer, createBackfillActivities, type ChunkResult } from '../../src/activities/backfill';
+import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
+import type { LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, makeTable, quiet, register, runChunk } from '../helpers/backfill';
 

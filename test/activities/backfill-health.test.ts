@@ -4,9 +4,9 @@
  * once healthy; a stop request or the end of its time ends the wait.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createBackfillActivities, type ChunkResult } from '../../activities/backfill';
-import type { ActivityDeps } from '../../activities/deps';
-import type { LoadedMigration } from '../../src/registry';
+import { createBackfillActivities, type ChunkResult } from '../../src/activities/backfill';
+import type { ActivityDeps } from '../../src/activities/context';
+import type { LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, delay, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
 

@@ -4,9 +4,9 @@
  * `backfill.pause`.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createBackfillActivities } from '../../activities/backfill';
-import type { LoadedMigration } from '../../src/registry';
-import { pacedBatchSize, paceDelayMs } from '../../src/backfill/pacing';
+import { createBackfillActivities } from '../../src/activities/backfill';
+import type { LoadedMigration } from '../../src/definition/registry';
+import { pacedBatchSize, paceDelayMs } from '../../src/engine/pacing';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, failureOf, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
 

@@ -6,10 +6,10 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
-import { adaptiveBatchSizer, createBackfillActivities, type BatchSizer } from '../../activities/backfill';
-import type { ActivityDeps } from '../../activities/deps';
-import { backfillTuning } from '../../src/backfill/tuning';
-import type { LoadedMigration } from '../../src/registry';
+import { adaptiveBatchSizer, createBackfillActivities, type BatchSizer } from '../../src/activities/backfill';
+import type { ActivityDeps } from '../../src/activities/context';
+import { backfillTuning } from '../../src/engine/tuning';
+import type { LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, delay, failureOf, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
 

@@ -16,11 +16,11 @@ import {
   SET_STATEMENT_ROWS,
   type BackfillChunkInput,
   type ChunkResult,
-} from '../../activities/backfill';
-import type { ActivityDeps, MigrationRef } from '../../activities/deps';
-import type { MigrationDefinitionInput } from '../../src/define';
-import { createRateLimiter } from '../../src/rate-limiter';
-import type { LoadedMigration } from '../../src/registry';
+} from '../../src/activities/backfill';
+import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
+import type { MigrationDefinitionInput } from '../../src/definition/define';
+import { createRateLimiter } from '../../src/engine/rate-limiter';
+import type { LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, quiet, register, touchHistogram as touchesOf } from '../helpers/backfill';
 

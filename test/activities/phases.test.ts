@@ -6,14 +6,14 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createContractActivities } from '../../activities/contract';
-import type { ActivityDeps, MigrationRef } from '../../activities/deps';
-import { createDualWriteActivities } from '../../activities/dual-write';
-import { createExpandActivities } from '../../activities/expand';
-import { createVerifyActivities } from '../../activities/verify';
-import { ensureStateSchema } from '../../src/db/state';
-import { defineMigration, type MigrationDefinitionInput } from '../../src/define';
-import { specHash, type LoadedMigration } from '../../src/registry';
+import { createContractActivities } from '../../src/activities/contract';
+import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
+import { createDualWriteActivities } from '../../src/activities/dual-write';
+import { createExpandActivities } from '../../src/activities/expand';
+import { createVerifyActivities } from '../../src/activities/verify';
+import { ensureStateSchema } from '../../src/store/schema';
+import { defineMigration, type MigrationDefinitionInput } from '../../src/definition/define';
+import { specHash, type LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 const ODD = '"Mixed Case"."Odd-Table"';

@@ -2,9 +2,9 @@
  * The adaptive batch-size controller, driven by a synthetic cost model: a batch of `n` rows takes
  * `fixed + perRow * n` milliseconds, with deterministic noise.
  */
-import { adaptiveBatchSizer, fixedBatchSizer, type BatchSizer } from '../../src/backfill/batch-size';
-import { backfillTuning } from '../../src/backfill/tuning';
-import { validateDefinition } from '../../src/define';
+import { adaptiveBatchSizer, fixedBatchSizer, type BatchSizer } from '../../src/engine/batch-size';
+import { backfillTuning } from '../../src/engine/tuning';
+import { validateDefinition } from '../../src/definition/define';
 
 /** A deterministic pseudo-random sequence in [0, 1) (an LCG), so the test never flakes. */
 function random(seed: number): () => number {

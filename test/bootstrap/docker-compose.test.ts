@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../../workflows/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../../src/contract/search-attributes';
 
 const composeFile = path.join(__dirname, '..', '..', 'docker-compose.yml');
 

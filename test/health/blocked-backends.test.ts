@@ -4,7 +4,7 @@
  * blocker commits.
  */
 import pg from 'pg';
-import { waitUntilHealthy, type Unhealthy } from '../../src/backfill/throttle';
+import { waitUntilHealthy, type Unhealthy } from '../../src/engine/throttle';
 import { blockedBackendsCheck } from '../../src/health/blocked-backends';
 import { createHealthGate } from '../../src/health/gate';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';

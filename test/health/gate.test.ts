@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { HEALTHY, unhealthy, type HealthCheck, type HealthVerdict } from '../../src/health/check';
 import { createHealthGate } from '../../src/health/gate';
 import { healthChecks } from '../../src/health/settings';
-import { validateDefinition } from '../../src/define';
+import { validateDefinition } from '../../src/definition/define';
 
 const pool = {} as Pool; // the fake checks below never touch it
 

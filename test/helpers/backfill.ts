@@ -6,10 +6,10 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type pg from 'pg';
-import type { BackfillChunkInput, ChunkResult, createBackfillActivities } from '../../activities/backfill';
-import type { MigrationRef } from '../../activities/deps';
-import { validateDefinition, type MigrationDefinitionInput } from '../../src/define';
-import { specHash, type LoadedMigration } from '../../src/registry';
+import type { BackfillChunkInput, ChunkResult, createBackfillActivities } from '../../src/activities/backfill';
+import type { MigrationRef } from '../../src/activities/context';
+import { validateDefinition, type MigrationDefinitionInput } from '../../src/definition/define';
+import { specHash, type LoadedMigration } from '../../src/definition/registry';
 
 /** The SDK logs every failed activity; tests that expect failures stay quiet. */
 export const quiet = { logger: new DefaultLogger('ERROR', () => undefined) };

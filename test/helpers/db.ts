@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { quoteIdent } from '../../src/sql/ident';
+import { quoteIdent } from '../../src/pg/quote';
 
 /** A database created for one test file. */
 export interface TestDatabase {

@@ -1,4 +1,4 @@
-import type { TableInfo } from '../../src/db/table';
+import type { TableInfo } from '../../src/pg/catalog';
 import {
   ADVANCE_CHECKPOINT,
   COUNT_BLOCKED_BY_ME,

@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { FerryError } from '../../src/errors';
-import { backoffMs, ddlDefaults, needsOwnSession, runDdl } from '../../src/sql/ddl';
+import { FerryError } from '../../src/contract/errors';
+import { backoffMs, ddlDefaults, needsOwnSession, runDdl } from '../../src/pg/ddl';
 import { createFunctionSql, createTriggerSql, dropTriggerSql, triggerNames } from '../../src/sql/dual-write';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 

@@ -1,5 +1,5 @@
-import { ensureStateSchema } from '../../src/db/state';
-import { describeTable } from '../../src/db/table';
+import { ensureStateSchema } from '../../src/store/schema';
+import { describeTable } from '../../src/pg/catalog';
 import { probeSql } from '../../src/sql/dual-write';
 import { COUNT_FAILED_ROWS } from '../../src/sql/backfill';
 import { countByRanges, verifySql, type RangeTotals } from '../../src/sql/verify';

@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { z } from 'zod';
-import { FerryError } from './errors';
-import { parseDuration } from './duration';
+import { FerryError } from '../contract/errors';
+import { parseDuration } from '../contract/duration';
 
 /** What `process(rows, ctx)` receives besides the rows. */
 export interface ProcessContext {

@@ -4,7 +4,7 @@
  * so a backfill that fell behind speeds up; when even the unpaced rate would not do, it says so.
  */
 import type { ChunkResult } from '../activities/backfill';
-import type { MigrationInput, MigrationState } from './types';
+import type { MigrationInput, MigrationState } from '../contract/migration';
 
 /** Rate headroom over the bare need, so throttled moments can be caught up. */
 const MARGIN = 1.2;

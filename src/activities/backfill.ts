@@ -1,21 +1,21 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
-import type { ProcessContext, Row } from '../src/define';
-import { ensureStateSchema } from '../src/db/state';
-import { describeTable, type TableInfo } from '../src/db/table';
-import { inTransaction } from '../src/db/pool';
-import { formatDuration, parseDuration } from '../src/duration';
-import { createRateLimiter, type RateLimit } from '../src/rate-limiter';
-import { adaptiveBatchSizer, type BatchSizer } from '../src/backfill/batch-size';
-import { pacedBatchSize, paceDelayMs } from '../src/backfill/pacing';
-import { DEFAULT_BACKOFF, waitUntilHealthy, type ThrottleBackoff, type Unhealthy } from '../src/backfill/throttle';
-import { backfillTuning, type BackfillTuning } from '../src/backfill/tuning';
-import { createHealthGate, type HealthGate, type HealthGateOptions } from '../src/health/gate';
-import { healthChecks } from '../src/health/settings';
-import type { FerryMetrics } from '../src/metrics';
-import type { LoadedMigration } from '../src/registry';
-import * as sql from '../src/sql/backfill';
-import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from './deps';
+import type { ProcessContext, Row } from '../definition/define';
+import { ensureStateSchema } from '../store/schema';
+import { describeTable, type TableInfo } from '../pg/catalog';
+import { inTransaction } from '../pg/pool';
+import { formatDuration, parseDuration } from '../contract/duration';
+import { createRateLimiter, type RateLimit } from '../engine/rate-limiter';
+import { adaptiveBatchSizer, type BatchSizer } from '../engine/batch-size';
+import { pacedBatchSize, paceDelayMs } from '../engine/pacing';
+import { DEFAULT_BACKOFF, waitUntilHealthy, type ThrottleBackoff, type Unhealthy } from '../engine/throttle';
+import { backfillTuning, type BackfillTuning } from '../engine/tuning';
+import { createHealthGate, type HealthGate, type HealthGateOptions } from '../health/gate';
+import { healthChecks } from '../health/settings';
+import type { FerryMetrics } from '../metrics';
+import type { LoadedMigration } from '../definition/registry';
+import * as sql from '../sql/backfill';
+import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from './context';
 
 /**
  * The backfill engine: checkpointed, time-boxed chunks of batches over one partition of the key.
@@ -74,7 +74,7 @@ export interface ChunkHeartbeat {
   contendedBatches: number;
 }
 
-export { adaptiveBatchSizer, fixedBatchSizer, type BatchSizer } from '../src/backfill/batch-size';
+export { adaptiveBatchSizer, fixedBatchSizer, type BatchSizer } from '../engine/batch-size';
 
 /** Options of `createBackfillActivities`. */
 export interface BackfillOptions {

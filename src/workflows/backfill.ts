@@ -9,7 +9,7 @@ import type { ChunkResult } from '../activities/backfill';
 import type { Activities } from './activities';
 import { checkDeadline, paceFor } from './deadline';
 import { publish } from './ui';
-import type { MigrationInput, MigrationState } from './types';
+import type { MigrationInput, MigrationState } from '../contract/migration';
 
 /** How often a stop request is repeated while chunks are still running. */
 const STOP_REPEAT_MS = 5000;

@@ -1,11 +1,11 @@
-import type { ActivityDeps } from './deps';
+import type { ActivityDeps } from './context';
 import { createBackfillActivities } from './backfill';
 import { createContractActivities } from './contract';
 import { createDualWriteActivities } from './dual-write';
 import { createExpandActivities } from './expand';
 import { createVerifyActivities } from './verify';
 
-export type { ActivityDeps } from './deps';
+export type { ActivityDeps } from './context';
 
 /**
  * Every activity of a migration, created from the worker's dependencies. One file per phase.

@@ -10,7 +10,7 @@ import * as phases from './phases';
 import { historyIsLong } from './backfill';
 import { audit, initialState, progressOf } from './state';
 import { publish } from './ui';
-import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from './types';
+import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from '../contract/migration';
 
 /**
  * One migration, from `ferry start` to the contract. `resumed` is the state handed over by

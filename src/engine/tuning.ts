@@ -1,5 +1,5 @@
-import type { MigrationDefinition } from '../define';
-import { parseDuration } from '../duration';
+import type { MigrationDefinition } from '../definition/define';
+import { parseDuration } from '../contract/duration';
 
 /**
  * The backfill's speed and safety settings with their defaults filled in. The defaults live here,

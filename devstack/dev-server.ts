@@ -8,8 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../../workflows/search-attributes';
-import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../src/contract/search-attributes';
+import { ensureSearchAttributes } from '../src/client/search-attributes';
 import { acquireLock } from './process';
 import { findTemporalCli } from './temporal-cli';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FerryError } from './errors';
+import { FerryError } from '../contract/errors';
 import { validateDefinition, type MigrationDefinition } from './define';
 
 /** A migration as the worker and the CLI see it: its definition, named after its file. */

@@ -1,7 +1,7 @@
 /** Activity stubs with the timeouts and retry policies of each kind of work. */
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { MigrationActivities } from '../activities';
-import type { MigrationInput } from './types';
+import type { MigrationInput } from '../contract/migration';
 
 /** Failures a retry cannot fix: the migration fails at once. */
 export const NON_RETRYABLE_TYPES = [

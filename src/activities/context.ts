@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import { FerryError, NON_RETRYABLE_CODES } from '../src/errors';
-import type { FerryMetrics } from '../src/metrics';
-import type { LoadedMigration } from '../src/registry';
+import { FerryError, NON_RETRYABLE_CODES } from '../contract/errors';
+import type { FerryMetrics } from '../metrics';
+import type { LoadedMigration } from '../definition/registry';
 
 /** What every activity factory receives: the worker's pool and the migrations it can run. */
 export interface ActivityDeps {

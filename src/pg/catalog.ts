@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { FerryError } from '../errors';
-import { parseTableName, quoteTable, type TableName } from '../sql/ident';
+import { FerryError } from '../contract/errors';
+import { parseTableName, quoteTable, type TableName } from './quote';
 
 /** A key column and its SQL type, e.g. `{ name: 'id', type: 'bigint' }`. */
 export interface KeyColumn {

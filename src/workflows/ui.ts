@@ -3,9 +3,9 @@
  * worker) and the current details (markdown, through the metadata query).
  */
 import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import { ContractNotBefore, MigrationPaused, MigrationPhase } from './search-attributes';
+import { ContractNotBefore, MigrationPaused, MigrationPhase } from '../contract/search-attributes';
 import { progressOf } from './state';
-import type { MigrationInput, MigrationState, Progress } from './types';
+import type { MigrationInput, MigrationState, Progress } from '../contract/migration';
 
 /** Publishes the phase, the paused flag and the contract date, and refreshes the details. */
 export function publish(input: MigrationInput, state: MigrationState): void {

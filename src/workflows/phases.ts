@@ -8,7 +8,7 @@ import { runBackfillPass, type PassOutcome } from './backfill';
 import { startDeadline } from './deadline';
 import { audit } from './state';
 import { publish } from './ui';
-import type { MigrationInput, MigrationState } from './types';
+import type { MigrationInput, MigrationState } from '../contract/migration';
 
 /** Everything a phase needs. */
 export interface PhaseContext {

@@ -4,7 +4,7 @@
  * --name ...` takes (see the README).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AuditEntry, Progress } from './types';
+import type { AuditEntry, Progress } from './migration';
 
 /** Who sends a message, and why. */
 export interface Actor {

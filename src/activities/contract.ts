@@ -1,7 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
-import { ensureStateSchema, recordCompleted } from '../src/db/state';
-import { runDdl, type DdlOptions } from '../src/sql/ddl';
-import { getMigration, type ActivityDeps, type MigrationRef } from './deps';
+import { ensureStateSchema, recordCompleted } from '../store/schema';
+import { runDdl, type DdlOptions } from '../pg/ddl';
+import { getMigration, type ActivityDeps, type MigrationRef } from './context';
 import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
 
 /** Tuning of the contract activities. */

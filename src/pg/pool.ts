@@ -1,5 +1,5 @@
 import { Pool, type PoolConfig } from 'pg';
-import { FerryError } from '../errors';
+import { FerryError } from '../contract/errors';
 
 /**
  * The worker's connection pool, from `DATABASE_URL`. Connection settings never leave the worker:

@@ -1,5 +1,5 @@
 /** Pure helpers over the workflow's state: the initial state, the audit trail, the progress. */
-import type { AuditEntry, MigrationInput, MigrationState, Phase, Progress } from './types';
+import type { AuditEntry, MigrationInput, MigrationState, Phase, Progress } from '../contract/migration';
 
 const AUDIT_LIMIT = 500;
 

@@ -1,8 +1,8 @@
-import { ensureStateSchema } from '../src/db/state';
-import { describeTable } from '../src/db/table';
-import { COUNT_FAILED_ROWS } from '../src/sql/backfill';
-import { countByRanges, verifySql } from '../src/sql/verify';
-import { getMigration, type ActivityDeps, type MigrationRef } from './deps';
+import { ensureStateSchema } from '../store/schema';
+import { describeTable } from '../pg/catalog';
+import { COUNT_FAILED_ROWS } from '../sql/backfill';
+import { countByRanges, verifySql } from '../sql/verify';
+import { getMigration, type ActivityDeps, type MigrationRef } from './context';
 import { asActivity, scanWithHeartbeat } from './dual-write';
 
 /** Tuning of the verify activity. */

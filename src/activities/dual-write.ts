@@ -1,13 +1,13 @@
 import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
-import { ensureStateSchema } from '../src/db/state';
-import { describeTable } from '../src/db/table';
-import type { MigrationDefinition } from '../src/define';
-import { FerryError } from '../src/errors';
-import type { DdlOptions, DdlResult } from '../src/sql/ddl';
-import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql, recordMarkSql } from '../src/sql/dual-write';
-import { parseTableName, quoteTable } from '../src/sql/ident';
-import { countByRanges, type RangeTotals } from '../src/sql/verify';
-import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from './deps';
+import { ensureStateSchema } from '../store/schema';
+import { describeTable } from '../pg/catalog';
+import type { MigrationDefinition } from '../definition/define';
+import { FerryError } from '../contract/errors';
+import type { DdlOptions, DdlResult } from '../pg/ddl';
+import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql, recordMarkSql } from '../sql/dual-write';
+import { parseTableName, quoteTable } from '../pg/quote';
+import { countByRanges, type RangeTotals } from '../sql/verify';
+import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from './context';
 
 /** Tuning of the dual-write activities; the defaults suit production. */
 export interface DualWriteOptions {

@@ -14,9 +14,9 @@ import {
   progressQuery,
   resumeUpdate,
   type Actor,
-} from './messages';
+} from '../contract/messages';
 import { audit, canAbort, progressOf } from './state';
-import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from './types';
+import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from '../contract/migration';
 import { publish } from './ui';
 
 const who = (actor?: Actor) => actor?.by || 'unknown';

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import { parseDuration } from '../duration';
-import { FerryError } from '../errors';
+import { parseDuration } from '../contract/duration';
+import { FerryError } from '../contract/errors';
 
 /** How `runDdl` runs statements. Every field has a default. */
 export interface DdlOptions {

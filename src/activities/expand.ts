@@ -1,10 +1,10 @@
 import { heartbeat } from '@temporalio/activity';
-import { completedRecord, ensureStateSchema } from '../src/db/state';
-import { describeTable, type TableInfo } from '../src/db/table';
-import type { MigrationDefinition } from '../src/define';
-import { FerryError } from '../src/errors';
-import { runDdl, type DdlOptions } from '../src/sql/ddl';
-import { getMigration, type ActivityDeps, type MigrationRef } from './deps';
+import { completedRecord, ensureStateSchema } from '../store/schema';
+import { describeTable, type TableInfo } from '../pg/catalog';
+import type { MigrationDefinition } from '../definition/define';
+import { FerryError } from '../contract/errors';
+import { runDdl, type DdlOptions } from '../pg/ddl';
+import { getMigration, type ActivityDeps, type MigrationRef } from './context';
 import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
 
 /** Tuning of the expand activities. */
