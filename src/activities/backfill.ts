@@ -15,7 +15,9 @@ import { healthChecks } from '../health/settings';
 import type { FerryMetrics } from '../metrics';
 import type { LoadedMigration } from '../definition/registry';
 import * as sql from '../sql/backfill';
-import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from './context';
+import { getMigration, toFailure, type ActivityDeps } from './context';
+import type { BackfillChunkInput, BackfillStatus, ChunkHeartbeat, ChunkResult, ChunkStop, InitBackfillInput, RunRef } from '../contract/activities';
+export type { BackfillChunkInput, ChunkResult, ChunkHeartbeat } from '../contract/activities';
 
 /**
  * The backfill engine: checkpointed, time-boxed chunks of batches over one partition of the key.
@@ -27,52 +29,7 @@ import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from '.
  * the Web UI shows them, so never key values, row data or error texts.
  */
 
-/** Why `backfillChunk` returned. */
-export type ChunkStop = 'done' | 'time' | 'stop-requested' | 'superseded' | 'cancelled';
 
-/** What one `backfillChunk` did: counters only (the Web UI shows it). */
-export interface ChunkResult {
-  rowsScanned: number;
-  rowsUpdated: number;
-  rowsFailed: number;
-  batches: number;
-  elapsedMs: number;
-  batchMsMedian: number;
-  /** Rows the next batch would take: the adaptive sizer's current size (capped by `maxRowsPerSec`). */
-  batchSize: number;
-  /** Time spent waiting for the database to be healthy (see `backfill.health`). */
-  throttledMs: number;
-  /**
-   * Why it last held back: waited for health, e.g. `replica lag 7.2s > 5s on standby1`, or shrank
-   * its batches because one blocked the application (see `contendedMs`); absent when it never did.
-   */
-  throttleReason?: string;
-  /** Duration of the batches that blocked other sessions (they waited for the batch's row locks). */
-  contendedMs: number;
-  /** How many batches blocked other sessions; each one shrank the next batch. */
-  contendedBatches: number;
-  done: boolean;
-  /**
-   * `cancelled` is part of the contract for the workflow's sake but not returned today: on
-   * cancellation the chunk finishes its batch and rethrows, so Temporal retries it elsewhere.
-   */
-  stopped: ChunkStop;
-}
-
-/** The heartbeat of a chunk, sent after every batch and while a long batch runs. */
-export interface ChunkHeartbeat {
-  partition: number;
-  rowsScanned: number;
-  rowsUpdated: number;
-  rowsFailed: number;
-  batches: number;
-  batchSize: number;
-  throttledMs: number;
-  /** Present once the chunk has waited for health or shrunk for contention: the last reason. */
-  throttleReason?: string;
-  contendedMs: number;
-  contendedBatches: number;
-}
 
 export { adaptiveBatchSizer, fixedBatchSizer, type BatchSizer } from '../engine/batch-size';
 
@@ -90,28 +47,7 @@ export interface BackfillOptions {
   timeoutRetries?: number;
 }
 
-/** Input of `initBackfill`. `runId` names this run's checkpoints; `pass` is 1, then 2.. for catch-ups. */
-export type InitBackfillInput = MigrationRef & { runId: string; pass: number };
 
-/**
- * Input of `backfillChunk`: one partition, for at most `maxMs`. `maxRowsPerSec` (deadline mode)
- * caps this chunk's rate of rows scanned: it sleeps between batches to stay below it.
- */
-export type BackfillChunkInput = MigrationRef & { runId: string; partition: number; maxMs: number; maxRowsPerSec?: number };
-
-/** Names one run's checkpoints. */
-export interface RunRef {
-  name: string;
-  runId: string;
-}
-
-/** Counters of a run summed over its partitions. */
-export interface BackfillStatus {
-  rowsScanned: number;
-  rowsUpdated: number;
-  rowsFailed: number;
-  done: boolean;
-}
 
 /**
  * The backfill activities, bound to the worker's pool and migrations.

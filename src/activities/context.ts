@@ -1,8 +1,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import { FerryError, NON_RETRYABLE_CODES } from '../contract/errors';
+import { FerryError } from '../contract/errors';
 import type { FerryMetrics } from '../metrics';
 import type { LoadedMigration } from '../definition/registry';
+import type { MigrationRef } from '../contract/activities';
 
 /** What every activity factory receives: the worker's pool and the migrations it can run. */
 export interface ActivityDeps {
@@ -16,11 +17,7 @@ export interface ActivityDeps {
   metrics?: FerryMetrics;
 }
 
-/** Names a migration and the definition it was started with; every activity input has these. */
-export interface MigrationRef {
-  name: string;
-  specHash: string;
-}
+export type { MigrationRef } from '../contract/activities';
 
 /**
  * The worker's definition of `ref.name`, checked against the spec hash the workflow was started
@@ -32,27 +29,28 @@ export function getMigration(deps: ActivityDeps, ref: MigrationRef): LoadedMigra
   if (deps.migrations.get(ref.name)?.specHash !== ref.specHash) deps.reload?.();
   const migration = deps.migrations.get(ref.name);
   if (!migration) {
-    throw ApplicationFailure.retryable(
-      `migration "${ref.name}" is not known to this worker; deploy its file to FERRY_MIGRATIONS and restart the worker.`,
+    throw new FerryError(
       'UNKNOWN_MIGRATION',
+      `migration "${ref.name}" is not known to this worker; deploy its file to FERRY_MIGRATIONS and restart the worker.`,
     );
   }
   if (migration.specHash !== ref.specHash) {
-    throw ApplicationFailure.retryable(
+    throw new FerryError(
+      'SPEC_MISMATCH',
       `migration "${ref.name}" on this worker has spec ${migration.specHash}, but it was started with ${ref.specHash}; ` +
         'deploy the definition it was started with, or abort it and start it again.',
-      'SPEC_MISMATCH',
     );
   }
   return migration;
 }
 
-/** Turns a FerryError into the Temporal failure of the right kind; other errors pass through. */
+/**
+ * Turns a FerryError into the Temporal failure its code calls for (`ERROR_RULES` in
+ * src/contract/errors.ts); other errors pass through and are retried.
+ */
 export function toFailure(err: unknown): unknown {
   if (err instanceof FerryError) {
-    return NON_RETRYABLE_CODES.includes(err.code)
-      ? ApplicationFailure.nonRetryable(err.message, err.code)
-      : ApplicationFailure.retryable(err.message, err.code);
+    return err.retryable ? ApplicationFailure.retryable(err.message, err.code) : ApplicationFailure.nonRetryable(err.message, err.code);
   }
   return err;
 }

@@ -1,7 +1,8 @@
 import { heartbeat } from '@temporalio/activity';
 import { ensureStateSchema, recordCompleted } from '../store/schema';
 import { runDdl, type DdlOptions } from '../pg/ddl';
-import { getMigration, type ActivityDeps, type MigrationRef } from './context';
+import { getMigration, type ActivityDeps } from './context';
+import type { MigrationRef, StatementsRun } from '../contract/activities';
 import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
 
 /** Tuning of the contract activities. */
@@ -34,7 +35,7 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
      * run again: the trigger is dropped `IF EXISTS` (also when the table is gone) and the
      * author's statements use `IF EXISTS`. `statements` counts every statement run.
      */
-    async contract(ref: MigrationRef): Promise<{ statements: number; retries: number }> {
+    async contract(ref: MigrationRef): Promise<StatementsRun> {
       return asActivity(async () => {
         const result = await dropTriggerThen(ref, 'contract');
         await ensureStateSchema(deps.pool);
@@ -47,7 +48,7 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
      * Undoes the expand before contract: drops ferry's trigger (if any), then runs
      * `expand.down`. Safe to run again, and to run after a failed or partial expand.
      */
-    async rollback(ref: MigrationRef): Promise<{ statements: number; retries: number }> {
+    async rollback(ref: MigrationRef): Promise<StatementsRun> {
       return asActivity(() => dropTriggerThen(ref, 'expand.down'));
     },
   };

@@ -7,7 +7,8 @@ import type { DdlOptions, DdlResult } from '../pg/ddl';
 import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql, recordMarkSql } from '../sql/dual-write';
 import { parseTableName, quoteTable } from '../pg/quote';
 import { countByRanges, type RangeTotals } from '../sql/verify';
-import { getMigration, toFailure, type ActivityDeps, type MigrationRef } from './context';
+import { getMigration, toFailure, type ActivityDeps } from './context';
+import type { MigrationRef, ProbeInput, ProbeResult, RunInput } from '../contract/activities';
 
 /** Tuning of the dual-write activities; the defaults suit production. */
 export interface DualWriteOptions {
@@ -17,8 +18,7 @@ export interface DualWriteOptions {
   rangeSize?: number;
 }
 
-/** Input of `probeDualWrite`: the migration, its run, and the mark taken by `markDeploy`. */
-export type ProbeInput = MigrationRef & { runId: string; xidMark: string };
+export type { ProbeInput } from '../contract/activities';
 
 /**
  * The dual-write activities: ferry's trigger (installed by `expand`, dropped by `contract` and
@@ -56,7 +56,7 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
      * with a larger key whose `xmin` lies after the mark were inserted after the application was
      * declared deployed. The key stays in PostgreSQL: only the transaction id goes to Temporal.
      */
-    async markDeploy(input: MigrationRef & { runId: string }): Promise<{ xidMark: string }> {
+    async markDeploy(input: RunInput): Promise<{ xidMark: string }> {
       return asActivity(async () => {
         const def = getMigration(deps, input).definition;
         await ensureStateSchema(deps.pool);
@@ -78,7 +78,7 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
      * probe is skipped and says so. The rows above the mark are read by key ranges (`rangeSize`
      * rows per short read-only statement), heartbeating counts only, never row data.
      */
-    async probeDualWrite(input: ProbeInput): Promise<{ badRows: number; checkedRows: number; skipped: boolean }> {
+    async probeDualWrite(input: ProbeInput): Promise<ProbeResult> {
       return asActivity(async () => {
         const def = getMigration(deps, input).definition;
         await ensureStateSchema(deps.pool);

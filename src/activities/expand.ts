@@ -4,7 +4,8 @@ import { describeTable, type TableInfo } from '../pg/catalog';
 import type { MigrationDefinition } from '../definition/define';
 import { FerryError } from '../contract/errors';
 import { runDdl, type DdlOptions } from '../pg/ddl';
-import { getMigration, type ActivityDeps, type MigrationRef } from './context';
+import { getMigration, type ActivityDeps } from './context';
+import type { MigrationRef, StatementsRun, TargetDescription } from '../contract/activities';
 import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
 
 /** Tuning of the expand activities. */
@@ -13,16 +14,7 @@ export interface ExpandOptions {
   ddl?: DdlOptions;
 }
 
-/**
- * What `describeTarget` found: the table (quoted), its key columns and its estimated rows; or,
- * for a migration whose contract already ran, when (`ferry.completed_migrations`).
- */
-export interface TargetDescription {
-  table: string;
-  key: string[];
-  rowsEstimated: number;
-  completedAt?: string;
-}
+export type { TargetDescription } from '../contract/activities';
 
 /**
  * The expand activities: `describeTarget` checks the table before anything changes, `expand`
@@ -53,7 +45,7 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
      * statements use `IF NOT EXISTS` and the trigger is replaced. `statements` counts every
      * statement run, the trigger's included.
      */
-    async expand(ref: MigrationRef): Promise<{ statements: number; retries: number }> {
+    async expand(ref: MigrationRef): Promise<StatementsRun> {
       return asActivity(async () => {
         const def = getMigration(deps, ref).definition;
         await describeTarget(deps, def);

@@ -1,3 +1,4 @@
+import type { MigrationActivities } from '../contract/activities';
 import type { ActivityDeps } from './context';
 import { createBackfillActivities } from './backfill';
 import { createContractActivities } from './contract';
@@ -11,7 +12,7 @@ export type { ActivityDeps } from './context';
  * Every activity of a migration, created from the worker's dependencies. One file per phase.
  * @example Worker.create({ ..., activities: createActivities({ pool, migrations }) })
  */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): MigrationActivities {
   return {
     ...createExpandActivities(deps),
     ...createDualWriteActivities(deps),
@@ -21,5 +22,4 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** The activities' types, for `proxyActivities` in workflow code. */
-export type MigrationActivities = ReturnType<typeof createActivities>;
+export type { MigrationActivities };

@@ -2,7 +2,8 @@ import { ensureStateSchema } from '../store/schema';
 import { describeTable } from '../pg/catalog';
 import { COUNT_FAILED_ROWS } from '../sql/backfill';
 import { countByRanges, verifySql } from '../sql/verify';
-import { getMigration, type ActivityDeps, type MigrationRef } from './context';
+import { getMigration, type ActivityDeps } from './context';
+import type { RunInput, VerifyResult } from '../contract/activities';
 import { asActivity, scanWithHeartbeat } from './dual-write';
 
 /** Tuning of the verify activity. */
@@ -11,17 +12,7 @@ export interface VerifyOptions {
   rangeSize?: number;
 }
 
-/** What `verify` counted. */
-export interface VerifyResult {
-  /** Rows matching `verify.where ?? backfill.where`, failed rows excluded. */
-  wrongRows: number;
-  /** Rows recorded in `ferry.failed_rows` for this run. */
-  failedRows: number;
-  /** Rows read. */
-  checkedRows: number;
-  /** Range statements run. */
-  ranges: number;
-}
+export type { VerifyResult } from '../contract/activities';
 
 /**
  * The verify activity.
@@ -37,7 +28,7 @@ export function createVerifyActivities(deps: ActivityDeps, opts: VerifyOptions =
      * `failedRows` says how many are recorded. Read-only, so safe to run again; a retried
      * attempt starts from the first key. The workflow decides what a non-zero count means.
      */
-    async verify(input: MigrationRef & { runId: string }): Promise<VerifyResult> {
+    async verify(input: RunInput): Promise<VerifyResult> {
       return asActivity(async () => {
         const def = getMigration(deps, input).definition;
         await ensureStateSchema(deps.pool);

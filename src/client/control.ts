@@ -9,7 +9,7 @@ import { workflowId } from '../config';
 import * as msg from '../contract/messages';
 import * as sa from '../contract/search-attributes';
 import type { AuditEntry, Progress } from '../contract/migration';
-import type { ChunkHeartbeat } from '../activities/backfill';
+import type { ChunkHeartbeat } from '../contract/activities';
 import type { FerryClient } from './connect';
 
 /** How long an update waits for a worker to answer. */

@@ -1,4 +1,4 @@
-import { escapeIdentifier } from 'pg';
+import { escapeIdentifier, escapeLiteral } from 'pg';
 
 /**
  * The one place that turns names into SQL. Every identifier ferry puts in a statement passes
@@ -8,6 +8,15 @@ import { escapeIdentifier } from 'pg';
 /** `quoteIdent('Odd-Table') === '"Odd-Table"'`. */
 export function quoteIdent(name: string): string {
   return escapeIdentifier(name);
+}
+
+/**
+ * A string as an SQL literal, for SQL that ferry prints for a person to run (hints in messages,
+ * `ferry plan`); statements ferry runs pass values as `$n` parameters instead.
+ * @example literal("it's") === "'it''s'"
+ */
+export function literal(text: string): string {
+  return escapeLiteral(text);
 }
 
 /** A table name split into schema and name. `parseTableName('"Mixed Case"."Odd-Table"')`. */

@@ -1,24 +1,15 @@
 /** Activity stubs with the timeouts and retry policies of each kind of work. */
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { MigrationActivities } from '../activities';
+import type { MigrationActivities } from '../contract/activities';
+import { NON_RETRYABLE_CODES } from '../contract/errors';
 import type { MigrationInput } from '../contract/migration';
-
-/** Failures a retry cannot fix: the migration fails at once. */
-export const NON_RETRYABLE_TYPES = [
-  'INVALID_DEFINITION',
-  'NO_PRIMARY_KEY',
-  'TABLE_NOT_FOUND',
-  'BAD_INPUT',
-  'TOO_MANY_FAILED_ROWS',
-  'CONFLICT',
-];
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
   backoffCoefficient: 2,
   maximumInterval: '1m',
   maximumAttempts: 10,
-  nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+  nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
 };
 
 /**

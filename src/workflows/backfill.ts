@@ -5,7 +5,7 @@
  * the history grows.
  */
 import { condition, patched, workflowInfo } from '@temporalio/workflow';
-import type { ChunkResult } from '../activities/backfill';
+import type { ChunkResult } from '../contract/activities';
 import type { Activities } from './activities';
 import { checkDeadline, paceFor } from './deadline';
 import { publish } from './ui';

@@ -3,7 +3,7 @@
  * time with the least load. Each round asks the chunks for the rate still needed (plus a margin),
  * so a backfill that fell behind speeds up; when even the unpaced rate would not do, it says so.
  */
-import type { ChunkResult } from '../activities/backfill';
+import type { ChunkResult } from '../contract/activities';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 
 /** Rate headroom over the bare need, so throttled moments can be caught up. */

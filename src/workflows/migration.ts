@@ -4,7 +4,8 @@
  * abort ends any phase before contracting, and continue-as-new keeps the history short.
  */
 import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
-import { migrationActivities, NON_RETRYABLE_TYPES } from './activities';
+import { isRetryable } from '../contract/errors';
+import { migrationActivities } from './activities';
 import { registerHandlers } from './handlers';
 import * as phases from './phases';
 import { historyIsLong } from './backfill';
@@ -88,7 +89,7 @@ async function guarded<T>(ctx: phases.PhaseContext, step: () => Promise<T>): Pro
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const message = cause?.message ?? (err as Error).message;
     state.lastError = `${state.phase}: ${message}`;
-    if (cause?.type && NON_RETRYABLE_TYPES.includes(cause.type)) {
+    if (cause && !isRetryable(cause.type)) {
       state.phase = 'failed';
     } else {
       state.paused = true;

@@ -1,0 +1,76 @@
+import type { Pool, PoolClient } from 'pg';
+import { sqlstate } from './errors';
+
+/**
+ * Every transaction ferry runs goes through `withTransaction`: one place for BEGIN/COMMIT/ROLLBACK,
+ * transaction-local settings, and the one rule for a broken connection.
+ */
+
+/** How a transaction runs. */
+export interface TransactionOptions {
+  /** `BEGIN READ ONLY`: health checks, verify and probe scans. */
+  readOnly?: boolean;
+  /** Transaction-local settings (`set_config(name, value, true)`), e.g. `{ lock_timeout: '2s' }`. */
+  settings?: Record<string, string>;
+}
+
+/** Returned by a transaction's body to roll back and still hand a value to the caller. */
+export class RollbackWith<T> {
+  constructor(readonly value: T) {}
+}
+
+/**
+ * Runs `fn` in a transaction on one connection of the pool: COMMIT when it returns, ROLLBACK when
+ * it throws (the error propagates) or returns `new RollbackWith(value)` (the value is returned).
+ * The connection is discarded rather than reused when it is broken (see `releaseAfter`).
+ * @example const n = await withTransaction(pool, async (c) => (await c.query('SELECT 1 AS n')).rows[0].n, { readOnly: true })
+ */
+export async function withTransaction<T>(
+  pool: Pool,
+  fn: (client: PoolClient) => Promise<T | RollbackWith<T>>,
+  opts: TransactionOptions = {},
+): Promise<T> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    await setLocal(client, opts.settings);
+    const result = await fn(client);
+    await client.query(result instanceof RollbackWith ? 'ROLLBACK' : 'COMMIT');
+    return result instanceof RollbackWith ? result.value : result;
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    await releaseAfter(client, failure);
+  }
+}
+
+/**
+ * The one broken-connection rule: after an error, a connection goes back to the pool only when
+ * PostgreSQL itself raised the error (it has a SQLSTATE) and a ROLLBACK succeeds; a network
+ * error, a timeout in the client or a failed ROLLBACK discards it. Without an error it is
+ * released as it is.
+ * @example try { ... } catch (e) { err = e } finally { await releaseAfter(client, err) }
+ */
+export async function releaseAfter(client: PoolClient, error: unknown): Promise<void> {
+  if (error === undefined) return client.release();
+  const rolledBack = await client.query('ROLLBACK').then(
+    () => true,
+    () => false,
+  );
+  const broken = !rolledBack || sqlstate(error) === undefined;
+  client.release(broken ? toError(error) : undefined);
+}
+
+/** `set_config(name, value, true)` for each setting: `SET LOCAL` with the value as a parameter. */
+async function setLocal(client: PoolClient, settings: Record<string, string> | undefined): Promise<void> {
+  const entries = Object.entries(settings ?? {});
+  if (entries.length === 0) return;
+  const calls = entries.map((_e, i) => `set_config($${2 * i + 1}::text, $${2 * i + 2}::text, true)`);
+  await client.query(`SELECT ${calls.join(', ')}`, entries.flat());
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
