@@ -1,35 +1,12 @@
-import { formatDuration } from '../contract/duration';
-import type { AuditEntry, Progress } from '../contract/migration';
+import { progressLines, type Progress } from '../contract/progress';
+import type { AuditEntry } from '../contract/migration';
 import type { MigrationSummary } from '../client/list';
 
-/** `ferry status` for people. */
+/** `ferry status` for people: the header, then the same lines the Web UI shows. */
 export function formatProgress(p: Progress & { status?: string }, uiUrl?: string): string {
-  const lines = [
-    `migration ${p.name} on ${p.table || '(unknown table)'}`,
-    `  phase:     ${p.phase}${p.paused ? ' (PAUSED)' : ''}${p.status && p.status !== 'RUNNING' ? ` [${p.status}]` : ''}`,
-  ];
-  if (p.paused) lines.push(`  paused:    ${p.pauseReason ?? ''}`);
-  if (p.waitingFor) lines.push(`  waiting:   ${p.waitingFor}`);
-  lines.push(
-    `  backfill:  ${p.rowsDone.toLocaleString('en-US')} / ~${p.rowsEstimated.toLocaleString('en-US')} rows ` +
-      `(${p.percent.toFixed(1)}%), ${p.rowsUpdated.toLocaleString('en-US')} changed, ${p.rowsPerSecond.toLocaleString('en-US')} rows/s` +
-      (p.etaSeconds ? `, ETA ${formatDuration(p.etaSeconds * 1000)}` : ''),
-  );
-  if (p.batchSize) lines.push(`  batches:   ${p.batchSize.toLocaleString('en-US')} rows each (adaptive)`);
-  if (p.throttledSeconds || p.throttleReason) {
-    lines.push(`  throttled: ${formatDuration((p.throttledSeconds ?? 0) * 1000)} in all${p.throttleReason ? `; last: ${p.throttleReason}` : ''}`);
-  }
-  if (p.deadline) {
-    lines.push(`  deadline:  ${p.deadline.at}, needs ${p.deadline.neededRowsPerSec} rows/s: ${p.deadline.onTrack ? 'on track' : `AT RISK: ${p.deadline.note ?? ''}`}`);
-  }
-  if (p.finalized) lines.push(`  finalized: by ${p.finalized.by} at ${p.finalized.at} (no pacing)`);
-  if (p.rowsFailed) lines.push(`  failed:    ${p.rowsFailed} rows skipped (see ferry.failed_rows)`);
-  if (p.probe) lines.push(`  probe:     ${p.probe.ok ? 'ok' : `${p.probe.badRows} rows written after the deploy signal lack the new shape`}`);
-  if (p.verify) lines.push(`  verify:    ${p.verify.wrongRows} wrong rows, ${p.verify.failedRows} recorded failed rows`);
-  if (p.coolOffUntil) lines.push(`  contract:  not before ${p.coolOffUntil}`);
-  if (p.approved) lines.push(`  approved:  by ${p.approved.by} at ${p.approved.at}`);
-  if (p.abort) lines.push(`  aborted:   by ${p.abort.by}: ${p.abort.reason}${p.abort.rollback ? ' (rollback)' : ''}`);
-  if (p.lastError) lines.push(`  error:     ${p.lastError}`);
+  const status = p.status && p.status !== 'RUNNING' ? ` [${p.status}]` : '';
+  const lines = [`migration ${p.name} on ${p.table || '(unknown table)'}`, `  phase:     ${p.phase}${p.paused ? ' (PAUSED)' : ''}${status}`];
+  for (const l of progressLines(p)) lines.push(`  ${`${l.label}:`.padEnd(10)} ${l.text}`);
   if (uiUrl) lines.push(`  web UI:    ${uiUrl}`);
   return lines.join('\n');
 }

@@ -8,7 +8,8 @@ import { FerryError } from '../contract/errors';
 import { workflowId } from '../config';
 import * as msg from '../contract/messages';
 import * as sa from '../contract/search-attributes';
-import type { AuditEntry, Progress } from '../contract/migration';
+import type { AuditEntry } from '../contract/migration';
+import { withInFlight, type InFlightRows, type Progress } from '../contract/progress';
 import type { ChunkHeartbeat } from '../contract/activities';
 import type { FerryClient } from './connect';
 
@@ -97,7 +98,8 @@ export async function getProgress(fc: FerryClient, name: string): Promise<Progre
   try {
     const progress = await fc.client.withDeadline(Date.now() + 5000, () => handle.query(msg.progressQuery));
     return { ...withInFlight(progress, inFlightChunks(fc, description)), source: 'query', status };
-  } catch {
+  } catch (err) {
+    if (!isDeadline(err)) throw err; // only "no worker answered in time" falls back to the search attributes
     const attrs = description.typedSearchAttributes;
     return {
       ...emptyProgress(name),
@@ -115,7 +117,7 @@ export async function getProgress(fc: FerryClient, name: string): Promise<Progre
  * Rows done by backfill chunks still running, from their heartbeats (counts only): the
  * workflow's counters move once per chunk, heartbeats once per batch.
  */
-function inFlightChunks(fc: FerryClient, description: FoundMigration['description']): InFlight {
+function inFlightChunks(fc: FerryClient, description: FoundMigration['description']): InFlightRows {
   const converter = fc.client.options.loadedDataConverter.payloadConverter;
   let rows = 0;
   let updated = 0;
@@ -132,33 +134,11 @@ function inFlightChunks(fc: FerryClient, description: FoundMigration['descriptio
   return { rows, updated, rate: Math.round(rate) };
 }
 
-interface InFlight {
-  rows: number;
-  updated: number;
-  /** Rows per second of the running chunks, for the ETA before the first chunk has returned. */
-  rate: number;
-}
 
 function seconds(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
   return t ? Number(t.seconds ?? 0) + (t.nanos ?? 0) / 1e9 : 0;
 }
 
-function withInFlight(p: Progress, live: InFlight): Progress {
-  if (live.rows === 0 || p.percent >= 100) return p;
-  const rate = p.rowsPerSecond || live.rate;
-  const rowsDone = p.rowsDone + live.rows;
-  const rowsEstimated = Math.max(p.rowsEstimated, rowsDone);
-  const remaining = rowsEstimated - rowsDone;
-  return {
-    ...p,
-    rowsDone,
-    rowsUpdated: p.rowsUpdated + live.updated,
-    rowsEstimated,
-    percent: Math.min(99.9, (100 * rowsDone) / Math.max(rowsEstimated, 1)),
-    rowsPerSecond: rate,
-    etaSeconds: rate > 0 ? Math.ceil(remaining / rate) : p.etaSeconds,
-  };
-}
 
 function emptyProgress(name: string): Progress {
   return {

@@ -4,7 +4,8 @@
  * --name ...` takes (see the README).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AuditEntry, Progress } from './migration';
+import type { AuditEntry } from './migration';
+import type { Progress } from './progress';
 
 /** Who sends a message, and why. */
 export interface Actor {

@@ -115,32 +115,3 @@ export interface MigrationState {
   waitingFor?: string;
   audit: AuditEntry[];
 }
-
-/** What the `progress` query returns: the status an operator reads. */
-export interface Progress {
-  name: string;
-  table: string;
-  phase: Phase;
-  paused: boolean;
-  pauseReason?: string;
-  waitingFor?: string;
-  rowsDone: number;
-  rowsUpdated: number;
-  rowsEstimated: number;
-  rowsFailed: number;
-  percent: number;
-  rowsPerSecond: number;
-  etaSeconds: number | null;
-  batchSize?: number;
-  throttledSeconds: number;
-  throttleReason?: string;
-  deadline?: DeadlineState;
-  finalized?: BackfillCounters['finalized'];
-  deployed: boolean;
-  probe?: MigrationState['probe'];
-  verify?: MigrationState['verify'];
-  coolOffUntil?: string;
-  approved?: MigrationState['approved'];
-  abort?: MigrationState['abort'];
-  lastError?: string;
-}

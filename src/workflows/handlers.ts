@@ -15,8 +15,9 @@ import {
   resumeUpdate,
   type Actor,
 } from '../contract/messages';
-import { audit, canAbort, progressOf } from './state';
-import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from '../contract/migration';
+import { progressOf, type Progress } from '../contract/progress';
+import { audit, canAbort } from './state';
+import { FINAL_PHASES, type MigrationInput, type MigrationState } from '../contract/migration';
 import { publish } from './ui';
 
 const who = (actor?: Actor) => actor?.by || 'unknown';

@@ -9,9 +9,10 @@ import { migrationActivities } from './activities';
 import { registerHandlers } from './handlers';
 import * as phases from './phases';
 import { historyIsLong } from './backfill';
-import { audit, initialState, progressOf } from './state';
+import { progressOf, type Progress } from '../contract/progress';
+import { audit, initialState } from './state';
 import { publish } from './ui';
-import { FINAL_PHASES, type MigrationInput, type MigrationState, type Progress } from '../contract/migration';
+import { FINAL_PHASES, type MigrationInput, type MigrationState } from '../contract/migration';
 
 /**
  * One migration, from `ferry start` to the contract. `resumed` is the state handed over by

@@ -1,5 +1,5 @@
-/** Pure helpers over the workflow's state: the initial state, the audit trail, the progress. */
-import type { AuditEntry, MigrationInput, MigrationState, Phase, Progress } from '../contract/migration';
+/** Pure helpers over the workflow's state: the initial state and the audit trail. */
+import type { AuditEntry, MigrationInput, MigrationState, Phase } from '../contract/migration';
 
 const AUDIT_LIMIT = 500;
 
@@ -23,39 +23,4 @@ export function audit(state: MigrationState, entry: Omit<AuditEntry, 'at'>, now:
 /** Can an operator still abort in this phase? */
 export function canAbort(phase: Phase): boolean {
   return !['contracting', 'completed', 'aborted', 'failed'].includes(phase);
-}
-
-/** What `ferry status` shows: counters, rate and an honest ETA. */
-export function progressOf(input: MigrationInput, state: MigrationState): Progress {
-  const b = state.backfill;
-  const estimated = Math.max(state.rowsEstimated, b.rowsScanned);
-  const remaining = b.done ? 0 : Math.max(estimated - b.rowsScanned, 0);
-  const rate = b.recentRate > 0 ? b.recentRate : b.activeMs > 0 ? (b.rowsScanned * 1000) / b.activeMs : 0;
-  return {
-    name: input.name,
-    table: input.table,
-    phase: state.phase,
-    paused: state.paused,
-    pauseReason: state.pauseReason,
-    waitingFor: state.waitingFor,
-    rowsDone: b.rowsScanned,
-    rowsUpdated: b.rowsUpdated,
-    rowsEstimated: estimated,
-    rowsFailed: b.rowsFailed,
-    percent: b.done ? 100 : estimated > 0 ? Math.min(99.9, (100 * b.rowsScanned) / estimated) : 0,
-    rowsPerSecond: Math.round(rate),
-    etaSeconds: b.done ? 0 : rate > 0 ? Math.ceil(remaining / rate) : null,
-    batchSize: b.batchSize,
-    throttledSeconds: Math.round((b.throttledMs ?? 0) / 1000),
-    throttleReason: b.throttleReason,
-    deadline: b.deadline,
-    finalized: b.finalized,
-    deployed: state.deployed !== undefined,
-    probe: state.probe,
-    verify: state.verify,
-    coolOffUntil: state.coolOffUntil,
-    approved: state.approved,
-    abort: state.abort,
-    lastError: state.lastError,
-  };
 }

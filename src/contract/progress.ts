@@ -1,0 +1,154 @@
+/**
+ * A migration's progress: the `progress` query's answer, computed here once (by the workflow, and
+ * by the CLI when it adds the rows of chunks still running) and rendered here once, as labelled
+ * lines that the Web UI's markdown and `ferry status` both print.
+ */
+import { formatDuration } from './duration';
+import type { BackfillCounters, DeadlineState, MigrationInput, MigrationState } from './migration';
+import type { Phase } from './migration';
+
+/** What the `progress` query returns: the status an operator reads. */
+export interface Progress {
+  name: string;
+  table: string;
+  phase: Phase;
+  paused: boolean;
+  pauseReason?: string;
+  waitingFor?: string;
+  rowsDone: number;
+  rowsUpdated: number;
+  rowsEstimated: number;
+  rowsFailed: number;
+  percent: number;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+  batchSize?: number;
+  throttledSeconds: number;
+  throttleReason?: string;
+  deadline?: DeadlineState;
+  finalized?: BackfillCounters['finalized'];
+  deployed: boolean;
+  probe?: MigrationState['probe'];
+  verify?: MigrationState['verify'];
+  coolOffUntil?: string;
+  approved?: MigrationState['approved'];
+  abort?: MigrationState['abort'];
+  lastError?: string;
+}
+
+/** The numbers behind the backfill line: rows done of an estimate, at a rate. */
+export interface RowCounts {
+  rowsDone: number;
+  rowsEstimated: number;
+  /** Rows per second, 0 when unknown. */
+  rate: number;
+  /** The backfill has finished. */
+  done: boolean;
+}
+
+/**
+ * Percent, estimate, rate and an honest ETA from counts: the estimate never falls below what was
+ * done, an unfinished backfill never shows 100%, and no rate means no ETA.
+ * @example rowMath({ rowsDone: 50, rowsEstimated: 100, rate: 10, done: false }).etaSeconds // 5
+ */
+export function rowMath(c: RowCounts): Pick<Progress, 'rowsDone' | 'rowsEstimated' | 'percent' | 'rowsPerSecond' | 'etaSeconds'> {
+  const estimated = Math.max(c.rowsEstimated, c.rowsDone);
+  const remaining = c.done ? 0 : Math.max(estimated - c.rowsDone, 0);
+  return {
+    rowsDone: c.rowsDone,
+    rowsEstimated: estimated,
+    percent: c.done ? 100 : estimated > 0 ? Math.min(99.9, (100 * c.rowsDone) / estimated) : 0,
+    rowsPerSecond: Math.round(c.rate),
+    etaSeconds: c.done ? 0 : c.rate > 0 ? Math.ceil(remaining / c.rate) : null,
+  };
+}
+
+/** What `ferry status` shows: counters, rate and an honest ETA, from the workflow's state. */
+export function progressOf(input: MigrationInput, state: MigrationState): Progress {
+  const b = state.backfill;
+  const rate = b.recentRate > 0 ? b.recentRate : b.activeMs > 0 ? (b.rowsScanned * 1000) / b.activeMs : 0;
+  return {
+    name: input.name,
+    table: input.table,
+    phase: state.phase,
+    paused: state.paused,
+    pauseReason: state.pauseReason,
+    waitingFor: state.waitingFor,
+    ...rowMath({ rowsDone: b.rowsScanned, rowsEstimated: state.rowsEstimated, rate, done: b.done }),
+    rowsUpdated: b.rowsUpdated,
+    rowsFailed: b.rowsFailed,
+    batchSize: b.batchSize,
+    throttledSeconds: Math.round((b.throttledMs ?? 0) / 1000),
+    throttleReason: b.throttleReason,
+    deadline: b.deadline,
+    finalized: b.finalized,
+    deployed: state.deployed !== undefined,
+    probe: state.probe,
+    verify: state.verify,
+    coolOffUntil: state.coolOffUntil,
+    approved: state.approved,
+    abort: state.abort,
+    lastError: state.lastError,
+  };
+}
+
+/** Rows done by chunks still running (from their heartbeats), not yet in the workflow's counters. */
+export interface InFlightRows {
+  rows: number;
+  updated: number;
+  /** Rows per second of the running chunks, for the ETA before the first chunk has returned. */
+  rate: number;
+}
+
+/**
+ * The progress with the rows of running chunks added: the workflow's counters move once per
+ * chunk, heartbeats once per batch.
+ * @example withInFlight(progress, { rows: 500, updated: 480, rate: 1000 })
+ */
+export function withInFlight(p: Progress, live: InFlightRows): Progress {
+  if (live.rows === 0 || p.percent >= 100) return p;
+  const rate = p.rowsPerSecond || live.rate;
+  const counts = rowMath({ rowsDone: p.rowsDone + live.rows, rowsEstimated: p.rowsEstimated, rate, done: false });
+  return { ...p, ...counts, rowsUpdated: p.rowsUpdated + live.updated, etaSeconds: counts.etaSeconds ?? p.etaSeconds };
+}
+
+/** One line of a rendered progress: a short label and its text. */
+export interface ProgressLine {
+  label: string;
+  text: string;
+  /** Worth drawing attention to (bold in the Web UI). */
+  alert?: boolean;
+}
+
+const n = (v: number) => v.toLocaleString('en-US');
+
+/**
+ * The lines of a progress, in the order people read them; the one rendering behind the Web UI's
+ * details (`workflows/ui.ts`) and `ferry status` (`cli/output.ts`).
+ * @example progressLines(p).map((l) => `${l.label}: ${l.text}`)
+ */
+export function progressLines(p: Progress): ProgressLine[] {
+  const lines: ProgressLine[] = [];
+  const add = (label: string, text: string, alert?: boolean) => lines.push(alert ? { label, text, alert } : { label, text });
+  if (p.paused) add('paused', `${p.pauseReason ?? 'no reason given'}; resume with "ferry resume ${p.name}"`, true);
+  if (p.waitingFor) add('waiting', p.waitingFor, true);
+  const eta = p.etaSeconds ? `, ETA ${formatDuration(p.etaSeconds * 1000)}` : '';
+  add('backfill', `${n(p.rowsDone)} / ~${n(p.rowsEstimated)} rows (${p.percent.toFixed(1)}%), ${n(p.rowsUpdated)} changed, ${n(p.rowsPerSecond)} rows/s${eta}`);
+  if (p.batchSize) add('batches', `${n(p.batchSize)} rows each (adaptive)`);
+  if (p.throttledSeconds || p.throttleReason) {
+    add('throttled', `${formatDuration(p.throttledSeconds * 1000)} in all${p.throttleReason ? `; last: ${p.throttleReason}` : ''}`);
+  }
+  if (p.deadline) {
+    const d = p.deadline;
+    add('deadline', `${d.at}, needs ${d.neededRowsPerSec} rows/s: ${d.onTrack ? 'on track' : `AT RISK: ${d.note ?? ''}`}`, !d.onTrack);
+  }
+  if (p.finalized) add('finalized', `by ${p.finalized.by} at ${p.finalized.at} (no pacing)`);
+  if (p.rowsFailed) add('failed', `${n(p.rowsFailed)} rows skipped (see ferry.failed_rows)`, true);
+  if (p.probe) add('probe', p.probe.ok ? 'ok' : `${p.probe.badRows} rows written after the deploy signal lack the new shape`, !p.probe.ok);
+  if (p.verify) add('verify', `${p.verify.wrongRows} wrong rows, ${p.verify.failedRows} recorded failed rows`, p.verify.wrongRows > 0);
+  if (p.coolOffUntil) add('contract', `not before ${p.coolOffUntil}`);
+  if (p.approved) add('approved', `by ${p.approved.by} at ${p.approved.at}`);
+  if (p.abort) add('aborted', `by ${p.abort.by}: ${p.abort.reason}${p.abort.rollback ? ' (rollback)' : ''}`, true);
+  if (p.lastError) add('error', p.lastError, true);
+  return lines;
+}
