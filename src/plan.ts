@@ -1,5 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { describeTable, type TableInfo } from './pg/catalog';
+import { sqlstate } from './pg/errors';
+import { RollbackWith, withTransaction } from './pg/transaction';
 import type { LoadedMigration } from './definition/registry';
 import { buildSetBatch } from './sql/backfill';
 import { createFunctionSql, createTriggerSql, dropTriggerSql } from './sql/dual-write';
@@ -64,23 +66,21 @@ function ddlOf(m: LoadedMigration, table: string): Plan['ddl'] {
   return { expand: [...d.expand.up, ...trigger], contract: [...dropTrigger, ...d.contract.up], rollback: [...dropTrigger, ...d.expand.down] };
 }
 
+/** The trial, in a transaction that is always rolled back. */
 async function trialBatch(pool: Pool, m: LoadedMigration, info: TableInfo): Promise<Trial> {
-  const client = await pool.connect();
+  const settings = { lock_timeout: '1s', statement_timeout: '60s' };
+  return withTransaction(pool, async (client) => new RollbackWith(await trialInTransaction(client, m, info)), { settings });
+}
+
+async function trialInTransaction(client: PoolClient, m: LoadedMigration, info: TableInfo): Promise<Trial> {
+  await client.query('SAVEPOINT ferry_trial');
   try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '60s'`);
-    await client.query('SAVEPOINT ferry_trial');
-    try {
-      return await timedBatch(client, m, info, false);
-    } catch (err) {
-      if (!NEEDS_EXPAND.has((err as { code?: string }).code ?? '')) throw err;
-      await client.query('ROLLBACK TO SAVEPOINT ferry_trial');
-      for (const statement of m.definition.expand.up) await client.query(statement);
-      return await timedBatch(client, m, info, true);
-    }
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
+    return await timedBatch(client, m, info, false);
+  } catch (err) {
+    if (!NEEDS_EXPAND.has(sqlstate(err) ?? '')) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT ferry_trial');
+    for (const statement of m.definition.expand.up) await client.query(statement);
+    return await timedBatch(client, m, info, true);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { withTransaction } from '../pg/transaction';
 import { HEALTHY, unhealthy, type HealthCheck, type HealthVerdict } from './check';
 
 /** A check from `backfill.health.checks`: SQL returning one boolean, or a function; true = healthy. */
@@ -24,26 +25,14 @@ export function userCheck(def: UserCheckDefinition): HealthCheck {
 
 /** The single value the check's SQL returns (undefined when it returns no row). */
 async function sqlAnswer(pool: Pool, text: string, timeoutMs: number): Promise<unknown> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query(`SELECT set_config('statement_timeout', $1::text, true)`, [`${Math.ceil(timeoutMs)}ms`]);
-    const result = await client.query(text);
-    await client.query('COMMIT');
-    if (result.rows.length !== 1 || result.fields.length !== 1) {
-      throw new Error(`returned ${result.rows.length} rows of ${result.fields.length} columns; it must return one row with one boolean column`);
-    }
-    return result.rows[0][result.fields[0].name];
-  } catch (err) {
-    broken = await client.query('ROLLBACK').then(
-      () => false,
-      () => true,
-    );
-    throw err;
-  } finally {
-    client.release(broken);
+  const result = await withTransaction(pool, (client) => client.query(text), {
+    readOnly: true,
+    settings: { statement_timeout: `${Math.ceil(timeoutMs)}ms` },
+  });
+  if (result.rows.length !== 1 || result.fields.length !== 1) {
+    throw new Error(`returned ${result.rows.length} rows of ${result.fields.length} columns; it must return one row with one boolean column`);
   }
+  return result.rows[0][result.fields[0].name];
 }
 
 function describe(value: unknown): string {

@@ -1,6 +1,9 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { parseDuration } from '../contract/duration';
 import { FerryError } from '../contract/errors';
+import { isDefinitionError, LOCK_NOT_AVAILABLE, sqlstate } from './errors';
+import { literal } from './quote';
+import { releaseAfter, withTransaction } from './transaction';
 
 /** How `runDdl` runs statements. Every field has a default. */
 export interface DdlOptions {
@@ -26,8 +29,6 @@ export interface DdlResult {
   retries: number;
 }
 
-/** SQLSTATE lock_not_available: `lock_timeout` expired. */
-const LOCK_NOT_AVAILABLE = '55P03';
 const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 10_000;
 
@@ -117,52 +118,28 @@ function positiveInt(value: number, what: string): number {
   throw new FerryError('BAD_INPUT', `DDL option "${what}" is ${value}; it must be a positive number.`);
 }
 
+/** One statement: in a transaction with local timeouts, or alone (CONCURRENTLY, VACUUM) with session timeouts reset after. */
 async function runOnce(pool: Pool, statement: string, s: Settings): Promise<void> {
+  const timeouts = { lock_timeout: `${s.lockTimeoutMs}ms`, statement_timeout: `${s.statementTimeoutMs}ms` };
+  if (!needsOwnSession(statement)) {
+    await withTransaction(pool, (client) => client.query(statement), { settings: timeouts });
+    return;
+  }
   const client = await pool.connect();
-  let broken: Error | undefined;
+  let failure: unknown;
   try {
-    if (needsOwnSession(statement)) await runAlone(client, statement, s);
-    else await runInTransaction(client, statement, s);
+    await client.query(`SELECT set_config('lock_timeout', $1::text, false), set_config('statement_timeout', $2::text, false)`, [
+      timeouts.lock_timeout,
+      timeouts.statement_timeout,
+    ]);
+    await client.query(statement);
   } catch (err) {
-    if (!sqlstate(err)) broken = err as Error; // not a server error: do not reuse the connection
+    failure = err;
     throw err;
   } finally {
-    client.release(broken);
+    await client.query('RESET lock_timeout; RESET statement_timeout').catch((err) => (failure ??= err));
+    await releaseAfter(client, failure);
   }
-}
-
-async function runInTransaction(client: PoolClient, statement: string, s: Settings): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    await setTimeouts(client, s, true);
-    await client.query(statement);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
-}
-
-async function runAlone(client: PoolClient, statement: string, s: Settings): Promise<void> {
-  await setTimeouts(client, s, false);
-  try {
-    await client.query(statement);
-  } finally {
-    await client.query('RESET lock_timeout; RESET statement_timeout');
-  }
-}
-
-/** `set_config(..., is_local)` is `SET [LOCAL]` with the value as a parameter. */
-async function setTimeouts(client: PoolClient, s: Settings, local: boolean): Promise<void> {
-  await client.query(
-    `SELECT set_config('lock_timeout', $1::text, $3::boolean), set_config('statement_timeout', $2::text, $3::boolean)`,
-    [`${s.lockTimeoutMs}ms`, `${s.statementTimeoutMs}ms`, local],
-  );
-}
-
-function sqlstate(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 function excerpt(statement: string): string {
@@ -176,7 +153,7 @@ function statementError(err: unknown, statement: string, index: number, count: n
   const on = table ? ` on table ${table}` : '';
   const where = `DDL statement ${index + 1} of ${count}${on}, ${excerpt(statement)}`;
   const message = `${where} failed: ${(err as Error).message} (SQLSTATE ${code}).`;
-  if (code.startsWith('42') && code !== '42501') {
+  if (isDefinitionError(err)) {
     return new FerryError('INVALID_DEFINITION', `${message} Fix the statement in the migration; the statements before it were applied.`);
   }
   return new FerryError('FAILED', `${message} Check the database and retry; the statements before it were applied.`);
@@ -186,7 +163,7 @@ async function lockError(pool: Pool, statement: string, attempts: number, lockTi
   const what = table ? `table ${table}` : 'its table';
   const holders = table ? await lockHolders(pool, table) : '';
   const find = table
-    ? `SELECT a.pid, a.state, a.xact_start, a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.relation = to_regclass(${sqlText(table)})`
+    ? `SELECT a.pid, a.state, a.xact_start, a.query FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.relation = to_regclass(${literal(table)})`
     : `SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE state <> 'idle' AND xact_start < now() - interval '1 minute' ORDER BY xact_start`;
   return new FerryError(
     'UNAVAILABLE',
@@ -209,11 +186,6 @@ async function lockHolders(pool: Pool, table: string): Promise<string> {
   } catch {
     return '';
   }
-}
-
-/** A string as an SQL literal, for the hint in a message (never executed by ferry). */
-function sqlText(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }
 
 function sleep(ms: number): Promise<void> {
