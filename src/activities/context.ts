@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { FerryError } from '../contract/errors';
 import type { FerryMetrics } from '../metrics';
-import type { LoadedMigration } from '../definition/registry';
+import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import type { MigrationRef } from '../contract/activities';
 
 /** What every activity factory receives: the worker's pool and the migrations it can run. */
@@ -26,7 +26,8 @@ export type { MigrationRef } from '../contract/activities';
  * worker may see a migration first), and after the retries the migration pauses with the error.
  */
 export function getMigration(deps: ActivityDeps, ref: MigrationRef): LoadedMigration {
-  if (deps.migrations.get(ref.name)?.specHash !== ref.specHash) deps.reload?.();
+  const known = deps.migrations.get(ref.name);
+  if (!known || !acceptsSpecHash(known, ref.specHash)) deps.reload?.();
   const migration = deps.migrations.get(ref.name);
   if (!migration) {
     throw new FerryError(
@@ -34,7 +35,7 @@ export function getMigration(deps: ActivityDeps, ref: MigrationRef): LoadedMigra
       `migration "${ref.name}" is not known to this worker; deploy its file to FERRY_MIGRATIONS and restart the worker.`,
     );
   }
-  if (migration.specHash !== ref.specHash) {
+  if (!acceptsSpecHash(migration, ref.specHash)) {
     throw new FerryError(
       'SPEC_MISMATCH',
       `migration "${ref.name}" on this worker has spec ${migration.specHash}, but it was started with ${ref.specHash}; ` +

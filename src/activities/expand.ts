@@ -2,6 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import { completedRecord, ensureStateSchema } from '../store/schema';
 import { describeTable, type TableInfo } from '../pg/catalog';
 import type { MigrationDefinition } from '../definition/define';
+import { acceptsSpecHash } from '../definition/registry';
 import { FerryError } from '../contract/errors';
 import { runDdl, type DdlOptions } from '../pg/ddl';
 import { getMigration, type ActivityDeps } from './context';
@@ -80,7 +81,7 @@ export async function describeTarget(deps: ActivityDeps, def: MigrationDefinitio
 async function completedBefore(deps: ActivityDeps, ref: MigrationRef): Promise<string | undefined> {
   await ensureStateSchema(deps.pool);
   const record = await completedRecord(deps.pool, ref.name);
-  if (record && record.specHash !== ref.specHash) {
+  if (record && record.specHash !== ref.specHash && !acceptsSpecHash(getMigration(deps, ref), record.specHash)) {
     throw new FerryError(
       'CONFLICT',
       `migration "${ref.name}" already completed at ${record.completedAt} with another definition (spec ${record.specHash}); ` +

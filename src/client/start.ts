@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FerryError } from '../contract/errors';
 import { parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
-import type { LoadedMigration } from '../definition/registry';
+import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
 import type { migrationWorkflow } from '../workflows';
 import * as sa from '../contract/search-attributes';
@@ -93,7 +93,7 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
   const running = description.status.name === 'RUNNING' || description.status.name === 'CONTINUED_AS_NEW';
   if (!running && !(description.status.name === 'COMPLETED' && phase === 'completed')) return undefined;
   const hash = description.typedSearchAttributes.get(sa.MigrationSpecHash);
-  if (hash !== m.specHash) {
+  if (hash === undefined || !acceptsSpecHash(m, hash)) {
     throw new FerryError(
       'CONFLICT',
       `migration "${m.name}" ${running ? 'is running' : 'completed'} with another definition (spec ${hash}, this file is ${m.specHash}); ` +

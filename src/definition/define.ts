@@ -43,16 +43,16 @@ const healthCheckSchema = z
     message: 'give exactly one of "sql" (a query returning one boolean, true = healthy) or "fn" (async () => boolean)',
   });
 
-/** What the backfill waits for before each batch; defaults in `src/health/settings.ts`. */
+/** What the backfill waits for before each batch. */
 const healthSchema = z
   .object({
-    maxReplicaLag: duration.optional(),
-    maxBlockedBackends: z.number().int().min(0, 'must be 0 or more (0: any backend blocked on the table throttles)').optional(),
-    autovacuum: z.boolean().optional(),
+    maxReplicaLag: duration.default('5s'),
+    maxBlockedBackends: z.number().int().min(0, 'must be 0 or more (0: any backend blocked on the table throttles)').default(0),
+    autovacuum: z.boolean().default(true),
     checks: z
       .array(healthCheckSchema)
       .refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, { message: 'check names must be unique' })
-      .optional(),
+      .default([]),
   })
   .strict();
 
@@ -66,18 +66,17 @@ const backfillSchema = z
     maxFailedRows: z.number().int().min(0).default(100),
     rateLimit: z.object({ perSecond: z.number().positive() }).strict().optional(),
     concurrency: z.number().int().min(1).max(64).default(1),
-    // Defaults of the settings below are filled in by backfillTuning / healthSettings, not here,
-    // so that definitions without them keep their spec hash.
     targetBatchMs: z
       .number({ message: 'must be a number of milliseconds, e.g. 200' })
       .min(10, 'must be at least 10 ms')
       .max(60_000, 'must be at most 60000 ms; a batch is one transaction and holds its row locks that long')
-      .optional(),
+      .default(200),
     minBatchSize: batchRows('default 10'),
     maxBatchSize: batchRows('default 50000'),
-    lockTimeout: duration.optional(),
+    lockTimeout: duration.default('2s'),
+    // Default: 10 × targetBatchMs and at least 5 s (filled in below, as it depends on the target).
     statementTimeout: duration.optional(),
-    health: healthSchema.optional(),
+    health: healthSchema.default(() => healthSchema.parse({})),
     /** Finish the backfill within this long after it starts, paced for the least load (`ferry start --deadline` overrides). */
     deadline: duration.optional(),
   })
@@ -85,7 +84,14 @@ const backfillSchema = z
   .refine((b) => (b.set === undefined) !== (b.process === undefined), {
     message: 'give exactly one of "set" (SQL assignments) or "process" (a function)',
   })
-  .refine((b) => b.minBatchSize === undefined || b.maxBatchSize === undefined || b.minBatchSize <= b.maxBatchSize, {
+  .transform((b) => ({
+    ...b,
+    // Bounds default to 10 and 50,000 rows, widened to include batchSize.
+    minBatchSize: b.minBatchSize ?? Math.min(10, b.batchSize),
+    maxBatchSize: b.maxBatchSize ?? Math.max(50_000, b.batchSize),
+    statementTimeout: b.statementTimeout ?? Math.max(5000, 10 * b.targetBatchMs),
+  }))
+  .refine((b) => b.minBatchSize <= b.maxBatchSize, {
     error: (issue) => {
       const b = issue.input as { minBatchSize: number; maxBatchSize: number };
       return `minBatchSize (${b.minBatchSize}) must not be greater than maxBatchSize (${b.maxBatchSize})`;
@@ -148,7 +154,11 @@ export type MigrationDefinition = Omit<z.output<typeof definitionSchema>, 'backf
  * });
  */
 export function defineMigration(input: MigrationDefinitionInput): MigrationDefinition {
-  return validateDefinition(input, 'this migration');
+  const definition = validateDefinition(input, 'this migration');
+  // What the author wrote, for the spec hash (src/definition/spec-hash.ts); not enumerable, so
+  // validation and JSON never see it.
+  Object.defineProperty(definition, Symbol.for('ferry.definition.input'), { value: input, enumerable: false });
+  return definition;
 }
 
 /**

@@ -1,16 +1,27 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FerryError } from '../contract/errors';
 import { validateDefinition, type MigrationDefinition } from './define';
+import { acceptedSpecHashes, authorInput } from './spec-hash';
 
 /** A migration as the worker and the CLI see it: its definition, named after its file. */
 export interface LoadedMigration {
   name: string;
   file: string;
   definition: MigrationDefinition;
-  /** sha256 of the definition (functions by their source): what `ferry start` compares. */
+  /** The spec hash `ferry start` records (see src/definition/spec-hash.ts). */
   specHash: string;
+  /** Hashes of this definition by earlier hash versions, which migrations started before an upgrade carry. */
+  acceptedSpecHashes?: string[];
+}
+
+/**
+ * Whether a migration started with `hash` runs this definition: the current hash, or one an
+ * earlier ferry computed for the same definition.
+ * @example acceptsSpecHash(loadMigration('posts-member-uuid'), input.specHash)
+ */
+export function acceptsSpecHash(m: LoadedMigration, hash: string): boolean {
+  return m.specHash === hash || (m.acceptedSpecHashes ?? []).includes(hash);
 }
 
 const MIGRATION_FILE = /\.(ts|js|cjs|mts)$/;
@@ -88,21 +99,12 @@ function loadMigrationFile(name: string, file: string): LoadedMigration {
     throw new FerryError('INVALID_DEFINITION', `migration "${name}" (${file}) failed to load: ${(err as Error).message}`);
   }
   const definition = validateDefinition(exported, name);
-  return { name, file, definition, specHash: specHash(definition) };
+  const [current, ...earlier] = acceptedSpecHashes(authorInput(exported), name);
+  return { name, file, definition, specHash: current, acceptedSpecHashes: earlier };
 }
 
 function relabel(err: FerryError, name: string): FerryError {
   return new FerryError(err.code, err.message.replace('migration "this migration"', `migration "${name}"`));
 }
 
-/** A stable hash of a definition; functions count by their source text. */
-export function specHash(definition: MigrationDefinition): string {
-  const canonical = JSON.stringify(definition, (_key, value) => {
-    if (typeof value === 'function') return `fn:${value.toString()}`;
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
-      return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
-    }
-    return value;
-  });
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
-}
+export { specHash } from './spec-hash';
