@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { createActivities } from './activities';
 import { loadConfig, type FerryConfig } from './config';
 import { createPool } from './pg/pool';
-import { ensureStateSchema } from './store/schema';
+import { migrateStore } from './store/migrate';
 import { metricsFromEnv, type FerryMetrics } from './metrics';
 import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
 import { ensureSearchAttributes } from './client/search-attributes';
@@ -29,12 +29,20 @@ export interface FerryWorkerOptions {
 }
 
 /**
- * Creates a worker for every migration it is given. On shutdown (SIGTERM/SIGINT) running
- * backfill chunks are cancelled at once, finish their in-flight batch, checkpoint it and hand
- * over to the next worker.
+ * Creates a worker for every migration it is given. First brings ferry's own schema up to date
+ * (`migrateStore`, once, under an advisory lock; no DDL when it is current), so activities never
+ * create tables. Refuses to start when the database holds a newer ferry schema, or when files are
+ * pending and the role may not apply them (run `ferry setup` as an owner role).
+ * On shutdown (SIGTERM/SIGINT) running backfill chunks are cancelled at once, finish their
+ * in-flight batch, checkpoint it and hand over to the next worker.
  */
 export async function createFerryWorker(opts: FerryWorkerOptions): Promise<Worker> {
-  await ensureStateSchema(opts.pool);
+  const store = await migrateStore(opts.pool, { log: workerLog });
+  workerLog(
+    store.applied.length
+      ? `store: schema upgraded from version ${store.from} to ${store.to} (${store.applied.map((v) => v.name).join(', ')})`
+      : `store: schema up to date at version ${store.to}`,
+  );
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,

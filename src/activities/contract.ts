@@ -1,5 +1,5 @@
 import { heartbeat } from '@temporalio/activity';
-import { ensureStateSchema, recordCompleted } from '../store/schema';
+import { recordCompleted } from '../store/completed';
 import { runDdl, type DdlOptions } from '../pg/ddl';
 import { getMigration, type ActivityDeps } from './context';
 import type { MigrationRef, StatementsRun } from '../contract/activities';
@@ -38,7 +38,6 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
     async contract(ref: MigrationRef): Promise<StatementsRun> {
       return asActivity(async () => {
         const result = await dropTriggerThen(ref, 'contract');
-        await ensureStateSchema(deps.pool);
         await recordCompleted(deps.pool, ref.name, ref.specHash);
         return result;
       });

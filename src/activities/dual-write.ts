@@ -1,10 +1,10 @@
 import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
-import { ensureStateSchema } from '../store/schema';
 import { describeTable } from '../pg/catalog';
 import type { MigrationDefinition } from '../definition/define';
 import { FerryError } from '../contract/errors';
 import type { DdlOptions, DdlResult } from '../pg/ddl';
-import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql, recordMarkSql } from '../sql/dual-write';
+import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql } from '../sql/dual-write';
+import { readMark, recordMark, type DeployMark } from '../store/deploy-marks';
 import { parseTableName, quoteTable } from '../pg/quote';
 import { countByRanges, type RangeTotals } from '../sql/verify';
 import { getMigration, toFailure, type ActivityDeps } from './context';
@@ -59,10 +59,9 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
     async markDeploy(input: RunInput): Promise<{ xidMark: string }> {
       return asActivity(async () => {
         const def = getMigration(deps, input).definition;
-        await ensureStateSchema(deps.pool);
         const info = await describeTable(deps.pool, def.table, def.key);
-        const { rows } = await deps.pool.query(recordMarkSql(maxKeySql(info)), [input.name, input.runId]);
-        return { xidMark: rows[0].xid_mark as string };
+        const mark = await recordMark(deps.pool, maxKeySql(info), { migration: input.name, runId: input.runId });
+        return { xidMark: mark.xid_mark };
       });
     },
     /**
@@ -81,9 +80,8 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
     async probeDualWrite(input: ProbeInput): Promise<ProbeResult> {
       return asActivity(async () => {
         const def = getMigration(deps, input).definition;
-        await ensureStateSchema(deps.pool);
         const info = await describeTable(deps.pool, def.table, def.key);
-        const mark = await readMark(deps, input);
+        const mark = await markOf(deps, input);
         if (!keyIncreases(info)) return { badRows: 0, checkedRows: 0, skipped: true };
         const totals = await scanWithHeartbeat(
           (onRange) =>
@@ -152,13 +150,10 @@ export async function asActivity<T>(body: () => Promise<T>): Promise<T> {
 }
 
 /** The deploy mark of a run; a probe without one is a bug in the caller. */
-async function readMark(deps: ActivityDeps, input: ProbeInput): Promise<{ xid_mark: string; max_key: string[] | null }> {
-  const { rows } = await deps.pool.query(
-    'SELECT xid_mark, max_key FROM ferry.deploy_marks WHERE migration = $1::text AND run_id = $2::text',
-    [input.name, input.runId],
-  );
-  if (rows.length === 0) {
+async function markOf(deps: ActivityDeps, input: ProbeInput): Promise<DeployMark> {
+  const mark = await readMark(deps.pool, { migration: input.name, runId: input.runId });
+  if (!mark) {
     throw new FerryError('BAD_INPUT', `migration "${input.name}" has no deploy mark; markDeploy runs before the probe.`);
   }
-  return rows[0];
+  return mark;
 }

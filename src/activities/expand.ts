@@ -1,5 +1,5 @@
 import { heartbeat } from '@temporalio/activity';
-import { completedRecord, ensureStateSchema } from '../store/schema';
+import { completedRecord } from '../store/completed';
 import { describeTable, type TableInfo } from '../pg/catalog';
 import type { MigrationDefinition } from '../definition/define';
 import { acceptsSpecHash } from '../definition/registry';
@@ -79,7 +79,6 @@ export async function describeTarget(deps: ActivityDeps, def: MigrationDefinitio
  * retention), or undefined. The same name with another definition is a conflict: fails for good.
  */
 async function completedBefore(deps: ActivityDeps, ref: MigrationRef): Promise<string | undefined> {
-  await ensureStateSchema(deps.pool);
   const record = await completedRecord(deps.pool, ref.name);
   if (record && record.specHash !== ref.specHash && !acceptsSpecHash(getMigration(deps, ref), record.specHash)) {
     throw new FerryError(

@@ -1,4 +1,3 @@
-import { ensureStateSchema } from '../store/schema';
 import { describeTable } from '../pg/catalog';
 import { COUNT_FAILED_ROWS } from '../sql/backfill';
 import { countByRanges, verifySql } from '../sql/verify';
@@ -31,7 +30,6 @@ export function createVerifyActivities(deps: ActivityDeps, opts: VerifyOptions =
     async verify(input: RunInput): Promise<VerifyResult> {
       return asActivity(async () => {
         const def = getMigration(deps, input).definition;
-        await ensureStateSchema(deps.pool);
         const info = await describeTable(deps.pool, def.table, def.key);
         const where = def.verify.where ?? def.backfill.where;
         const totals = await scanWithHeartbeat(

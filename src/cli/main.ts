@@ -35,6 +35,7 @@ function buildProgram(): Command {
     .exitOverride(); // before the subcommands, which inherit it
 
   addServiceCommands(program);
+  addSetupCommand(program);
   addStartCommand(program);
   addControlCommands(program);
   addInspectCommands(program);
@@ -75,6 +76,17 @@ function addServiceCommands(program: Command): void {
           `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`);
       });
     });
+}
+
+/** `setup`: a DBA installs or upgrades ferry's schema and grants a worker role (docs/setup.md). */
+function addSetupCommand(program: Command): void {
+  program
+    .command('setup')
+    .description("install or upgrade ferry's own schema in DATABASE_URL (run as an owner role); --grant-to gives a worker role what it needs")
+    .option('--grant-to <role>', 'grant this worker role the privileges ferry needs (the role must exist)')
+    .option('--dry-run', 'print what would be applied and granted; change nothing')
+    .option('--json', 'print JSON')
+    .action((o) => (require('./setup') as typeof import('./setup')).setupCommand({ grantTo: o.grantTo, dryRun: o.dryRun, json: o.json }));
 }
 
 /** `start`: idempotent, as CI calls it. */

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { ensureStateSchema, STATE_SCHEMA } from '../store/schema';
+import { STORE_SCHEMA } from '../store/schema';
 import { FerryError } from '../contract/errors';
 import { runDdl, type DdlOptions, type DdlResult } from '../pg/ddl';
 import { quoteIdent } from '../pg/quote';
@@ -30,7 +30,7 @@ export function triggerNames(migration: string): TriggerNames {
         `rename migration "${migration}" to at most ${MAX_IDENTIFIER_BYTES - 'ferry_dw_'.length} bytes.`,
     );
   }
-  return { trigger: quoteIdent(trigger), fn: `${quoteIdent(STATE_SCHEMA)}.${quoteIdent(`dw_${migration}`)}` };
+  return { trigger: quoteIdent(trigger), fn: `${quoteIdent(STORE_SCHEMA)}.${quoteIdent(`dw_${migration}`)}` };
 }
 
 /**
@@ -72,7 +72,8 @@ export function dropTriggerSql(migration: string, table: string, tableExists: bo
 
 /**
  * Installs (or replaces) ferry's dual-write trigger: `BEFORE INSERT OR UPDATE ... FOR EACH ROW`,
- * running the author's body. Creates schema `ferry` first. Safe to run again.
+ * running the author's body. The function goes in schema `ferry`, which `migrateStore` created at
+ * worker start-up (the worker role needs CREATE on it). Safe to run again.
  * @example await installTrigger(pool, { migration: 'orders-total', table: '"public"."orders"', body: 'NEW.total := NEW.a * NEW.b;' })
  */
 export async function installTrigger(
@@ -80,7 +81,6 @@ export async function installTrigger(
   t: { migration: string; table: string; body: string },
   opts: DdlOptions = {},
 ): Promise<DdlResult> {
-  await ensureStateSchema(pool);
   return runDdl(pool, [createFunctionSql(t.migration, t.body), createTriggerSql(t.migration, t.table)], {
     ...opts,
     table: t.table,
@@ -99,18 +99,6 @@ export async function dropTrigger(pool: Pool, t: { migration: string; table: str
 
 /** Records the deploy mark: the 64-bit id of a new transaction, as text. */
 export const MARK_SQL = `SELECT pg_current_xact_id()::text AS xid`;
-
-/**
- * Records the deploy mark: the current transaction id and the table's largest key (`$3`, the
- * `SELECT` of it built by `maxKeySql`), for migration `$1`, run `$2`. The latest mark wins.
- */
-export function recordMarkSql(maxKeySelect: string): string {
-  return `INSERT INTO ferry.deploy_marks (migration, run_id, xid_mark, max_key)
-SELECT $1::text, $2::text, pg_current_xact_id()::text, (${maxKeySelect})
-    ON CONFLICT (migration, run_id)
-    DO UPDATE SET xid_mark = EXCLUDED.xid_mark, max_key = EXCLUDED.max_key, marked_at = now()
-RETURNING xid_mark, max_key`;
-}
 
 /** The largest key of the table, as text[]. */
 export function maxKeySql(target: ScanTarget): string {

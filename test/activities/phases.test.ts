@@ -11,7 +11,7 @@ import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
 import { createDualWriteActivities } from '../../src/activities/dual-write';
 import { createExpandActivities } from '../../src/activities/expand';
 import { createVerifyActivities } from '../../src/activities/verify';
-import { ensureStateSchema } from '../../src/store/schema';
+import { migrateStore } from '../../src/store/migrate';
 import { defineMigration, type MigrationDefinitionInput } from '../../src/definition/define';
 import { specHash, type LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
@@ -129,6 +129,7 @@ beforeEach(async () => {
     CREATE TABLE orders (id bigint PRIMARY KEY, price_cents int NOT NULL, quantity int NOT NULL);
     INSERT INTO orders SELECT g, g * 10, 2 FROM generate_series(1, 5) g;
     ANALYZE ${ODD}; ANALYZE orders;`);
+  await migrateStore(db.pool); // ferry's schema afresh each test, as a worker installs it at start-up
 });
 
 /** Checks run after every run of a phase. */
@@ -275,7 +276,6 @@ describe('dual-write probe', () => {
     await db.pool.query('UPDATE orders SET total_cents = price_cents * quantity WHERE id = 5'); // backfilled before the mark
     const { xidMark } = await run(acts.markDeploy, { ...ref, runId: 'r1' });
     expect(xidMark).toMatch(/^[0-9]+$/);
-    await ensureStateSchema(db.pool); // the backfill creates it; here it records failed rows by hand
 
     await db.pool.query(`INSERT INTO orders (id, price_cents, quantity) SELECT g, 1, 1 FROM generate_series(10, 12) g`); // old shape
     await db.pool.query(`INSERT INTO orders (id, price_cents, quantity, total_cents) VALUES (20, 3, 2, 6), (21, 1, 1, 1)`); // new shape

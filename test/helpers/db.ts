@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { quoteIdent } from '../../src/pg/quote';
+import { migrateStore } from '../../src/store/migrate';
 
 /** A database created for one test file. */
 export interface TestDatabase {
@@ -48,14 +49,16 @@ async function adminQuery(sql: string): Promise<void> {
 }
 
 /**
- * Creates a uniquely named database and returns a pool on it. Call once per test file.
+ * Creates a uniquely named database and returns a pool on it. Call once per test file. ferry's
+ * own schema is installed (`migrateStore`), as a worker does at start-up, so that activities can
+ * be driven without a worker; `{ store: false }` leaves the database empty.
  *
  * @example
  * let db: TestDatabase;
  * beforeAll(async () => { db = await createTestDatabase('backfill'); });
  * afterAll(() => db.drop());
  */
-export async function createTestDatabase(prefix = 'ferry_test'): Promise<TestDatabase> {
+export async function createTestDatabase(prefix = 'ferry_test', opts: { store?: boolean } = {}): Promise<TestDatabase> {
   const name = uniqueName(prefix);
   await adminQuery(`CREATE DATABASE ${quoteIdent(name)}`);
   const parsed = new URL(adminUrl());
@@ -79,5 +82,54 @@ export async function createTestDatabase(prefix = 'ferry_test'): Promise<TestDat
     await pool.end();
     await adminQuery(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   };
+  if (opts.store !== false) await migrateStore(pool);
   return { url, pool, name, connect, drop };
+}
+
+/** A login role created for one test file (trust auth on 127.0.0.1: no password). */
+export interface TestRole {
+  name: string;
+  /** A pool on `db` connecting as this role; ended by `drop()`. */
+  pool(db: TestDatabase): pg.Pool;
+  /** `db`'s URL with this role as the user. */
+  url(db: TestDatabase): string;
+  /** Ends its pools and drops the role (drop its databases first, or it keeps their grants). Idempotent. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a uniquely named LOGIN role without any privilege beyond PUBLIC's.
+ *
+ * @example
+ * const role = await createTestRole('worker');
+ * const workerPool = role.pool(db);
+ * afterAll(async () => { await db.drop(); await role.drop(); });
+ */
+export async function createTestRole(prefix = 'ferry_role'): Promise<TestRole> {
+  const name = uniqueName(prefix);
+  await adminQuery(`CREATE ROLE ${quoteIdent(name)} LOGIN`);
+  const pools: pg.Pool[] = [];
+  let dropped = false;
+  const url = (db: TestDatabase) => {
+    const parsed = new URL(db.url);
+    parsed.username = encodeURIComponent(name);
+    parsed.password = '';
+    return parsed.toString();
+  };
+  return {
+    name,
+    url,
+    pool: (db) => {
+      const pool = new pg.Pool({ connectionString: url(db), max: 2 });
+      pool.on('error', () => undefined);
+      pools.push(pool);
+      return pool;
+    },
+    drop: async () => {
+      if (dropped) return;
+      dropped = true;
+      await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+      await adminQuery(`DROP ROLE IF EXISTS ${quoteIdent(name)}`);
+    },
+  };
 }

@@ -1,4 +1,3 @@
-import { ensureStateSchema } from '../../src/store/schema';
 import { describeTable } from '../../src/pg/catalog';
 import { probeSql } from '../../src/sql/dual-write';
 import { COUNT_FAILED_ROWS } from '../../src/sql/backfill';
@@ -71,8 +70,7 @@ describe('countByRanges against PostgreSQL', () => {
   let db: TestDatabase;
 
   beforeAll(async () => {
-    db = await createTestDatabase('verify_sql');
-    await ensureStateSchema(db.pool);
+    db = await createTestDatabase('verify_sql'); // with ferry's schema: the scans read ferry.failed_rows
     await db.pool.query(`CREATE SCHEMA "Mixed Case";
       CREATE TABLE "Mixed Case"."Odd-Table" ("Id" bigint, k text, "Total Cents" bigint, PRIMARY KEY ("Id", k));
       INSERT INTO "Mixed Case"."Odd-Table" SELECT g / 3, 'k' || (g % 3), CASE WHEN g % 10 = 0 THEN NULL ELSE g END
