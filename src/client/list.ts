@@ -1,6 +1,7 @@
 import { FerryError } from '../contract/errors';
 import * as sa from '../contract/search-attributes';
 import { PHASES, type Phase } from '../contract/migration';
+import { MIGRATION_WORKFLOW } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { migrationHandle } from './control';
 
@@ -18,7 +19,7 @@ export interface MigrationSummary {
 /** Every migration the namespace knows (latest run of each), newest first. */
 export async function listMigrations(fc: FerryClient): Promise<MigrationSummary[]> {
   const seen = new Map<string, MigrationSummary>();
-  for await (const wf of fc.client.workflow.list({ query: 'WorkflowType = "migrationWorkflow"' })) {
+  for await (const wf of fc.client.workflow.list({ query: `WorkflowType = "${MIGRATION_WORKFLOW}"` })) {
     const name = wf.typedSearchAttributes.get(sa.MigrationName) ?? wf.workflowId.replace(/^migration\//, '');
     if (seen.has(name)) continue;
     seen.set(name, {

@@ -4,9 +4,9 @@ import { parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
 import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
-import type { migrationWorkflow } from '../workflows';
 import * as sa from '../contract/search-attributes';
 import type { MigrationInput } from '../contract/migration';
+import { MIGRATION_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
 
@@ -59,7 +59,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
   if (existing) return existing;
   const input = migrationInput(m, opts);
   try {
-    const handle = await fc.client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+    const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
       taskQueue: fc.config.taskQueue,
       args: [input],

@@ -5,6 +5,7 @@
  */
 import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
 import { isRetryable } from '../contract/errors';
+import type { MigrationWorkflow } from '../contract/workflow';
 import { migrationActivities } from './activities';
 import { registerHandlers } from './handlers';
 import * as phases from './phases';
@@ -100,3 +101,6 @@ async function guarded<T>(ctx: phases.PhaseContext, step: () => Promise<T>): Pro
     return undefined;
   }
 }
+
+/** The workflow matches the signature clients start it with (src/contract/workflow.ts). */
+const _signatureCheck: MigrationWorkflow = migrationWorkflow;
