@@ -1,7 +1,7 @@
 /**
  * ferry's custom search attributes: what the Temporal Web UI and `temporal workflow list --query`
  * filter migrations by. Registered on the dev server with `--search-attribute Name=Type` and on an
- * existing server by `ensureSearchAttributes` (src/temporal/search-attributes.ts).
+ * existing server by `ensureSearchAttributes` (src/client/search-attributes.ts).
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
