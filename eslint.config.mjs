@@ -38,4 +38,23 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' }, { name: 'process', message: 'No process in workflow code.' }],
     },
   },
+  {
+    // The backfill engine runs and is tested without Temporal: what it needs of its host comes
+    // through EnginePort (src/engine/port.ts); src/activities/backfill.ts builds one from the activity.
+    files: ['src/engine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@temporalio/*'],
+              message: 'The engine imports nothing of Temporal; take heartbeat, sleep, cancellation and log from EnginePort (src/engine/port.ts).',
+            },
+            { group: ['../activities/*', '../workflows/*'], message: 'The engine sits below the activities and workflows; it must not import them.' },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -6,6 +6,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createBackfillActivities } from '../src/activities/backfill';
 import { createMetrics, metricsFromEnv, startMetricsServer, type MetricsServer } from '../src/metrics';
 import type { LoadedMigration } from '../src/definition/registry';
+import { ensureStateSchema } from '../src/store/schema';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { activityEnv, createTouchFunction, makeTable, quiet, register, runChunk } from './helpers/backfill';
 
@@ -15,6 +16,7 @@ let server: MetricsServer | undefined;
 beforeAll(async () => {
   db = await createTestDatabase('metrics');
   await createTouchFunction(db.pool);
+  await ensureStateSchema(db.pool); // ferry's tables: a worker installs them at start-up; these tests run without one
 });
 
 afterAll(async () => {

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { adaptiveBatchSizer, createBackfillActivities, type ChunkResult } from '../../src/activities/backfill';
 import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
 import type { LoadedMigration } from '../../src/definition/registry';
+import { ensureStateSchema } from '../../src/store/schema';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, makeTable, quiet, register, runChunk } from '../helpers/backfill';
 
@@ -19,6 +20,7 @@ let acts: ReturnType<typeof createBackfillActivities>;
 beforeAll(async () => {
   db = await createTestDatabase('backfill_contention');
   await createTouchFunction(db.pool);
+  await ensureStateSchema(db.pool); // ferry's tables: a worker installs them at start-up; these tests run without one
   // ~0.1 ms a row, so that a batch holds its row locks long enough for the writer to meet them.
   await db.pool.query(`CREATE FUNCTION slow_json(t text) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS
     $$ BEGIN PERFORM pg_sleep(0.0001); RETURN t::jsonb; END $$`);

@@ -7,6 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createBackfillActivities, type ChunkResult } from '../../src/activities/backfill';
 import type { ActivityDeps } from '../../src/activities/context';
 import type { LoadedMigration } from '../../src/definition/registry';
+import { ensureStateSchema } from '../../src/store/schema';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, delay, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
 
@@ -17,6 +18,7 @@ let acts: ReturnType<typeof createBackfillActivities>;
 beforeAll(async () => {
   db = await createTestDatabase('backfill_health');
   await createTouchFunction(db.pool);
+  await ensureStateSchema(db.pool); // ferry's tables: a worker installs them at start-up; these tests run without one
   const deps: ActivityDeps = { pool: db.pool, migrations, log: () => undefined };
   acts = createBackfillActivities(deps, { health: { cacheMs: 0, backoff: { initialMs: 100, maxMs: 200, sliceMs: 50 } } });
 });

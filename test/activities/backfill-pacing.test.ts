@@ -7,6 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createBackfillActivities } from '../../src/activities/backfill';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { pacedBatchSize, paceDelayMs } from '../../src/engine/pacing';
+import { ensureStateSchema } from '../../src/store/schema';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, failureOf, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
 
@@ -17,6 +18,7 @@ let acts: ReturnType<typeof createBackfillActivities>;
 beforeAll(async () => {
   db = await createTestDatabase('backfill_pacing');
   await createTouchFunction(db.pool);
+  await ensureStateSchema(db.pool); // ferry's tables: a worker installs them at start-up; these tests run without one
   acts = createBackfillActivities({ pool: db.pool, migrations, log: () => undefined });
 });
 

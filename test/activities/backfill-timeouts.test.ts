@@ -10,6 +10,7 @@ import { adaptiveBatchSizer, createBackfillActivities, type BatchSizer } from '.
 import type { ActivityDeps } from '../../src/activities/context';
 import { backfillTuning } from '../../src/engine/tuning';
 import type { LoadedMigration } from '../../src/definition/registry';
+import { ensureStateSchema } from '../../src/store/schema';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, delay, failureOf, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
 
@@ -31,6 +32,7 @@ function spiedSizer(m: LoadedMigration): BatchSizer {
 beforeAll(async () => {
   db = await createTestDatabase('backfill_timeouts');
   await createTouchFunction(db.pool);
+  await ensureStateSchema(db.pool); // ferry's tables: a worker installs them at start-up; these tests run without one
   deps = { pool: db.pool, migrations, log: () => undefined };
 });
 

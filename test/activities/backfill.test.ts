@@ -6,21 +6,16 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import pg from 'pg';
-import {
-  boundsFromCuts,
-  createBackfillActivities,
-  evenCuts,
-  fixedBatchSizer,
-  isRowError,
-  median,
-  SET_STATEMENT_ROWS,
-  type BackfillChunkInput,
-  type ChunkResult,
-} from '../../src/activities/backfill';
+import { createBackfillActivities, fixedBatchSizer, type BackfillChunkInput, type ChunkResult } from '../../src/activities/backfill';
+import { boundsFromCuts, evenCuts } from '../../src/engine/partitions';
+import { isRowError } from '../../src/engine/isolate';
+import { median } from '../../src/engine/tally';
+import { SET_STATEMENT_ROWS } from '../../src/engine/set-mode';
 import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
 import type { MigrationDefinitionInput } from '../../src/definition/define';
 import { createRateLimiter } from '../../src/engine/rate-limiter';
 import type { LoadedMigration } from '../../src/definition/registry';
+import { ensureStateSchema } from '../../src/store/schema';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { activityEnv, createTouchFunction, quiet, register, touchHistogram as touchesOf } from '../helpers/backfill';
 
@@ -32,6 +27,7 @@ let acts: ReturnType<typeof createBackfillActivities>;
 beforeAll(async () => {
   db = await createTestDatabase('backfill');
   await createTouchFunction(db.pool);
+  await ensureStateSchema(db.pool); // ferry's tables: a worker installs them at start-up; these tests run without one
   deps = { pool: db.pool, migrations, log: () => undefined };
   // Fixed batches, so that batch counts and checkpoint keys are exact; the adaptive sizer (the
   // default) is tested in test/backfill/batch-size.test.ts and test/activities/backfill-timeouts.test.ts.
