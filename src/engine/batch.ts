@@ -52,10 +52,9 @@ async function batchBody(chunk: Chunk, client: PoolClient, cursor: Cursor, size:
   const stopBefore = await checkCheckpoint(chunk, client, cursor);
   if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
   const work = await applyBatch(chunk, client, cursor, size);
-  const record = { ...work, size, done: work.scanned < size };
-  const advanced = await advanceCheckpoint(client, chunk.input, record, cursor);
+  const done = work.scanned < size; // a short window: the partition's range is exhausted
+  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done }, cursor);
   if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
-  const done = work.scanned < size;
   const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
   return { outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop }, work };
 }
