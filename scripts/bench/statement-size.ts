@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { SET_STATEMENT_ROWS } from '../../src/activities/backfill';
+import { SET_STATEMENT_ROWS } from '../../src/engine/set-mode';
 import { ensurePostgres } from '../../devstack/postgres';
 import { createTemplate, dropDatabases, freshCopy } from './databases';
 import { HAND_LOOP_BATCH } from './methods';

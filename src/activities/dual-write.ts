@@ -6,7 +6,7 @@ import type { DdlOptions, DdlResult } from '../pg/ddl';
 import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql } from '../sql/dual-write';
 import { readMark, recordMark, type DeployMark } from '../store/deploy-marks';
 import { parseTableName, quoteTable } from '../pg/quote';
-import { countByRanges, type RangeTotals } from '../sql/verify';
+import { countByRanges, type RangeTotals } from '../engine/range-scan';
 import { getMigration, toFailure, type ActivityDeps } from './context';
 import type { MigrationRef, ProbeInput, ProbeResult, RunInput } from '../contract/activities';
 

@@ -1,6 +1,7 @@
 import { describeTable } from '../pg/catalog';
-import { COUNT_FAILED_ROWS } from '../sql/backfill';
-import { countByRanges, verifySql } from '../sql/verify';
+import { COUNT_FAILED_ROWS } from '../store/failed-rows';
+import { countByRanges } from '../engine/range-scan';
+import { verifySql } from '../sql/verify';
 import { getMigration, type ActivityDeps } from './context';
 import type { RunInput, VerifyResult } from '../contract/activities';
 import { asActivity, scanWithHeartbeat } from './dual-write';

@@ -16,19 +16,3 @@ export function createPool(url = process.env.DATABASE_URL, extra: PoolConfig = {
   pool.on('error', () => undefined); // an idle client's error must not crash the worker; the next query reports it
   return pool;
 }
-
-/** Runs `fn` in a transaction on one client of the pool, rolling back if it throws. */
-export async function inTransaction<T>(pool: Pool, fn: (client: import('pg').PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}

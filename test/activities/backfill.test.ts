@@ -6,17 +6,11 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import pg from 'pg';
-import {
-  boundsFromCuts,
-  createBackfillActivities,
-  evenCuts,
-  fixedBatchSizer,
-  isRowError,
-  median,
-  SET_STATEMENT_ROWS,
-  type BackfillChunkInput,
-  type ChunkResult,
-} from '../../src/activities/backfill';
+import { createBackfillActivities, fixedBatchSizer, type BackfillChunkInput, type ChunkResult } from '../../src/activities/backfill';
+import { boundsFromCuts, evenCuts } from '../../src/engine/partitions';
+import { isRowError } from '../../src/engine/isolate';
+import { median } from '../../src/engine/tally';
+import { SET_STATEMENT_ROWS } from '../../src/engine/set-mode';
 import type { ActivityDeps, MigrationRef } from '../../src/activities/context';
 import type { MigrationDefinitionInput } from '../../src/definition/define';
 import { createRateLimiter } from '../../src/engine/rate-limiter';

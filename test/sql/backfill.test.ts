@@ -1,8 +1,6 @@
 import type { TableInfo } from '../../src/pg/catalog';
+import { ADVANCE_CHECKPOINT, COUNT_BLOCKED_BY_ME, READ_CHECKPOINT_SET_TIMEOUTS } from '../../src/store/checkpoints';
 import {
-  ADVANCE_CHECKPOINT,
-  COUNT_BLOCKED_BY_ME,
-  READ_CHECKPOINT_SET_TIMEOUTS,
   buildApplyKeys,
   buildFirstKeySpan,
   buildSampleKeys,

@@ -1,7 +1,8 @@
 import { describeTable } from '../../src/pg/catalog';
 import { probeSql } from '../../src/sql/dual-write';
-import { COUNT_FAILED_ROWS } from '../../src/sql/backfill';
-import { countByRanges, verifySql, type RangeTotals } from '../../src/sql/verify';
+import { COUNT_FAILED_ROWS } from '../../src/store/failed-rows';
+import { countByRanges, type RangeTotals } from '../../src/engine/range-scan';
+import { verifySql } from '../../src/sql/verify';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 const POSTS = { quoted: '"public"."posts"', key: [{ name: 'id', type: 'bigint' }] };

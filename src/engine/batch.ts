@@ -1,0 +1,119 @@
+import type { PoolClient } from 'pg';
+import type { ChunkStop } from '../contract/activities';
+import { FerryError } from '../contract/errors';
+import { isDefinitionError, sqlstate } from '../pg/errors';
+import { RollbackWith, withTransaction } from '../pg/transaction';
+import { advanceCheckpoint, lockPartition, readCheckpointSetTimeouts, type PartitionRef } from '../store/checkpoints';
+import type { BatchTx, BatchWork } from './apply';
+import type { Chunk } from './chunk-setup';
+import { advanceCursor, sameKey, type Cursor } from './cursor';
+import { processBatch } from './process-mode';
+import { setBatch } from './set-mode';
+
+/**
+ * One batch, one transaction: take the partition's lock, check that the checkpoint is where this
+ * chunk left it (nobody else — a zombie attempt, a retry, a new pass — moved it), apply the batch,
+ * advance the checkpoint, COMMIT. So a batch takes effect exactly once, even across SIGKILL and
+ * retries. Anything unexpected rolls the whole batch back.
+ */
+
+/** What one batch transaction did. `ran` is false when it applied nothing and returned `stop`. */
+export interface BatchOutcome {
+  ran: boolean;
+  scanned: number;
+  updated: number;
+  /** Rows newly recorded in ferry.failed_rows. */
+  failed: number;
+  stop?: ChunkStop;
+  /** Sessions that were waiting for the batch's locks just before it committed. */
+  blocked: number;
+}
+
+const NOTHING: BatchOutcome = { ran: false, scanned: 0, updated: 0, failed: 0, blocked: 0 };
+
+/**
+ * Runs one batch of `size` rows from `cursor` and, once committed, moves `cursor` past it.
+ * @throws FerryError INVALID_DEFINITION when PostgreSQL rejects the author's SQL (class 42).
+ */
+export async function runBatch(chunk: Chunk, cursor: Cursor, size: number): Promise<BatchOutcome> {
+  try {
+    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, size));
+    if (result.work !== undefined) advanceCursor(cursor, result.work, size);
+    return result.outcome;
+  } catch (err) {
+    throw definitionError(chunk, err) ?? err;
+  }
+}
+
+type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
+
+/** The transaction's body: check, apply, advance; a stop rolls back with the reason. */
+async function batchBody(chunk: Chunk, client: PoolClient, cursor: Cursor, size: number): Promise<BodyResult | RollbackWith<BodyResult>> {
+  const stopBefore = await checkCheckpoint(chunk, client, cursor);
+  if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
+  const work = await applyBatch(chunk, client, cursor, size);
+  const done = work.scanned < size; // a short window: the partition's range is exhausted
+  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done }, cursor);
+  if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
+  const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
+  return { outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop }, work };
+}
+
+/**
+ * Takes the partition's lock, then reads its checkpoint and sets the batch's timeouts (one
+ * statement, whose snapshot follows the lock); returns why the batch must not run (another attempt
+ * moved it, a stop was requested, it is done), or undefined to go on.
+ */
+async function checkCheckpoint(chunk: Chunk, client: PoolClient, cursor: Cursor): Promise<ChunkStop | undefined> {
+  const ref: PartitionRef = chunk.input;
+  await lockPartition(client, ref);
+  const row = await readCheckpointSetTimeouts(client, ref, batchTimeouts(chunk));
+  if (!row || row.pass !== cursor.pass || row.batches !== cursor.batches || !sameKey(row.last_key, cursor.last)) {
+    return superseded(chunk);
+  }
+  if (row.stop_requested) return 'stop-requested';
+  if (row.done) {
+    cursor.done = true;
+    return 'done';
+  }
+  return undefined;
+}
+
+/**
+ * `lock_timeout` and `statement_timeout` of the rest of the batch as `set_config` values. They are
+ * set with the checkpoint's read, after the partition's lock, which waits for a zombie attempt's
+ * batch by design.
+ */
+function batchTimeouts(chunk: Chunk): { lockTimeout: string; statementTimeout: string } {
+  const { lockTimeoutMs, statementTimeoutMs } = chunk.settings.tuning;
+  return { lockTimeout: `${Math.ceil(lockTimeoutMs)}ms`, statementTimeout: `${Math.ceil(statementTimeoutMs)}ms` };
+}
+
+/** Applies the batch's change in set or process mode. */
+function applyBatch(chunk: Chunk, client: PoolClient, cursor: Cursor, size: number): Promise<BatchWork> {
+  const { backfill } = chunk.migration.definition;
+  const tx: BatchTx = { client, table: chunk.table, backfill, run: chunk.input, signal: chunk.port.signal };
+  return backfill.process
+    ? processBatch(tx, { log: chunk.port.log, rateLimit: chunk.tools.rateLimit }, cursor, size)
+    : setBatch(tx, cursor, size);
+}
+
+/** Logs that another attempt advanced the checkpoint; 'superseded'. */
+function superseded(chunk: Chunk): 'superseded' {
+  const { name, partition } = chunk.input;
+  chunk.port.log('backfill chunk superseded: another attempt advanced the checkpoint', { migration: name, partition });
+  return 'superseded';
+}
+
+/**
+ * A non-retryable error for errors in the author's SQL (SQLSTATE class 42, syntax or undefined
+ * object; not 42501 insufficient privilege, which a GRANT fixes): retrying cannot help.
+ */
+function definitionError(chunk: Chunk, error: unknown): FerryError | undefined {
+  if (!isDefinitionError(error)) return undefined;
+  return new FerryError(
+    'INVALID_DEFINITION',
+    `backfill of migration "${chunk.input.name}" on table ${chunk.table.quoted} failed: ${(error as Error).message} ` +
+      `(SQLSTATE ${sqlstate(error)}); fix backfill.where/set, then abort the migration and start it again.`,
+  );
+}

@@ -1,0 +1,74 @@
+import type { Pool } from 'pg';
+import type { BackfillChunkInput } from '../contract/activities';
+import type { LoadedMigration } from '../definition/registry';
+import type { TableInfo } from '../pg/catalog';
+import { createHealthGate, type HealthGate, type HealthGateOptions } from '../health/gate';
+import { healthChecks } from '../health/settings';
+import { adaptiveBatchSizer, type BatchSizer } from './batch-size';
+import { createRateLimiter, type RateLimit } from './rate-limiter';
+import type { ThrottleBackoff } from './throttle';
+import { backfillTuning } from './tuning';
+
+/** How the engine runs on a worker; tests shorten or fix these. */
+export interface EngineOptions {
+  /**
+   * A sizer per partition (kept across its chunks on this worker); default `adaptiveBatchSizer`
+   * on `backfillTuning(definition.backfill)`. `fixedBatchSizer(batchSize)` keeps every batch the same.
+   * `start` is the size of the partition's last batch from its checkpoint, when there was one.
+   */
+  batchSizer?: (migration: LoadedMigration, start?: number) => BatchSizer;
+  /** Health gate settings (cache, per-check timeout) and the backoff of its waits; tests shorten them. */
+  health?: HealthGateOptions & { backoff?: Partial<ThrottleBackoff> };
+  /** Batches in a row that may hit lock_timeout/statement_timeout before the chunk fails (retryable); default 5. */
+  timeoutRetries?: number;
+}
+
+/**
+ * What the chunks of one worker share: a rate limiter and a health gate per migration (so the
+ * partitions of one migration share the limit and one round of checks), and a sizer per partition
+ * (so the next chunk starts at the size the last one reached; on another worker, at the size its
+ * checkpoint recorded).
+ */
+export interface ChunkResources {
+  limiter(migration: LoadedMigration): RateLimit;
+  gate(migration: LoadedMigration, table: TableInfo): HealthGate;
+  /** The partition's sizer; made from `start` (the checkpoint's last batch size) on a miss. */
+  sizer(migration: LoadedMigration, input: BackfillChunkInput, start?: number): BatchSizer;
+  /** Drops the partition's sizer (it is done). */
+  forget(migration: LoadedMigration, input: BackfillChunkInput): void;
+}
+
+/**
+ * The worker's caches of limiters, gates and sizers.
+ * @example const resources = createResources(pool, { timeoutRetries: 3 });
+ */
+export function createResources(pool: Pool, options: EngineOptions = {}): ChunkResources {
+  const limiters = new Map<string, RateLimit>();
+  const gates = new Map<string, HealthGate>();
+  const sizers = new Map<string, BatchSizer>();
+  const newSizer = options.batchSizer ?? defaultSizer;
+  const partitionKey = (m: LoadedMigration, i: BackfillChunkInput) => `${m.name}/${m.specHash}/${i.runId}/${i.partition}`;
+  return {
+    limiter: (m) => cached(limiters, m.name, () => createRateLimiter(m.definition.backfill.rateLimit?.perSecond)),
+    gate: (m, table) =>
+      cached(gates, `${m.name}/${m.specHash}`, () => createHealthGate(pool, healthChecks(table.quoted, m.definition.backfill), options.health)),
+    sizer: (m, input, start) => cached(sizers, partitionKey(m, input), () => newSizer(m, start)),
+    forget: (m, input) => sizers.delete(partitionKey(m, input)),
+  };
+}
+
+/** The default sizer: adaptive, aiming at `backfill.targetBatchMs`, from `start` (else `backfill.batchSize`). */
+function defaultSizer(m: LoadedMigration, start?: number): BatchSizer {
+  const t = backfillTuning(m.definition.backfill);
+  return adaptiveBatchSizer({ start: start ?? t.startSize, targetMs: t.targetBatchMs, min: t.minBatchSize, max: t.maxBatchSize });
+}
+
+/** `map.get(key)`, made and stored on a miss; the oldest entry goes beyond 1000 (runs that never finished). */
+function cached<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let value = map.get(key);
+  if (value === undefined) {
+    map.set(key, (value = make()));
+    if (map.size > 1000) map.delete(map.keys().next().value as string);
+  }
+  return value;
+}

@@ -1,0 +1,209 @@
+import type { Pool, PoolClient } from 'pg';
+import type { RunRef } from '../contract/activities';
+
+/**
+ * `ferry.backfill_checkpoints`: one row per backfill partition, written in the same transaction as
+ * each batch, so that Postgres (not Temporal's heartbeat details) holds the authoritative cursor.
+ * Fixed statements (the schema name is the constant `ferry`) and the small functions that run them.
+ */
+
+/** A database handle: the pool, or a client inside a transaction. */
+type Db = Pool | PoolClient;
+
+/** One partition of a run. */
+export type PartitionRef = RunRef & { partition: number };
+
+/** Serialises `initBackfill` of one run: `$1` migration, `$2` run id. */
+export const LOCK_RUN = `SELECT pg_advisory_xact_lock(hashtext('ferry.backfill'), hashtext($1::text || '/' || $2::text))`;
+
+/** The partitions of a run: `$1` migration, `$2` run id. */
+export const SELECT_PARTITIONS = `SELECT partition, pass FROM ferry.backfill_checkpoints
+ WHERE migration = $1::text AND run_id = $2::text ORDER BY partition`;
+
+/** One partition: `$1` migration, `$2` run id, `$3` partition, `$4` pass, `$5` lower, `$6` upper. */
+export const INSERT_PARTITION = `INSERT INTO ferry.backfill_checkpoints (migration, run_id, partition, pass, lower_key, upper_key)
+ VALUES ($1::text, $2::text, $3::int, $4::int, $5::text[], $6::text[]) ON CONFLICT DO NOTHING`;
+
+/** Starts pass `$3` of a run (`$1`, `$2`) from the beginning, keeping the counters. */
+export const RESET_PASS = `UPDATE ferry.backfill_checkpoints
+ SET pass = $3::int, last_key = NULL, done = false, stop_requested = false, updated_at = now()
+ WHERE migration = $1::text AND run_id = $2::text AND pass < $3::int`;
+
+/** Clears the stop flag of one partition (`$1`, `$2`, `$3`) and returns its cursor. */
+export const START_CHUNK = `UPDATE ferry.backfill_checkpoints SET stop_requested = false
+ WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int
+ RETURNING pass, lower_key, upper_key, last_key, batches::text AS batches, done, batch_size`;
+
+/**
+ * Serialises the batches of one partition (`$1` migration, `$2` run id, `$3` partition) for the
+ * rest of the transaction: a zombie attempt and its retry never run a batch at the same time. An
+ * advisory lock rather than `SELECT ... FOR UPDATE` of the checkpoint row, so that `REQUEST_STOP`
+ * does not queue behind a running batch (and lose the race for the row to the next batch).
+ */
+export const LOCK_PARTITION = `SELECT pg_advisory_xact_lock(hashtext('ferry.backfill/' || $1::text || '/' || $2::text), $3::int)`;
+
+/** One partition's checkpoint (`$1`, `$2`, `$3`), read after `LOCK_PARTITION`. */
+export const READ_CHECKPOINT = `SELECT pass, last_key, batches::text AS batches, done, stop_requested
+ FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
+
+/**
+ * `READ_CHECKPOINT` that also sets the batch's `lock_timeout` (`$4`) and `statement_timeout` (`$5`)
+ * for the rest of the transaction (`set_config(..., true)`): one round trip instead of two. Run
+ * after `LOCK_PARTITION`, as a statement of its own, so its snapshot is taken after the lock (it
+ * sees a zombie attempt's last batch) and the lock's wait is not under the timeouts.
+ */
+export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::text AS batches, done, stop_requested,
+ set_config('lock_timeout', $4::text, true) AS lock_timeout, set_config('statement_timeout', $5::text, true) AS statement_timeout
+ FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
+
+/**
+ * Backends waiting for a lock that this backend holds: the sessions a batch blocks, counted in
+ * the batch's own transaction just before COMMIT. Row locks are held until COMMIT, so everyone
+ * who queued behind one of the batch's rows is still waiting then. `pg_blocking_pids()` (no
+ * privilege needed) is called only for the backends `pg_locks` shows waiting.
+ */
+export const COUNT_BLOCKED_BY_ME = `SELECT count(*)::int FROM (SELECT DISTINCT pid FROM pg_locks WHERE NOT granted) ferry_w
+ WHERE pg_backend_pid() = ANY(pg_blocking_pids(ferry_w.pid))`;
+
+/**
+ * Records a batch: `$1..$3` the partition, `$4` new last key (null keeps it), `$5` scanned,
+ * `$6` updated, `$7` failed, `$8` batch size, `$9` done; only if the checkpoint is still at pass
+ * `$10` and batch count `$11`, as the batch found it. Returns `stop_requested` and `blocked` (the
+ * sessions waiting for the batch's locks, `COUNT_BLOCKED_BY_ME`), or no row when something else
+ * moved the checkpoint (the batch must roll back).
+ */
+export const ADVANCE_CHECKPOINT = `WITH ferry_advanced AS (UPDATE ferry.backfill_checkpoints SET
+ last_key = COALESCE($4::text[], last_key), rows_scanned = rows_scanned + $5::bigint,
+ rows_updated = rows_updated + $6::bigint, rows_failed = rows_failed + $7::bigint, batches = batches + 1,
+ batch_size = $8::int, done = $9::boolean, updated_at = now()
+ WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int AND pass = $10::int AND batches = $11::bigint
+ RETURNING stop_requested)
+SELECT stop_requested, (${COUNT_BLOCKED_BY_ME}) AS blocked FROM ferry_advanced`;
+
+/** Asks every partition of a run (`$1`, `$2`) to stop after its current batch. */
+export const REQUEST_STOP = `UPDATE ferry.backfill_checkpoints SET stop_requested = true
+ WHERE migration = $1::text AND run_id = $2::text`;
+
+/** Counters of a run (`$1`, `$2`) summed over its partitions. */
+export const SUM_COUNTERS = `SELECT COALESCE(sum(rows_scanned), 0)::float8 AS rows_scanned,
+ COALESCE(sum(rows_updated), 0)::float8 AS rows_updated, COALESCE(sum(rows_failed), 0)::float8 AS rows_failed,
+ COALESCE(bool_and(done), false) AS done
+ FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text`;
+
+const runParams = (ref: RunRef) => [ref.name, ref.runId];
+const partitionParams = (ref: PartitionRef) => [ref.name, ref.runId, ref.partition];
+
+/* ---------------------------------------------------------------- a run's partitions */
+
+/** Takes the run's `initBackfill` lock for the rest of the transaction. */
+export async function lockRun(client: PoolClient, ref: RunRef): Promise<void> {
+  await client.query(LOCK_RUN, runParams(ref));
+}
+
+/** How many partitions the run has. */
+export async function countPartitions(client: PoolClient, ref: RunRef): Promise<number> {
+  return (await client.query(SELECT_PARTITIONS, runParams(ref))).rows.length;
+}
+
+/** Creates partition `partition` of the run at `pass`, with its bounds, unless it exists. */
+export async function insertPartition(client: PoolClient, ref: PartitionRef, pass: number, bounds: { lower: string[] | null; upper: string[] | null }): Promise<void> {
+  await client.query(INSERT_PARTITION, [...partitionParams(ref), pass, bounds.lower, bounds.upper]);
+}
+
+/** Restarts every partition of the run below `pass` from the beginning at `pass`, keeping the counters. */
+export async function resetPass(client: PoolClient, ref: RunRef, pass: number): Promise<void> {
+  await client.query(RESET_PASS, [...runParams(ref), pass]);
+}
+
+/**
+ * Asks every partition of the run to stop after its current batch.
+ * @example await requestStop(pool, { name: 'posts-member-uuid', runId })
+ */
+export async function requestStop(db: Db, ref: RunRef): Promise<void> {
+  await db.query(REQUEST_STOP, runParams(ref));
+}
+
+/** The run's counters summed over its partitions (`done` when every partition is). */
+export async function sumCounters(db: Db, ref: RunRef): Promise<{ rowsScanned: number; rowsUpdated: number; rowsFailed: number; done: boolean }> {
+  const r = (await db.query(SUM_COUNTERS, runParams(ref))).rows[0];
+  return { rowsScanned: r.rows_scanned, rowsUpdated: r.rows_updated, rowsFailed: r.rows_failed, done: r.done };
+}
+
+/* ---------------------------------------------------------------- one partition */
+
+/** A partition's checkpoint row as `START_CHUNK` returns it (keys as text). */
+export interface CheckpointRow {
+  pass: number;
+  lower_key: string[] | null;
+  upper_key: string[] | null;
+  last_key: string[] | null;
+  /** `bigint` as text. */
+  batches: string;
+  done: boolean;
+  batch_size: number | null;
+}
+
+/** Clears the partition's stop flag and returns its checkpoint; undefined when it has none. */
+export async function startChunk(db: Db, ref: PartitionRef): Promise<CheckpointRow | undefined> {
+  return (await db.query(START_CHUNK, partitionParams(ref))).rows[0];
+}
+
+/** Whether a stop was requested for the partition (false when it has no checkpoint). */
+export async function stopRequested(db: Db, ref: PartitionRef): Promise<boolean> {
+  return (await db.query(READ_CHECKPOINT, partitionParams(ref))).rows[0]?.stop_requested === true;
+}
+
+/** Takes the partition's batch lock for the rest of the transaction (waits for a running batch). */
+export async function lockPartition(client: PoolClient, ref: PartitionRef): Promise<void> {
+  await client.query(LOCK_PARTITION, partitionParams(ref));
+}
+
+/** The checkpoint as a batch reads it, after `lockPartition`. */
+export interface CheckpointState {
+  pass: number;
+  last_key: string[] | null;
+  batches: string;
+  done: boolean;
+  stop_requested: boolean;
+}
+
+/**
+ * Reads the partition's checkpoint and sets the transaction's `lock_timeout` and
+ * `statement_timeout` (`'2000ms'`), in one statement; undefined when the partition has no row.
+ */
+export async function readCheckpointSetTimeouts(
+  client: PoolClient,
+  ref: PartitionRef,
+  timeouts: { lockTimeout: string; statementTimeout: string },
+): Promise<CheckpointState | undefined> {
+  const params = [...partitionParams(ref), timeouts.lockTimeout, timeouts.statementTimeout];
+  return (await client.query(READ_CHECKPOINT_SET_TIMEOUTS, params)).rows[0];
+}
+
+/** A batch's effect on its partition's checkpoint. */
+export interface BatchRecord {
+  /** The batch's last key; null keeps the checkpoint's. */
+  lastKey: string[] | null;
+  scanned: number;
+  updated: number;
+  failed: number;
+  size: number;
+  done: boolean;
+}
+
+/**
+ * Advances the checkpoint by one batch, only if it is still at `guard` (pass and batch count as the
+ * batch found them). Returns whether a stop was requested and how many sessions wait for this
+ * transaction's locks, or undefined when the checkpoint moved under the batch.
+ */
+export async function advanceCheckpoint(
+  client: PoolClient,
+  ref: PartitionRef,
+  batch: BatchRecord,
+  guard: { pass: number; batches: string },
+): Promise<{ stopRequested: boolean; blocked: number } | undefined> {
+  const counters = [batch.scanned, batch.updated, batch.failed, batch.size, batch.done];
+  const params = [...partitionParams(ref), batch.lastKey, ...counters, guard.pass, guard.batches];
+  const row = (await client.query(ADVANCE_CHECKPOINT, params)).rows[0];
+  return row === undefined ? undefined : { stopRequested: row.stop_requested, blocked: row.blocked };
+}
