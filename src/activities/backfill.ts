@@ -4,8 +4,7 @@ import { checkChunkInput } from '../engine/chunk-setup';
 import { createBackfillEngine } from '../engine/engine';
 import type { EnginePort } from '../engine/port';
 import type { EngineOptions } from '../engine/resources';
-import { getMigration, type ActivityDeps } from './context';
-import { asActivity } from './dual-write';
+import { asActivity, withMigration, type ActivityDeps } from './context';
 export type { BackfillChunkInput, ChunkResult, ChunkHeartbeat } from '../contract/activities';
 export { adaptiveBatchSizer, fixedBatchSizer, type BatchSizer } from '../engine/batch-size';
 
@@ -33,14 +32,14 @@ export function createBackfillActivities(deps: ActivityDeps, options: BackfillOp
      * every partition from the beginning, keeping the counters. Safe to run twice.
      */
     async initBackfill(input: InitBackfillInput): Promise<{ partitions: number; rowsEstimated: number }> {
-      return asActivity(() => engine.initBackfill(getMigration(deps, input), input));
+      return withMigration(deps, input, ({ migration }) => engine.initBackfill(migration, input));
     },
 
     /** Processes batches of one partition for at most `maxMs`; see `ChunkResult.stopped` for why it returned. */
     async backfillChunk(input: BackfillChunkInput): Promise<ChunkResult> {
-      return asActivity(() => {
-        checkChunkInput(input);
-        return engine.runChunk(getMigration(deps, input), input, activityPort(deps));
+      return asActivity(async () => {
+        checkChunkInput(input); // before the look-up: a workflow bug, not a deploy to wait for
+        return withMigration(deps, input, ({ migration }) => engine.runChunk(migration, input, activityPort(deps)));
       });
     },
 

@@ -1,9 +1,18 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import { FerryError } from '../contract/errors';
-import type { FerryMetrics } from '../metrics';
-import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import type { MigrationRef } from '../contract/activities';
+import { FerryError } from '../contract/errors';
+import type { MigrationDefinition } from '../definition/define';
+import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
+import type { FerryMetrics } from '../metrics';
+import { describeTable, type TableInfo } from '../pg/catalog';
+import type { DdlOptions } from '../pg/ddl';
+import { parseTableName, quoteTable } from '../pg/quote';
+
+/**
+ * What every activity shares: the worker's dependencies, and `withMigration`, the one preamble
+ * (look-up, spec check, table description, DDL options, error mapping) every activity runs in.
+ */
 
 /** What every activity factory receives: the worker's pool and the migrations it can run. */
 export interface ActivityDeps {
@@ -18,6 +27,51 @@ export interface ActivityDeps {
 }
 
 export type { MigrationRef } from '../contract/activities';
+
+/** The migration an activity works on, as `withMigration` hands it over. */
+export interface ActiveMigration {
+  migration: LoadedMigration;
+  definition: MigrationDefinition;
+  /** `"schema"."name"` of its table, without touching the catalog (the table may be gone after contract). */
+  table: string;
+  /** The table from the catalog: key, types, estimated rows. Definition errors fail for good. */
+  describe(): Promise<TableInfo>;
+  /** Options for `runDdl` on its table: the worker's log, a heartbeat on each lock retry, `extra` on top. */
+  ddl(extra?: DdlOptions): DdlOptions;
+}
+
+/**
+ * The preamble of every migration activity: finds the worker's definition of `ref` (checked
+ * against the spec hash it was started with), runs `body` with it, and turns a FerryError into the
+ * Temporal failure its code calls for.
+ * @example async expand(ref) { return withMigration(deps, ref, async (m) => runDdl(deps.pool, m.definition.expand.up, m.ddl())) }
+ */
+export async function withMigration<T>(deps: ActivityDeps, ref: MigrationRef, body: (m: ActiveMigration) => Promise<T>): Promise<T> {
+  return asActivity(async () => {
+    const migration = getMigration(deps, ref);
+    const definition = migration.definition;
+    const table = quotedTable(definition);
+    return body({
+      migration,
+      definition,
+      table,
+      describe: () => describeTarget(deps.pool, definition),
+      ddl: (extra) => ({ log: deps.log, onRetry: (r) => heartbeat(r), table, ...extra }),
+    });
+  });
+}
+
+/**
+ * Runs an activity body that needs no migration definition, mapping errors as `withMigration` does.
+ * @example return asActivity(() => engine.status(input))
+ */
+export async function asActivity<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw toFailure(err);
+  }
+}
 
 /**
  * The worker's definition of `ref.name`, checked against the spec hash the workflow was started
@@ -54,4 +108,30 @@ export function toFailure(err: unknown): unknown {
     return err.retryable ? ApplicationFailure.retryable(err.message, err.code) : ApplicationFailure.nonRetryable(err.message, err.code);
   }
   return err;
+}
+
+/**
+ * `"schema"."name"` of the migration's table, without touching the catalog.
+ * @throws FerryError INVALID_DEFINITION when `table` is not a table name.
+ */
+export function quotedTable(def: MigrationDefinition): string {
+  try {
+    return quoteTable(parseTableName(def.table));
+  } catch (err) {
+    throw new FerryError('INVALID_DEFINITION', `${(err as Error).message} Fix "table" in the migration.`);
+  }
+}
+
+/**
+ * The migration's table from the catalog. A key override naming a missing column is a definition
+ * error (INVALID_DEFINITION), so it is not retried.
+ * @example const info = await describeTarget(pool, migration.definition)
+ */
+export async function describeTarget(pool: Pool, def: MigrationDefinition): Promise<TableInfo> {
+  try {
+    return await describeTable(pool, def.table, def.key);
+  } catch (err) {
+    if (err instanceof FerryError && err.code === 'BAD_INPUT') throw new FerryError('INVALID_DEFINITION', err.message);
+    throw err;
+  }
 }

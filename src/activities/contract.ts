@@ -1,9 +1,8 @@
-import { heartbeat } from '@temporalio/activity';
-import { recordCompleted } from '../store/completed';
-import { runDdl, type DdlOptions } from '../pg/ddl';
-import { getMigration, type ActivityDeps } from './context';
 import type { MigrationRef, StatementsRun } from '../contract/activities';
-import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
+import { runDdl, type DdlOptions } from '../pg/ddl';
+import { recordCompleted } from '../store/completed';
+import { withMigration, type ActivityDeps } from './context';
+import { createDualWriteActivities } from './dual-write';
 
 /** Tuning of the contract activities. */
 export interface ContractOptions {
@@ -18,14 +17,14 @@ export interface ContractOptions {
 export function createContractActivities(deps: ActivityDeps, opts: ContractOptions = {}) {
   const dualWrite = createDualWriteActivities(deps, { ddl: opts.ddl });
 
-  /** Drops ferry's trigger if any, then runs `statements` through runDdl. */
-  async function dropTriggerThen(ref: MigrationRef, pick: 'contract' | 'expand.down') {
-    const def = getMigration(deps, ref).definition;
-    const statements = pick === 'contract' ? def.contract.up : def.expand.down;
-    const dropped = await dualWrite.dropDualWriteTrigger(ref);
-    const ddl: DdlOptions = { log: deps.log, onRetry: (r) => heartbeat(r), ...opts.ddl, table: quotedTable(def) };
-    const ran = await runDdl(deps.pool, statements, ddl);
-    return { statements: dropped.statements + ran.statements, retries: dropped.retries + ran.retries };
+  /** Drops ferry's trigger if any, then runs `contract.up` or `expand.down` through runDdl. */
+  function dropTriggerThen(ref: MigrationRef, pick: 'contract' | 'expand.down'): Promise<StatementsRun> {
+    return withMigration(deps, ref, async ({ definition, ddl }) => {
+      const statements = pick === 'contract' ? definition.contract.up : definition.expand.down;
+      const dropped = await dualWrite.dropDualWriteTrigger(ref);
+      const ran = await runDdl(deps.pool, statements, ddl(opts.ddl));
+      return { statements: dropped.statements + ran.statements, retries: dropped.retries + ran.retries };
+    });
   }
 
   return {
@@ -36,11 +35,9 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
      * author's statements use `IF EXISTS`. `statements` counts every statement run.
      */
     async contract(ref: MigrationRef): Promise<StatementsRun> {
-      return asActivity(async () => {
-        const result = await dropTriggerThen(ref, 'contract');
-        await recordCompleted(deps.pool, ref.name, ref.specHash);
-        return result;
-      });
+      const result = await dropTriggerThen(ref, 'contract');
+      await withMigration(deps, ref, () => recordCompleted(deps.pool, ref.name, ref.specHash));
+      return result;
     },
 
     /**
@@ -48,7 +45,7 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
      * `expand.down`. Safe to run again, and to run after a failed or partial expand.
      */
     async rollback(ref: MigrationRef): Promise<StatementsRun> {
-      return asActivity(() => dropTriggerThen(ref, 'expand.down'));
+      return dropTriggerThen(ref, 'expand.down');
     },
   };
 }

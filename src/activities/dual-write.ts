@@ -1,14 +1,12 @@
-import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
-import { describeTable } from '../pg/catalog';
-import type { MigrationDefinition } from '../definition/define';
+import type { Pool } from 'pg';
+import type { MigrationRef, ProbeInput, ProbeResult, RunInput, StatementsRun } from '../contract/activities';
 import { FerryError } from '../contract/errors';
-import type { DdlOptions, DdlResult } from '../pg/ddl';
-import { dropTrigger, installTrigger, keyIncreases, maxKeySql, probeSql } from '../sql/dual-write';
+import { countByRanges } from '../engine/range-scan';
+import { runDdl, type DdlOptions } from '../pg/ddl';
+import { createFunctionSql, createTriggerSql, dropTriggerSql, keyIncreases, maxKeySql, probeSql } from '../sql/dual-write';
 import { readMark, recordMark, type DeployMark } from '../store/deploy-marks';
-import { parseTableName, quoteTable } from '../pg/quote';
-import { countByRanges, type RangeTotals } from '../engine/range-scan';
-import { getMigration, toFailure, type ActivityDeps } from './context';
-import type { MigrationRef, ProbeInput, ProbeResult, RunInput } from '../contract/activities';
+import { withMigration, type ActivityDeps } from './context';
+import { scanWithHeartbeat } from './scan';
 
 /** Tuning of the dual-write activities; the defaults suit production. */
 export interface DualWriteOptions {
@@ -27,26 +25,25 @@ export type { ProbeInput } from '../contract/activities';
  * @example Worker.create({ activities: { ...createDualWriteActivities({ pool, migrations }) } })
  */
 export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOptions = {}) {
-  const ddl = (): DdlOptions => ({ log: deps.log, onRetry: (r) => heartbeat(r), ...opts.ddl });
   return {
     /**
-     * Installs ferry's `BEFORE INSERT OR UPDATE` trigger when the migration dual-writes by
-     * trigger; does nothing otherwise. Safe to run again.
+     * Installs (or replaces) ferry's `BEFORE INSERT OR UPDATE ... FOR EACH ROW` trigger running
+     * the author's body, when the migration dual-writes by trigger; does nothing otherwise. The
+     * function goes in schema `ferry` (the worker role needs CREATE on it). Safe to run again.
      */
-    async installDualWriteTrigger(ref: MigrationRef): Promise<DdlResult> {
-      return asActivity(async () => {
-        const def = getMigration(deps, ref).definition;
-        if (def.dualWrite.by !== 'trigger') return { statements: 0, retries: 0 };
-        const table = quotedTable(def);
-        return installTrigger(deps.pool, { migration: ref.name, table, body: def.dualWrite.body }, ddl());
+    async installDualWriteTrigger(ref: MigrationRef): Promise<StatementsRun> {
+      return withMigration(deps, ref, async ({ definition, table, ddl }) => {
+        if (definition.dualWrite.by !== 'trigger') return { statements: 0, retries: 0 };
+        const statements = [createFunctionSql(ref.name, definition.dualWrite.body), createTriggerSql(ref.name, table)];
+        return runDdl(deps.pool, statements, ddl(opts.ddl));
       });
     },
 
-    /** Drops ferry's trigger and its function if they exist, whatever `dualWrite` says. Safe to run again. */
-    async dropDualWriteTrigger(ref: MigrationRef): Promise<DdlResult> {
-      return asActivity(async () => {
-        const def = getMigration(deps, ref).definition;
-        return dropTrigger(deps.pool, { migration: ref.name, table: quotedTable(def) }, ddl());
+    /** Drops ferry's trigger (when the table still exists) and its function, whatever `dualWrite` says. Safe to run again. */
+    async dropDualWriteTrigger(ref: MigrationRef): Promise<StatementsRun> {
+      return withMigration(deps, ref, async ({ table, ddl }) => {
+        const exists = await tableExists(deps.pool, table);
+        return runDdl(deps.pool, dropTriggerSql(ref.name, table, exists), ddl(opts.ddl));
       });
     },
 
@@ -57,13 +54,12 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
      * declared deployed. The key stays in PostgreSQL: only the transaction id goes to Temporal.
      */
     async markDeploy(input: RunInput): Promise<{ xidMark: string }> {
-      return asActivity(async () => {
-        const def = getMigration(deps, input).definition;
-        const info = await describeTable(deps.pool, def.table, def.key);
-        const mark = await recordMark(deps.pool, maxKeySql(info), { migration: input.name, runId: input.runId });
+      return withMigration(deps, input, async ({ describe }) => {
+        const mark = await recordMark(deps.pool, maxKeySql(await describe()), { migration: input.name, runId: input.runId });
         return { xidMark: mark.xid_mark };
       });
     },
+
     /**
      * Checks that the deployed application writes the new shape: counts rows INSERTED after the
      * deploy mark that still match `backfill.where`, i.e. rows the application created after the
@@ -78,21 +74,13 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
      * rows per short read-only statement), heartbeating counts only, never row data.
      */
     async probeDualWrite(input: ProbeInput): Promise<ProbeResult> {
-      return asActivity(async () => {
-        const def = getMigration(deps, input).definition;
-        const info = await describeTable(deps.pool, def.table, def.key);
+      return withMigration(deps, input, async ({ definition, describe }) => {
+        const info = await describe();
         const mark = await markOf(deps, input);
         if (!keyIncreases(info)) return { badRows: 0, checkedRows: 0, skipped: true };
+        const scan = { migration: input.name, runId: input.runId, extra: [mark.xid_mark], startAfter: mark.max_key, rangeSize: opts.rangeSize };
         const totals = await scanWithHeartbeat(
-          (onRange) =>
-            countByRanges(deps.pool, probeSql(info, def.backfill.where), {
-              migration: input.name,
-              runId: input.runId,
-              extra: [mark.xid_mark],
-              startAfter: mark.max_key,
-              rangeSize: opts.rangeSize,
-              onRange,
-            }),
+          (onRange) => countByRanges(deps.pool, probeSql(info, definition.backfill.where), { ...scan, onRange }),
           (t) => ({ ranges: t.ranges, checkedRows: t.checkedRows, badRows: t.matchedRows }),
         );
         return { badRows: totals.matchedRows, checkedRows: totals.checkedRows, skipped: false };
@@ -101,52 +89,10 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
   };
 }
 
-/**
- * `"schema"."name"` of the migration's table, without touching the catalog (the table may be
- * gone after contract).
- * @throws FerryError INVALID_DEFINITION when `table` is not a table name.
- */
-export function quotedTable(def: MigrationDefinition): string {
-  try {
-    return quoteTable(parseTableName(def.table));
-  } catch (err) {
-    throw new FerryError('INVALID_DEFINITION', `${(err as Error).message} Fix "table" in the migration.`);
-  }
-}
-
-/**
- * Runs a range scan, heartbeating `details(totals)` after each range and every 5 s while a
- * statement runs, and stopping between ranges when the activity is cancelled.
- * @example await scanWithHeartbeat((onRange) => countByRanges(pool, sql, { ...opts, onRange }), (t) => t)
- */
-export async function scanWithHeartbeat(
-  scan: (onRange: (t: RangeTotals) => Promise<void>) => Promise<RangeTotals>,
-  details: (t: RangeTotals) => Record<string, number>,
-): Promise<RangeTotals> {
-  let last: RangeTotals = { checkedRows: 0, matchedRows: 0, ranges: 0 };
-  heartbeat(details(last));
-  const timer = setInterval(() => heartbeat(details(last)), 5000);
-  try {
-    return await scan(async (t) => {
-      last = t;
-      heartbeat(details(t));
-      if (cancellationSignal().aborted) await cancelled();
-    });
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/**
- * Runs an activity body, turning FerryErrors into Temporal failures of the right kind.
- * @example return asActivity(async () => ({ ok: true }))
- */
-export async function asActivity<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    throw toFailure(err);
-  }
+/** Whether the table is still there (after a contract that dropped it, the trigger is gone with it). */
+async function tableExists(pool: Pool, table: string): Promise<boolean> {
+  const { rows } = await pool.query(`SELECT to_regclass($1::text) IS NOT NULL AS exists`, [table]);
+  return rows[0].exists;
 }
 
 /** The deploy mark of a run; a probe without one is a bug in the caller. */

@@ -1,13 +1,10 @@
-import { heartbeat } from '@temporalio/activity';
-import { completedRecord } from '../store/completed';
-import { describeTable, type TableInfo } from '../pg/catalog';
-import type { MigrationDefinition } from '../definition/define';
-import { acceptsSpecHash } from '../definition/registry';
-import { FerryError } from '../contract/errors';
-import { runDdl, type DdlOptions } from '../pg/ddl';
-import { getMigration, type ActivityDeps } from './context';
 import type { MigrationRef, StatementsRun, TargetDescription } from '../contract/activities';
-import { asActivity, createDualWriteActivities, quotedTable } from './dual-write';
+import { FerryError } from '../contract/errors';
+import { acceptsSpecHash } from '../definition/registry';
+import { runDdl, type DdlOptions } from '../pg/ddl';
+import { completedRecord } from '../store/completed';
+import { withMigration, type ActiveMigration, type ActivityDeps } from './context';
+import { createDualWriteActivities } from './dual-write';
 
 /** Tuning of the expand activities. */
 export interface ExpandOptions {
@@ -31,11 +28,10 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
      * key, no such key column) fail for good: fix the migration and start it again.
      */
     async describeTarget(ref: MigrationRef): Promise<TargetDescription> {
-      return asActivity(async () => {
-        const definition = getMigration(deps, ref).definition;
-        const done = await completedBefore(deps, ref);
-        if (done) return { table: quotedTable(definition), key: [], rowsEstimated: 0, completedAt: done };
-        const info = await describeTarget(deps, definition);
+      return withMigration(deps, ref, async (m) => {
+        const done = await completedBefore(deps, ref, m);
+        if (done) return { table: m.table, key: [], rowsEstimated: 0, completedAt: done };
+        const info = await m.describe();
         return { table: info.quoted, key: info.key.map((k) => k.name), rowsEstimated: info.estimatedRows };
       });
     },
@@ -47,11 +43,9 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
      * statement run, the trigger's included.
      */
     async expand(ref: MigrationRef): Promise<StatementsRun> {
-      return asActivity(async () => {
-        const def = getMigration(deps, ref).definition;
-        await describeTarget(deps, def);
-        const ddl: DdlOptions = { log: deps.log, onRetry: (r) => heartbeat(r), ...opts.ddl, table: quotedTable(def) };
-        const up = await runDdl(deps.pool, def.expand.up, ddl);
+      return withMigration(deps, ref, async (m) => {
+        await m.describe();
+        const up = await runDdl(deps.pool, m.definition.expand.up, m.ddl(opts.ddl));
         const trigger = await dualWrite.installDualWriteTrigger(ref);
         return { statements: up.statements + trigger.statements, retries: up.retries + trigger.retries };
       });
@@ -60,27 +54,12 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
 }
 
 /**
- * The migration's table from the catalog. A key override naming a missing column, or a table
- * name that does not parse, is a definition error (INVALID_DEFINITION), so it is not retried.
- * @example const info = await describeTarget(deps, migration.definition)
- */
-export async function describeTarget(deps: ActivityDeps, def: MigrationDefinition): Promise<TableInfo> {
-  quotedTable(def);
-  try {
-    return await describeTable(deps.pool, def.table, def.key);
-  } catch (err) {
-    if (err instanceof FerryError && err.code === 'BAD_INPUT') throw new FerryError('INVALID_DEFINITION', err.message);
-    throw err;
-  }
-}
-
-/**
  * When this migration's contract already ran (Temporal may have forgotten the workflow after its
  * retention), or undefined. The same name with another definition is a conflict: fails for good.
  */
-async function completedBefore(deps: ActivityDeps, ref: MigrationRef): Promise<string | undefined> {
+async function completedBefore(deps: ActivityDeps, ref: MigrationRef, m: ActiveMigration): Promise<string | undefined> {
   const record = await completedRecord(deps.pool, ref.name);
-  if (record && record.specHash !== ref.specHash && !acceptsSpecHash(getMigration(deps, ref), record.specHash)) {
+  if (record && record.specHash !== ref.specHash && !acceptsSpecHash(m.migration, record.specHash)) {
     throw new FerryError(
       'CONFLICT',
       `migration "${ref.name}" already completed at ${record.completedAt} with another definition (spec ${record.specHash}); ` +

@@ -1,10 +1,9 @@
-import { describeTable } from '../pg/catalog';
-import { COUNT_FAILED_ROWS } from '../store/failed-rows';
+import type { RunInput, VerifyResult } from '../contract/activities';
 import { countByRanges } from '../engine/range-scan';
 import { verifySql } from '../sql/verify';
-import { getMigration, type ActivityDeps } from './context';
-import type { RunInput, VerifyResult } from '../contract/activities';
-import { asActivity, scanWithHeartbeat } from './dual-write';
+import { countFailedRows } from '../store/failed-rows';
+import { withMigration, type ActivityDeps } from './context';
+import { scanWithHeartbeat } from './scan';
 
 /** Tuning of the verify activity. */
 export interface VerifyOptions {
@@ -29,22 +28,15 @@ export function createVerifyActivities(deps: ActivityDeps, opts: VerifyOptions =
      * attempt starts from the first key. The workflow decides what a non-zero count means.
      */
     async verify(input: RunInput): Promise<VerifyResult> {
-      return asActivity(async () => {
-        const def = getMigration(deps, input).definition;
-        const info = await describeTable(deps.pool, def.table, def.key);
-        const where = def.verify.where ?? def.backfill.where;
+      return withMigration(deps, input, async ({ definition, describe }) => {
+        const sql = verifySql(await describe(), definition.verify.where ?? definition.backfill.where);
+        const scan = { migration: input.name, runId: input.runId, rangeSize: opts.rangeSize };
         const totals = await scanWithHeartbeat(
-          (onRange) =>
-            countByRanges(deps.pool, verifySql(info, where), {
-              migration: input.name,
-              runId: input.runId,
-              rangeSize: opts.rangeSize,
-              onRange,
-            }),
+          (onRange) => countByRanges(deps.pool, sql, { ...scan, onRange }),
           (t) => ({ ranges: t.ranges, checkedRows: t.checkedRows, wrongRows: t.matchedRows }),
         );
-        const { rows } = await deps.pool.query(COUNT_FAILED_ROWS, [input.name, input.runId]);
-        return { wrongRows: totals.matchedRows, failedRows: rows[0].n, checkedRows: totals.checkedRows, ranges: totals.ranges };
+        const failedRows = await countFailedRows(deps.pool, { name: input.name, runId: input.runId });
+        return { wrongRows: totals.matchedRows, failedRows, checkedRows: totals.checkedRows, ranges: totals.ranges };
       });
     },
   };

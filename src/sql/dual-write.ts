@@ -1,7 +1,5 @@
-import type { Pool } from 'pg';
 import { STORE_SCHEMA } from '../store/schema';
 import { FerryError } from '../contract/errors';
-import { runDdl, type DdlOptions, type DdlResult } from '../pg/ddl';
 import { quoteIdent } from '../pg/quote';
 import { rangeCountSql, type RangeScanSql, type ScanTarget } from './verify';
 
@@ -68,33 +66,6 @@ export function dropTriggerSql(migration: string, table: string, tableExists: bo
   const { trigger, fn } = triggerNames(migration);
   const dropFunction = `DROP FUNCTION IF EXISTS ${fn}()`;
   return tableExists ? [`DROP TRIGGER IF EXISTS ${trigger} ON ${table}`, dropFunction] : [dropFunction];
-}
-
-/**
- * Installs (or replaces) ferry's dual-write trigger: `BEFORE INSERT OR UPDATE ... FOR EACH ROW`,
- * running the author's body. The function goes in schema `ferry`, which `migrateStore` created at
- * worker start-up (the worker role needs CREATE on it). Safe to run again.
- * @example await installTrigger(pool, { migration: 'orders-total', table: '"public"."orders"', body: 'NEW.total := NEW.a * NEW.b;' })
- */
-export async function installTrigger(
-  pool: Pool,
-  t: { migration: string; table: string; body: string },
-  opts: DdlOptions = {},
-): Promise<DdlResult> {
-  return runDdl(pool, [createFunctionSql(t.migration, t.body), createTriggerSql(t.migration, t.table)], {
-    ...opts,
-    table: t.table,
-  });
-}
-
-/**
- * Drops ferry's dual-write trigger and function if they exist (the table may be gone already).
- * Safe to run again.
- * @example await dropTrigger(pool, { migration: 'orders-total', table: '"public"."orders"' })
- */
-export async function dropTrigger(pool: Pool, t: { migration: string; table: string }, opts: DdlOptions = {}): Promise<DdlResult> {
-  const { rows } = await pool.query(`SELECT to_regclass($1::text) IS NOT NULL AS exists`, [t.table]);
-  return runDdl(pool, dropTriggerSql(t.migration, t.table, rows[0].exists), { ...opts, table: t.table });
 }
 
 /** Records the deploy mark: the 64-bit id of a new transaction, as text. */
