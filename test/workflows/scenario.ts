@@ -3,6 +3,7 @@
  * per test, durations set to milliseconds. A `Scenario` holds the mocks (typed from
  * `MigrationActivities`), a log of the activity calls in order, and gates that hold a chosen call
  * until the test releases it, so that a pause or abort lands in a known phase.
+ * `FERRY_TEST_TIMING=1` prints each activity call with a timestamp.
  *
  * @example
  * const s = new Scenario(env);
