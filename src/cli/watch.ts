@@ -2,20 +2,13 @@ import { SingleBar, Presets } from 'cli-progress';
 import { formatDuration } from '../contract/duration';
 import { getProgress } from '../client/control';
 import type { FerryClient } from '../client/connect';
-import { FINAL_PHASES, PHASES, type Phase } from '../contract/migration';
-
-/** Has `phase` reached `until` (`expanded` = past expanding)? */
-function reached(phase: Phase, until: Phase | 'expanded' | undefined): boolean {
-  if (!until) return false;
-  const want = until === 'expanded' ? PHASES.indexOf('awaiting-deploy') : PHASES.indexOf(until);
-  return PHASES.indexOf(phase) >= want && PHASES.indexOf(phase) <= PHASES.indexOf('completed');
-}
+import { hasReached, isFinal, type PhaseTarget } from '../contract/phases';
 
 /**
  * `ferry status --watch [--until <phase>]`: a live progress bar, redrawn every second until the
  * migration ends or reaches `until`.
  */
-export async function watchStatus(fc: FerryClient, name: string, until?: Phase | 'expanded', intervalMs = 1000): Promise<void> {
+export async function watchStatus(fc: FerryClient, name: string, until?: PhaseTarget, intervalMs = 1000): Promise<void> {
   const bar = new SingleBar(
     { format: `${name} {phase} |{bar}| {percentage}% {value}/{total} rows {rate} rows/s ETA {eta_h} {note}`, hideCursor: true },
     Presets.shades_classic,
@@ -39,7 +32,7 @@ export async function watchStatus(fc: FerryClient, name: string, until?: Phase |
       bar.setTotal(total);
       bar.update(p.phase === 'completed' ? total : p.rowsDone, fields);
     }
-    if (FINAL_PHASES.includes(p.phase) || p.status !== 'RUNNING' || reached(p.phase, until)) break;
+    if (isFinal(p.phase) || p.status !== 'RUNNING' || (until !== undefined && hasReached(p.phase, until))) break;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   bar.stop();

@@ -1,6 +1,6 @@
 import { FerryError } from '../contract/errors';
 import * as sa from '../contract/search-attributes';
-import { PHASES, type Phase } from '../contract/migration';
+import { hasReached, isFinal, isPhase, PHASES, type Phase, type PhaseTarget } from '../contract/phases';
 import { MIGRATION_WORKFLOW } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { migrationHandle } from './control';
@@ -36,24 +36,22 @@ export async function listMigrations(fc: FerryClient): Promise<MigrationSummary[
 }
 
 /** Phases `--wait-for` accepts: `expanded` (expand is done) or any phase name. */
-export function parseWaitFor(value: string): Phase | 'expanded' {
-  if (value === 'expanded' || (PHASES as readonly string[]).includes(value)) return value as Phase | 'expanded';
+export function parseWaitFor(value: string): PhaseTarget {
+  if (value === 'expanded' || isPhase(value)) return value;
   throw new FerryError('BAD_INPUT', `--wait-for "${value}" is not a phase; use expanded or one of: ${PHASES.join(', ')}.`);
 }
 
 /**
- * Waits until the migration has reached `target` (or passed it). Fails when it ends aborted or
- * failed before reaching it.
+ * Waits until the migration has reached `target` (or passed it, see `hasReached`). Fails when it
+ * ends (aborted, failed, or completed) before reaching it.
  */
-export async function waitForPhase(fc: FerryClient, name: string, target: Phase | 'expanded', pollMs = 500): Promise<Phase> {
+export async function waitForPhase(fc: FerryClient, name: string, target: PhaseTarget, pollMs = 500): Promise<Phase> {
   const { handle } = await migrationHandle(fc, name);
-  const want = target === 'expanded' ? PHASES.indexOf('awaiting-deploy') : PHASES.indexOf(target);
   for (;;) {
     const d = await handle.describe();
     const phase = (d.typedSearchAttributes.get(sa.MigrationPhase) ?? 'expanding') as Phase;
-    const reached = phase === target || (PHASES.indexOf(phase) >= want && PHASES.indexOf(phase) <= PHASES.indexOf('completed'));
-    if (reached) return phase;
-    if (phase === 'aborted' || phase === 'failed' || (d.status.name !== 'RUNNING' && d.status.name !== 'CONTINUED_AS_NEW')) {
+    if (hasReached(phase, target)) return phase;
+    if (isFinal(phase) || (d.status.name !== 'RUNNING' && d.status.name !== 'CONTINUED_AS_NEW')) {
       throw new FerryError('FAILED', `migration "${name}" ended ${phase} (${d.status.name}) before reaching ${target}; see "ferry status ${name}".`);
     }
     await new Promise((r) => setTimeout(r, pollMs));

@@ -4,23 +4,9 @@
  * shows all of it.
  */
 
-/** The phases, in order; `aborted` and `failed` can end any phase before contracting. */
-export const PHASES = [
-  'expanding',
-  'awaiting-deploy',
-  'backfilling',
-  'verifying',
-  'cooling-off',
-  'awaiting-approval',
-  'contracting',
-  'completed',
-  'aborted',
-  'failed',
-] as const;
-export type Phase = (typeof PHASES)[number];
+import type { Phase } from './phases';
 
-/** Phases after which nothing happens any more. */
-export const FINAL_PHASES: readonly Phase[] = ['completed', 'aborted', 'failed'];
+/** The phases moved to ./phases.ts (with the transition table); re-exported for older imports. */
 
 /** Settings that tune a run. Durations are milliseconds; tests set them to seconds. */
 export interface RunSettings {

@@ -5,7 +5,7 @@
  */
 import { formatDuration } from './duration';
 import type { BackfillCounters, DeadlineState, MigrationInput, MigrationState } from './migration';
-import type { Phase } from './migration';
+import type { Phase } from './phases';
 
 /** What the `progress` query returns: the status an operator reads. */
 export interface Progress {

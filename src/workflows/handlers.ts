@@ -16,8 +16,9 @@ import {
   type Actor,
 } from '../contract/messages';
 import { progressOf, type Progress } from '../contract/progress';
-import { audit, canAbort } from './state';
-import { FINAL_PHASES, type MigrationInput, type MigrationState } from '../contract/migration';
+import { audit } from './state';
+import type { MigrationInput, MigrationState } from '../contract/migration';
+import { canAbort, canFinalize, isFinal } from '../contract/phases';
 import { publish } from './ui';
 
 const who = (actor?: Actor) => actor?.by || 'unknown';
@@ -43,7 +44,7 @@ export function registerHandlers(input: MigrationInput, state: MigrationState): 
     input,
     state,
     name: input.name,
-    done: () => FINAL_PHASES.includes(state.phase),
+    done: () => isFinal(state.phase),
     changed: () => {
       publish(input, state);
       return progressOf(input, state);
@@ -139,7 +140,7 @@ function registerApproveFinalize({ state, name, done, changed }: HandlerContext)
     },
     {
       validator: (_actor?: Actor) => {
-        if (!['expanding', 'awaiting-deploy', 'backfilling'].includes(state.phase)) {
+        if (!canFinalize(state.phase)) {
           reject(`migration "${name}" is ${state.phase}; its backfill is over, there is nothing to finalize.`);
         }
         if (state.backfill.finalized) reject(`migration "${name}" was already finalized by ${state.backfill.finalized.by}.`);

@@ -11,9 +11,10 @@ import { registerHandlers } from './handlers';
 import * as phases from './phases';
 import { historyIsLong } from './backfill';
 import { progressOf, type Progress } from '../contract/progress';
-import { audit, initialState } from './state';
+import { audit, enter, IllegalTransitionError, initialState } from './state';
 import { publish } from './ui';
-import { FINAL_PHASES, type MigrationInput, type MigrationState } from '../contract/migration';
+import type { MigrationInput, MigrationState } from '../contract/migration';
+import { canAbort, isFinal } from '../contract/phases';
 
 /**
  * One migration, from `ferry start` to the contract. `resumed` is the state handed over by
@@ -24,9 +25,9 @@ export async function migrationWorkflow(input: MigrationInput, resumed?: Migrati
   registerHandlers(input, state);
   const ctx: phases.PhaseContext = { input, state, acts: migrationActivities(input) };
   publish(input, state);
-  while (!FINAL_PHASES.includes(state.phase)) {
+  while (!isFinal(state.phase)) {
     await holdWhilePaused(input, state);
-    if (state.abort && state.phase !== 'contracting') {
+    if (state.abort && canAbort(state.phase)) {
       await guarded(ctx, () => abort(ctx));
     } else if ((await guarded(ctx, () => runPhase(ctx))) === 'continue-as-new' || historyIsLong(input)) {
       await condition(allHandlersFinished);
@@ -64,7 +65,7 @@ async function holdWhilePaused(input: MigrationInput, state: MigrationState): Pr
   if (!state.paused) return;
   state.waitingFor = `"ferry resume ${input.name}" (paused: ${state.pauseReason ?? 'no reason given'})`;
   publish(input, state);
-  await condition(() => !state.paused || (state.abort !== undefined && state.phase !== 'contracting'));
+  await condition(() => !state.paused || (state.abort !== undefined && canAbort(state.phase)));
   state.waitingFor = undefined;
 }
 
@@ -76,7 +77,7 @@ async function abort({ input, state, acts }: phases.PhaseContext): Promise<void>
     await acts.short.rollback({ name: input.name, specHash: input.specHash });
   }
   state.waitingFor = undefined;
-  state.phase = 'aborted';
+  enter(state, 'aborted');
 }
 
 /**
@@ -87,12 +88,13 @@ async function guarded<T>(ctx: phases.PhaseContext, step: () => Promise<T>): Pro
   try {
     return await step();
   } catch (err) {
+    if (err instanceof IllegalTransitionError) throw err; // a bug: fail the workflow task, not the migration
     const { state } = ctx;
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const message = cause?.message ?? (err as Error).message;
     state.lastError = `${state.phase}: ${message}`;
     if (cause && !isRetryable(cause.type)) {
-      state.phase = 'failed';
+      enter(state, 'failed');
     } else {
       state.paused = true;
       state.pauseReason = `error in ${state.phase}; fix the cause, then run "ferry resume ${ctx.input.name}"`;

@@ -6,7 +6,7 @@ import { condition, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from './activities';
 import { runBackfillPass, type PassOutcome } from './backfill';
 import { startDeadline } from './deadline';
-import { audit } from './state';
+import { audit, enter } from './state';
 import { publish } from './ui';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 
@@ -27,14 +27,14 @@ export async function expanding({ input, state, acts }: PhaseContext): Promise<v
   if (target.completedAt) {
     // Temporal forgot an earlier run (retention); PostgreSQL remembers its contract ran.
     audit(state, { action: 'already completed', by: 'ferry', detail: `at ${target.completedAt} (ferry.completed_migrations)` }, new Date());
-    state.phase = 'completed';
+    enter(state, 'completed');
     return;
   }
   state.rowsEstimated = target.rowsEstimated;
   if (interrupted(state)) return;
   const result = await acts.short.expand(ref(input));
   audit(state, { action: 'expanded', by: 'ferry', detail: `${result.statements} statements, ${result.retries} lock retries` }, new Date());
-  state.phase = input.dualWrite === 'trigger' ? 'backfilling' : 'awaiting-deploy';
+  enter(state, input.dualWrite === 'trigger' ? 'backfilling' : 'awaiting-deploy');
 }
 
 /** Waits for the `deployed` signal, then probes that new writes carry the new shape. */
@@ -50,7 +50,7 @@ export async function awaitingDeploy({ input, state, acts }: PhaseContext): Prom
   if (interrupted(state)) return;
   await probe({ input, state, acts });
   state.waitingFor = undefined;
-  if (state.probe?.ok) state.phase = 'backfilling';
+  if (state.probe?.ok) enter(state, 'backfilling');
 }
 
 /** Counts rows written in the old shape only since the deploy signal; a failed probe waits for a new deploy. */
@@ -72,7 +72,7 @@ export async function backfilling(ctx: PhaseContext): Promise<PassOutcome> {
   ctx.state.waitingFor = undefined;
   startDeadline(ctx.input, ctx.state, Date.now());
   const outcome = await runBackfillPass(ctx.input, ctx.state, ctx.acts);
-  if (outcome === 'done') ctx.state.phase = 'verifying';
+  if (outcome === 'done') enter(ctx.state, 'verifying');
   return outcome;
 }
 
@@ -94,20 +94,20 @@ export async function verifying({ input, state, acts }: PhaseContext): Promise<v
   const v = await acts.scan.verify({ ...ref(input), runId: runId() });
   state.verify = { wrongRows: v.wrongRows, failedRows: v.failedRows, at: new Date().toISOString() };
   if (v.wrongRows === 0) {
-    state.phase = 'cooling-off';
+    enter(state, 'cooling-off');
     return;
   }
   if (input.dualWrite === 'app' && state.deployed?.xidMark) {
     await probe({ input, state, acts });
     if (!state.probe?.ok) {
       startCatchUp(state);
-      state.phase = 'awaiting-deploy';
+      enter(state, 'awaiting-deploy');
       return;
     }
   }
   if (caughtUpAlready(state)) return holdForWrongRows(input, state, v.wrongRows);
   startCatchUp(state);
-  state.phase = 'backfilling';
+  enter(state, 'backfilling');
 }
 
 function holdForWrongRows(input: MigrationInput, state: MigrationState, wrong: number): void {
@@ -127,7 +127,7 @@ export async function coolingOff({ input, state }: PhaseContext): Promise<void> 
   if (left > 0) await condition(() => interrupted(state), left);
   if (Date.now() < Date.parse(state.coolOffUntil)) return;
   state.waitingFor = undefined;
-  state.phase = input.approvalRequired ? 'awaiting-approval' : 'contracting';
+  enter(state, input.approvalRequired ? 'awaiting-approval' : 'contracting');
 }
 
 /** Waits for `approve` (which may have arrived earlier). */
@@ -137,7 +137,7 @@ export async function awaitingApproval({ input, state }: PhaseContext): Promise<
   await condition(() => state.approved !== undefined || interrupted(state));
   if (!state.approved) return;
   state.waitingFor = undefined;
-  state.phase = 'contracting';
+  enter(state, 'contracting');
 }
 
 /** Re-verifies (catching up rows written in the old shape during the cool-off), then drops the old shape. */
@@ -158,5 +158,5 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
   state.waitingFor = undefined;
   const result = await acts.short.contract(ref(input));
   audit(state, { action: 'contracted', by: 'ferry', detail: `${result.statements} statements` }, new Date());
-  state.phase = 'completed';
+  enter(state, 'completed');
 }

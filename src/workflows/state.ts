@@ -1,5 +1,6 @@
-/** Pure helpers over the workflow's state: the initial state and the audit trail. */
-import type { AuditEntry, MigrationInput, MigrationState, Phase } from '../contract/migration';
+/** Pure helpers over the workflow's state: the initial state, phase changes, the audit trail. */
+import type { AuditEntry, MigrationInput, MigrationState } from '../contract/migration';
+import { TRANSITIONS, transition, type Phase } from '../contract/phases';
 
 const AUDIT_LIMIT = 500;
 
@@ -20,7 +21,26 @@ export function audit(state: MigrationState, entry: Omit<AuditEntry, 'at'>, now:
   if (state.audit.length > AUDIT_LIMIT) state.audit.splice(0, state.audit.length - AUDIT_LIMIT);
 }
 
-/** Can an operator still abort in this phase? */
-export function canAbort(phase: Phase): boolean {
-  return !['contracting', 'completed', 'aborted', 'failed'].includes(phase);
+/**
+ * A move the transition table does not allow: a bug in the workflow code. It is a plain Error, not
+ * an ApplicationFailure, so it fails the workflow task (not the migration): Temporal retries the
+ * task, and a worker with the fix replays the history and goes on.
+ */
+export class IllegalTransitionError extends Error {
+  override readonly name = 'IllegalTransitionError';
+}
+
+/**
+ * Moves the migration to phase `to`; the only way the workflow changes `state.phase`. Throws
+ * `IllegalTransitionError` when `TRANSITIONS` (src/contract/phases.ts) has no such edge.
+ * @example enter(state, 'verifying') // from backfilling
+ */
+export function enter(state: MigrationState, to: Phase): void {
+  if (!transition(state.phase, to)) {
+    const legal = TRANSITIONS.filter((t) => t.from === state.phase).map((t) => t.to);
+    throw new IllegalTransitionError(
+      `illegal phase transition ${state.phase} → ${to}; from ${state.phase} the table allows ${legal.join(', ') || 'nothing'} (src/contract/phases.ts)`,
+    );
+  }
+  state.phase = to;
 }
