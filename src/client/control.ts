@@ -87,8 +87,12 @@ export async function control(
   }
 }
 
+/** Whether an error (or its cause: the client wraps gRPC's) says the call ran out of time or was cancelled. */
 function isDeadline(err: unknown): boolean {
-  return /deadline|DEADLINE_EXCEEDED|cancel/i.test(String((err as Error)?.message ?? err));
+  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (/deadline|DEADLINE_EXCEEDED|cancel/i.test(String(e.message ?? e))) return true;
+  }
+  return false;
 }
 
 /** The progress of a migration: from the `progress` query, or from its search attributes when no worker answers. */
