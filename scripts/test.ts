@@ -1,5 +1,5 @@
 /**
- * `npm test`: typecheck, lint, then the whole jest suite against real services (jest's
+ * `npm test`: typecheck, lint, the formatter's check, then the whole jest suite against real services (jest's
  * globalSetup starts or reuses Temporal and PostgreSQL). Ends with one summary line
  * `jest: N passed, N failed, N skipped` and exits non-zero on any failure.
  */
@@ -34,5 +34,6 @@ fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
 fs.rmSync(resultsFile, { force: true });
 step('typecheck', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
 step('lint', bin('eslint'), ['.']);
+step('format', bin('prettier'), ['--check', '.']);
 step('jest', bin('jest'), ['--json', `--outputFile=${resultsFile}`, ...process.argv.slice(2)]);
 process.exit(summary(resultsFile));
