@@ -40,7 +40,11 @@ function onlyFrom(prefix, allowed, what) {
   const escaped = prefix.replace(/\./g, '\\.').replace(/\//g, '\\/');
   const regex = allowed.length ? `^${escaped}(?!\\.)(?!(${alternatives(allowed)})(\\/|$))` : `^${escaped}(?!\\.)`;
   const outside = prefix === '../../' || (prefix === '../' && what.endsWith('.ts'));
-  const may = outside ? (allowed.length ? `only ${allowed.join(', ')} from outside src/` : 'nothing from outside src/') : `only ${allowed.join(', ') || "nothing of ferry's"}`;
+  const may = outside
+    ? allowed.length
+      ? `only ${allowed.join(', ')} from outside src/`
+      : 'nothing from outside src/'
+    : `only ${allowed.join(', ') || "nothing of ferry's"}`;
   return { regex, message: `${what} may import ${may} (see LAYERS in eslint.config.mjs).` };
 }
 
@@ -55,7 +59,9 @@ const layerBlocks = [
             onlyFrom('../', allowed, `src/${folder}/`),
             // Out of src/: only the CLI's `ferry dev` reaches the dev stack.
             folder === 'cli' ? onlyFrom('../../', ['devstack'], 'src/cli/') : onlyFrom('../../', [], `src/${folder}/`),
-            ...(folder === 'engine' ? [{ group: ['@temporalio/*'], message: 'The engine has no Temporal import: it gets a port (src/engine/port.ts).' }] : []),
+            ...(folder === 'engine'
+              ? [{ group: ['@temporalio/*'], message: 'The engine has no Temporal import: it gets a port (src/engine/port.ts).' }]
+              : []),
           ],
         },
       ],
@@ -63,7 +69,9 @@ const layerBlocks = [
   })),
   ...Object.entries(TOP_FILES).map(([file, allowed]) => ({
     files: [`src/${file}.ts`],
-    rules: { 'no-restricted-imports': ['error', { patterns: [onlyFrom('./', allowed, `src/${file}.ts`), onlyFrom('../', [], `src/${file}.ts`)] }] },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [onlyFrom('./', allowed, `src/${file}.ts`), onlyFrom('../', [], `src/${file}.ts`)] }],
+    },
   })),
 ];
 
@@ -86,7 +94,11 @@ const deterministic = {
         ],
       },
     ],
-    'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' }, { name: 'process', message: 'No process in workflow code.' }],
+    'no-restricted-globals': [
+      'error',
+      { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },
+      { name: 'process', message: 'No process in workflow code.' },
+    ],
   },
 };
 

@@ -144,10 +144,7 @@ function isPortOpen(port: number): Promise<boolean> {
 
 /** `temporal server start-dev …` with one `--search-attribute` per ferry key. */
 function devServerArgs(o: Required<Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'namespace'>>): string[] {
-  const attributes = ALL_SEARCH_ATTRIBUTES.flatMap((key) => [
-    '--search-attribute',
-    `${key.name}=${CLI_TYPE_NAMES[key.type]}`,
-  ]);
+  const attributes = ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${CLI_TYPE_NAMES[key.type]}`]);
   return [
     ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--ui-port', String(o.uiPort)],
     ...['--db-filename', o.dbFile, '--namespace', o.namespace, '--log-level', 'warn'],

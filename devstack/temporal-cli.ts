@@ -150,4 +150,3 @@ async function runGoInstall(go: string, tmpBin: string, log: Log): Promise<void>
     clearInterval(ticker);
   }
 }
-

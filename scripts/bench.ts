@@ -177,7 +177,9 @@ async function throughputRuns(ctx: Ctx) {
   const rates = (rs: { rowsPerSec: number }[]) => rs.map((r) => Math.round(r.rowsPerSec));
   const median = <T extends { rowsPerSec: number }>(rs: T[]) => medianBy(rs, (r) => r.rowsPerSec);
   return {
-    single: median(single), hand: median(hand), ferry: median(ferry),
+    single: median(single),
+    hand: median(hand),
+    ferry: median(ferry),
     runs: { single: rates(single), hand: rates(hand), ferry: rates(ferry) },
     ferryRuns: ferry,
   };
@@ -196,14 +198,28 @@ async function measure(ctx: Ctx): Promise<BenchData> {
   const withFerry = await ferryUnderLoad(ctx);
   machine.loadAverageAtEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
   const load = {
-    connections: args.appConnections, ratePerSecond: args.appRate,
-    samples: [...withHand.samples, ...withFerry.samples], baselines: [withHand.baseline, withFerry.baseline],
-    hand: withHand.hand, ferry: withFerry.ferry, cpu: ctx.cpu.samples,
+    connections: args.appConnections,
+    ratePerSecond: args.appRate,
+    samples: [...withHand.samples, ...withFerry.samples],
+    baselines: [withHand.baseline, withFerry.baseline],
+    hand: withHand.hand,
+    ferry: withFerry.ferry,
+    cpu: ctx.cpu.samples,
   };
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
   return {
-    rows: args.rows, command, startedAt, machine, templateSeconds,
-    single: idle.single, hand: idle.hand, ferry: idle.ferry, runs: idle.runs, ferryRuns: idle.ferryRuns, target: batchTarget(), load,
+    rows: args.rows,
+    command,
+    startedAt,
+    machine,
+    templateSeconds,
+    single: idle.single,
+    hand: idle.hand,
+    ferry: idle.ferry,
+    runs: idle.runs,
+    ferryRuns: idle.ferryRuns,
+    target: batchTarget(),
+    load,
   };
 }
 
@@ -269,7 +285,11 @@ async function main(): Promise<void> {
   for (const name of allNames(names).migrations) writeBenchMigration(names.migrationsDir, name);
   const stack = await startStack({ log });
   const ferry: FerrySetup = {
-    temporalAddress: stack.temporalAddress, namespace: stack.namespace, taskQueue: names.taskQueue, migrationsDir: names.migrationsDir, outDir: OUT_DIR,
+    temporalAddress: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue: names.taskQueue,
+    migrationsDir: names.migrationsDir,
+    outDir: OUT_DIR,
   };
   const ctx: Ctx = { args, stack, names, ferry, cpu: startCpuSampler() };
   let finishing: Promise<void> | undefined;
@@ -294,7 +314,7 @@ main().then(
   () => process.exit(0),
   (err) => {
     if (process.exitCode === 130) return; // interrupted: the signal handler exits once clean
-    console.error(`bench failed: ${err instanceof Error ? err.stack ?? err.message : err}`);
+    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : err}`);
     process.exit(1);
   },
 );

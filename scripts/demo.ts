@@ -48,7 +48,10 @@ async function forgetPreviousDemo(stack: Stack): Promise<void> {
     const d = await client.workflow.getHandle(`migration/${NAME}`).describe();
     if (d.taskQueue !== TASK_QUEUE) throw new Error(`migration/${NAME} exists and is not the demo's; use another Temporal namespace`);
     if (d.status.name === 'RUNNING') await client.workflow.getHandle(`migration/${NAME}`).terminate('demo restarted');
-    await connection.workflowService.deleteWorkflowExecution({ namespace: stack.namespace, workflowExecution: { workflowId: `migration/${NAME}` } });
+    await connection.workflowService.deleteWorkflowExecution({
+      namespace: stack.namespace,
+      workflowExecution: { workflowId: `migration/${NAME}` },
+    });
     await new Promise((r) => setTimeout(r, 1500)); // deletion is asynchronous
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
@@ -121,9 +124,16 @@ async function main(): Promise<void> {
     const url = await makeDatabase(stack);
     await forgetPreviousDemo(stack);
     const env = {
-      ...process.env, DATABASE_URL: url, TEMPORAL_ADDRESS: stack.temporalAddress, TEMPORAL_NAMESPACE: stack.namespace,
-      FERRY_TASK_QUEUE: TASK_QUEUE, FERRY_MIGRATIONS: path.join(ROOT, 'migrations', 'examples'), FERRY_UI_URL: stack.uiUrl,
-      FERRY_CHUNK: '15s', FERRY_PROBE_WINDOW: '2s', FERRY_USER: 'demo',
+      ...process.env,
+      DATABASE_URL: url,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_NAMESPACE: stack.namespace,
+      FERRY_TASK_QUEUE: TASK_QUEUE,
+      FERRY_MIGRATIONS: path.join(ROOT, 'migrations', 'examples'),
+      FERRY_UI_URL: stack.uiUrl,
+      FERRY_CHUNK: '15s',
+      FERRY_PROBE_WINDOW: '2s',
+      FERRY_USER: 'demo',
     };
     say('starting a worker (its log: .ferry/demo-worker.log)');
     worker = await startWorker(env);
@@ -142,8 +152,12 @@ async function main(): Promise<void> {
     await must(ferry(env, 'status', NAME));
     await must(ferry(env, 'history', NAME));
     say(`done: ${writes} application writes ran during the migration, and posts.member_id is gone.`);
-    say(`look at it in the Temporal Web UI: ${stack.uiUrl}/namespaces/${stack.namespace}/workflows/migration%2F${NAME}` +
-      (stack.startedTemporal ? '\n      (the demo stops the server it started; run "npx ferry dev" to bring it back with this history)' : ''));
+    say(
+      `look at it in the Temporal Web UI: ${stack.uiUrl}/namespaces/${stack.namespace}/workflows/migration%2F${NAME}` +
+        (stack.startedTemporal
+          ? '\n      (the demo stops the server it started; run "npx ferry dev" to bring it back with this history)'
+          : ''),
+    );
   } finally {
     worker?.kill('SIGTERM');
     await stack.stop();

@@ -13,9 +13,7 @@ function isStale() {
   if (!fs.existsSync(installed)) return true;
   const want = JSON.parse(fs.readFileSync(lock, 'utf8')).packages || {};
   const have = JSON.parse(fs.readFileSync(installed, 'utf8')).packages || {};
-  return Object.entries(want).some(
-    ([name, p]) => name !== '' && !p.optional && have[name]?.version !== p.version,
-  );
+  return Object.entries(want).some(([name, p]) => name !== '' && !p.optional && have[name]?.version !== p.version);
 }
 
 /**
@@ -32,7 +30,7 @@ function install() {
       process.stderr.write(output);
       throw err;
     }
-    console.log('ferry: npm ci refused the lock (other platforms\' optional packages); installing from it with npm install');
+    console.log("ferry: npm ci refused the lock (other platforms' optional packages); installing from it with npm install");
     execSync('npm install --no-audit --no-fund', { cwd: root, stdio: 'inherit' });
   }
 }

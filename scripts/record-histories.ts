@@ -88,7 +88,9 @@ async function main(): Promise<void> {
     await createCountedPosts(db.pool, 3000);
     await h.startWorker();
     const reset = () =>
-      db.pool.query('ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_id int; ALTER TABLE posts DROP COLUMN IF EXISTS member_uuid; UPDATE posts SET member_id = 1');
+      db.pool.query(
+        'ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_id int; ALTER TABLE posts DROP COLUMN IF EXISTS member_uuid; UPDATE posts SET member_id = 1',
+      );
     if (only.includes('app')) await appLifecycle(h, client);
     if (only.includes('pause-abort')) await reset().then(() => pauseResumeAbort(h, db, client));
     if (only.includes('continue-as-new')) await reset().then(() => continueAsNew(h, client));

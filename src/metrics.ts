@@ -31,10 +31,31 @@ const BATCH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30];
  */
 export function createMetrics(registry = new Registry()): FerryMetrics {
   const registers = [registry];
-  const rows = new Counter({ name: 'ferry_rows_backfilled_total', help: 'Rows scanned by committed backfill batches.', labelNames: ['migration'], registers });
-  const failed = new Counter({ name: 'ferry_failed_rows_total', help: 'Rows recorded in ferry.failed_rows and skipped.', labelNames: ['migration'], registers });
-  const duration = new Histogram({ name: 'ferry_batch_duration_seconds', help: 'Duration of committed backfill batches.', labelNames: ['migration'], buckets: BATCH_BUCKETS, registers });
-  const size = new Gauge({ name: 'ferry_batch_size', help: 'Rows in the last backfill batch asked for.', labelNames: ['migration'], registers });
+  const rows = new Counter({
+    name: 'ferry_rows_backfilled_total',
+    help: 'Rows scanned by committed backfill batches.',
+    labelNames: ['migration'],
+    registers,
+  });
+  const failed = new Counter({
+    name: 'ferry_failed_rows_total',
+    help: 'Rows recorded in ferry.failed_rows and skipped.',
+    labelNames: ['migration'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'ferry_batch_duration_seconds',
+    help: 'Duration of committed backfill batches.',
+    labelNames: ['migration'],
+    buckets: BATCH_BUCKETS,
+    registers,
+  });
+  const size = new Gauge({
+    name: 'ferry_batch_size',
+    help: 'Rows in the last backfill batch asked for.',
+    labelNames: ['migration'],
+    registers,
+  });
   const throttled = new Counter({
     name: 'ferry_throttled_seconds_total',
     help: 'Time backfill chunks waited for the database to be healthy, by signal (locks, replica_lag, autovacuum, user_check).',
@@ -68,11 +89,20 @@ export interface MetricsServer {
  * metrics name migrations, so they are not published beyond the machine unless asked).
  * @example const server = await startMetricsServer(9464, metrics.registry); // curl 127.0.0.1:9464/metrics
  */
-export async function startMetricsServer(port: number, registry: Registry, host = process.env.FERRY_METRICS_HOST || '127.0.0.1'): Promise<MetricsServer> {
+export async function startMetricsServer(
+  port: number,
+  registry: Registry,
+  host = process.env.FERRY_METRICS_HOST || '127.0.0.1',
+): Promise<MetricsServer> {
   const server = http.createServer((req, res) => void serveMetrics(registry, req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
-      reject(new FerryError('UNAVAILABLE', `cannot serve metrics on ${host}:${port}: ${err.message}; set FERRY_METRICS_PORT to a free port (or FERRY_METRICS_HOST).`)),
+      reject(
+        new FerryError(
+          'UNAVAILABLE',
+          `cannot serve metrics on ${host}:${port}: ${err.message}; set FERRY_METRICS_PORT to a free port (or FERRY_METRICS_HOST).`,
+        ),
+      ),
     );
     server.listen(port, host, resolve);
   });
@@ -107,7 +137,10 @@ export async function metricsFromEnv(env = process.env): Promise<{ metrics: Ferr
   if (text === undefined || text === '') return undefined;
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new FerryError('BAD_INPUT', `FERRY_METRICS_PORT "${text}" is not a port; set it to a number 0..65535, or unset it to serve no metrics.`);
+    throw new FerryError(
+      'BAD_INPUT',
+      `FERRY_METRICS_PORT "${text}" is not a port; set it to a number 0..65535, or unset it to serve no metrics.`,
+    );
   }
   const metrics = createMetrics();
   collectDefaultMetrics({ register: metrics.registry });

@@ -22,8 +22,7 @@ export interface Plan {
 
 /** One batch measured in a transaction that is rolled back. */
 export type Trial =
-  | { ran: true; rows: number; updated: number; ms: number; rowsPerSec: number; expandedInTrial: boolean }
-  | { ran: false; reason: string };
+  { ran: true; rows: number; updated: number; ms: number; rowsPerSec: number; expandedInTrial: boolean } | { ran: false; reason: string };
 
 /** Column or table not there yet: the batch needs expand first. */
 const NEEDS_EXPAND = new Set(['42703', '42P01']);
@@ -40,9 +39,11 @@ export async function planMigration(pool: Pool, m: LoadedMigration, opts: { dead
   const d = m.definition;
   const info = await describeTable(pool, d.table, d.key);
   const trial: Trial =
-    opts.trial === false ? { ran: false, reason: 'skipped (--no-trial)' }
-    : d.backfill.set === undefined ? { ran: false, reason: 'process() may have side effects outside the database' }
-    : await trialBatch(pool, m, info);
+    opts.trial === false
+      ? { ran: false, reason: 'skipped (--no-trial)' }
+      : d.backfill.set === undefined
+        ? { ran: false, reason: 'process() may have side effects outside the database' }
+        : await trialBatch(pool, m, info);
   const etaSeconds = trial.ran && trial.rowsPerSec > 0 ? Math.ceil(info.estimatedRows / trial.rowsPerSec) : null;
   return {
     name: m.name,
@@ -63,7 +64,11 @@ function ddlOf(m: LoadedMigration, table: string): Plan['ddl'] {
   const d = m.definition;
   const trigger = d.dualWrite.by === 'trigger' ? [createFunctionSql(m.name, d.dualWrite.body), createTriggerSql(m.name, table)] : [];
   const dropTrigger = d.dualWrite.by === 'trigger' ? dropTriggerSql(m.name, table, true) : [];
-  return { expand: [...d.expand.up, ...trigger], contract: [...dropTrigger, ...d.contract.up], rollback: [...dropTrigger, ...d.expand.down] };
+  return {
+    expand: [...d.expand.up, ...trigger],
+    contract: [...dropTrigger, ...d.contract.up],
+    rollback: [...dropTrigger, ...d.expand.down],
+  };
 }
 
 /** The trial, in a transaction that is always rolled back. */

@@ -48,7 +48,13 @@ export async function createFerryWorker(opts: FerryWorkerOptions): Promise<Worke
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ pool: opts.pool, migrations: opts.migrations, reload: opts.reload, log: workerLog, metrics: opts.metrics }),
+    activities: createActivities({
+      pool: opts.pool,
+      migrations: opts.migrations,
+      reload: opts.reload,
+      log: workerLog,
+      metrics: opts.metrics,
+    }),
     // Heartbeats carry the live progress that `ferry status` and the Web UI show: send them every
     // 2 s, not every 0.8 × heartbeat timeout (24 s by default).
     maxHeartbeatThrottleInterval: '2s',

@@ -42,7 +42,10 @@ describe('metrics', () => {
     await db.pool.query(`UPDATE posts SET raw = 'not json' WHERE id = 42`);
     let calls = 0;
     const fn = async () => ++calls > 2; // unhealthy twice, then healthy
-    const ref = register(migrations, 'posts-data', 'posts', { batchSize: 100, health: { autovacuum: false, checks: [{ name: 'warmup', fn }] } });
+    const ref = register(migrations, 'posts-data', 'posts', {
+      batchSize: 100,
+      health: { autovacuum: false, checks: [{ name: 'warmup', fn }] },
+    });
     await new MockActivityEnvironment(undefined, quiet).run(acts.initBackfill, { ...ref, runId: 'r1', pass: 1 });
     const result = await runChunk(activityEnv().env, acts, { ...ref, runId: 'r1', partition: 0, maxMs: 60_000 });
     expect(result).toMatchObject({ done: true, rowsUpdated: 299, rowsFailed: 1 });

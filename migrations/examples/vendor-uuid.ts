@@ -33,10 +33,7 @@ export default defineMigration({
       for (const row of rows) {
         await ctx.rateLimit();
         const uuid = await lookUp(row.legacy_vendor_id, ctx.signal);
-        await ctx.client.query('UPDATE accounts SET vendor_uuid = $1::uuid WHERE id = $2::bigint AND vendor_uuid IS NULL', [
-          uuid,
-          row.id,
-        ]);
+        await ctx.client.query('UPDATE accounts SET vendor_uuid = $1::uuid WHERE id = $2::bigint AND vendor_uuid IS NULL', [uuid, row.id]);
       }
     },
     batchSize: 50,

@@ -70,7 +70,9 @@ function axes(f: Frame, yLabel: string): string {
   }
   parts.push(`<rect x="${f.x0}" y="${f.y0}" width="${f.w}" height="${f.h}" fill="none" stroke="#999"/>`);
   const cy = f.y0 + f.h / 2;
-  parts.push(`<text transform="translate(${f.x0 - 52} ${cy}) rotate(-90)" text-anchor="middle" font-size="11" fill="#333">${esc(yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(${f.x0 - 52} ${cy}) rotate(-90)" text-anchor="middle" font-size="11" fill="#333">${esc(yLabel)}</text>`,
+  );
   return parts.join('\n');
 }
 
@@ -121,7 +123,10 @@ export function renderChart(heading: string[], panels: Panel[]): string {
   const headHeight = 16 + heading.length * 17;
   const height = headHeight + panels.length * PANEL_HEIGHT;
   const head = heading
-    .map((h, i) => `<text x="${MARGIN.left}" y="${22 + i * 17}" font-size="${i === 0 ? 15 : 12}"${i === 0 ? ' font-weight="700"' : ''} fill="#111">${esc(h)}</text>`)
+    .map(
+      (h, i) =>
+        `<text x="${MARGIN.left}" y="${22 + i * 17}" font-size="${i === 0 ? 15 : 12}"${i === 0 ? ' font-weight="700"' : ''} fill="#111">${esc(h)}</text>`,
+    )
     .join('\n');
   const body = panels.map((p, i) => panelSvg(p, headHeight + i * PANEL_HEIGHT)).join('\n');
   return (

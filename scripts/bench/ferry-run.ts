@@ -205,8 +205,18 @@ async function measure(
   const totals = await checkpointTotals(url, name);
   const seconds = (endMs - startMs) / 1000;
   return {
-    workflowId, startMs, endMs, seconds, rowsScanned: totals.rows, rowsPerSec: totals.rows / seconds, endToEndSeconds,
-    lastCheckpointMs: totals.lastMs, history, batchMsMedian: batchMedianOf(history.chunks),
-    rss: rssFigures(rss, startMs, endMs), workerCpuSeconds: cpuDuring(rss, startMs, endMs), progress: [...progress],
+    workflowId,
+    startMs,
+    endMs,
+    seconds,
+    rowsScanned: totals.rows,
+    rowsPerSec: totals.rows / seconds,
+    endToEndSeconds,
+    lastCheckpointMs: totals.lastMs,
+    history,
+    batchMsMedian: batchMedianOf(history.chunks),
+    rss: rssFigures(rss, startMs, endMs),
+    workerCpuSeconds: cpuDuring(rss, startMs, endMs),
+    progress: [...progress],
   };
 }

@@ -93,10 +93,31 @@ export function summarise(samples: LoadSample[], windows: Window[]): LatencySumm
   return {
     p50Ms: round(percentile(latency, 0.5), 2),
     p99Ms: round(percentile(latency, 0.99), 2),
-    serviceP99Ms: round(percentile(w.map((s) => s[2]), 0.99), 2),
-    readP99Ms: round(percentile(w.filter((s) => s[3] === 0).map((s) => s[1]), 0.99), 2),
-    updateP99Ms: round(percentile(w.filter((s) => s[3] === 1).map((s) => s[1]), 0.99), 2),
-    maxMs: round(latency.reduce((m, v) => Math.max(m, v), 0), 1),
+    serviceP99Ms: round(
+      percentile(
+        w.map((s) => s[2]),
+        0.99,
+      ),
+      2,
+    ),
+    readP99Ms: round(
+      percentile(
+        w.filter((s) => s[3] === 0).map((s) => s[1]),
+        0.99,
+      ),
+      2,
+    ),
+    updateP99Ms: round(
+      percentile(
+        w.filter((s) => s[3] === 1).map((s) => s[1]),
+        0.99,
+      ),
+      2,
+    ),
+    maxMs: round(
+      latency.reduce((m, v) => Math.max(m, v), 0),
+      1,
+    ),
     operations: w.length,
     opsPerSec: round(w.length / seconds, 1),
     seconds: round(seconds, 1),
@@ -105,5 +126,18 @@ export function summarise(samples: LoadSample[], windows: Window[]): LatencySumm
 
 /** The p99 latency of each second of [startMs, endMs), for the chart. */
 export function p99PerSecond(samples: LoadSample[], startMs: number, endMs: number): Point[] {
-  return perSecond(samples, (s) => s[0], startMs, endMs, (b) => round(percentile(b.map((s) => s[1]), 0.99), 2));
+  return perSecond(
+    samples,
+    (s) => s[0],
+    startMs,
+    endMs,
+    (b) =>
+      round(
+        percentile(
+          b.map((s) => s[1]),
+          0.99,
+        ),
+        2,
+      ),
+  );
 }

@@ -82,9 +82,17 @@ export async function handLoop(url: string): Promise<HandLoopResult> {
     const seconds = (performance.now() - t0) / 1000;
     const ms = samples.map((s) => s.ms);
     return {
-      seconds, rowsScanned: scanned, rowsUpdated: updated, rowsPerSec: scanned / seconds,
-      startMs, endMs: Date.now(), batches: samples.length, batchSize: BATCH_SIZE,
-      batchMsMedian: median(ms), batchMsP99: percentile(ms, 0.99), samples,
+      seconds,
+      rowsScanned: scanned,
+      rowsUpdated: updated,
+      rowsPerSec: scanned / seconds,
+      startMs,
+      endMs: Date.now(),
+      batches: samples.length,
+      batchSize: BATCH_SIZE,
+      batchMsMedian: median(ms),
+      batchMsP99: percentile(ms, 0.99),
+      samples,
     };
   });
 }

@@ -139,10 +139,25 @@ function targets(s: Figures) {
   const within = Math.abs(s.ferry.batchMsMedian - s.ferry.batchMsTarget) <= 0.25 * s.ferry.batchMsTarget;
   return [
     t('throughput vs hand loop', 'c/b ≥ 0.9 (concurrency 1, 1M rows)', `${s.ratios.ferryVsHandLoop}`, s.ratios.ferryVsHandLoop >= 0.9),
-    t('app p99 during ferry', '≤ 1.5 × p99 without a backfill', `${app.ferry.p99Ms} ms vs ${app.none.p99Ms} ms (×${round(app.ferry.p99Ms / app.none.p99Ms, 2)})`, app.ferry.p99Ms <= 1.5 * app.none.p99Ms),
+    t(
+      'app p99 during ferry',
+      '≤ 1.5 × p99 without a backfill',
+      `${app.ferry.p99Ms} ms vs ${app.none.p99Ms} ms (×${round(app.ferry.p99Ms / app.none.p99Ms, 2)})`,
+      app.ferry.p99Ms <= 1.5 * app.none.p99Ms,
+    ),
     t('median batch duration', `${s.ferry.batchMsTarget} ms ± 25%`, `${s.ferry.batchMsMedian} ms`, within),
-    t('history events, 10M rows', '≤ 200', `${s.ferry.historyEvents} at ${s.rows.toLocaleString('en-US')} rows; ~${s.ferry.historyEventsProjected10M} projected at 10M`, s.ferry.historyEventsProjected10M <= 200),
-    t('worker RSS flat as the table grows', 'flat', `peak ${s.ferry.workerPeakRssMb} MiB; during the backfill ${s.ferry.workerRssDuringBackfillMb.start} → ${s.ferry.workerRssDuringBackfillMb.peak} MiB`, null),
+    t(
+      'history events, 10M rows',
+      '≤ 200',
+      `${s.ferry.historyEvents} at ${s.rows.toLocaleString('en-US')} rows; ~${s.ferry.historyEventsProjected10M} projected at 10M`,
+      s.ferry.historyEventsProjected10M <= 200,
+    ),
+    t(
+      'worker RSS flat as the table grows',
+      'flat',
+      `peak ${s.ferry.workerPeakRssMb} MiB; during the backfill ${s.ferry.workerRssDuringBackfillMb.start} → ${s.ferry.workerRssDuringBackfillMb.peak} MiB`,
+      null,
+    ),
   ];
 }
 
@@ -156,10 +171,20 @@ function figures(d: BenchData) {
     machine: d.machine,
     templateSeconds: round(d.templateSeconds, 1),
     repeat: d.runs.hand.length,
-    singleUpdate: { rowsPerSec: round(d.single.rowsPerSec), seconds: round(d.single.seconds, 2), rowsUpdated: d.single.rowsUpdated, runsRowsPerSec: d.runs.single },
+    singleUpdate: {
+      rowsPerSec: round(d.single.rowsPerSec),
+      seconds: round(d.single.seconds, 2),
+      rowsUpdated: d.single.rowsUpdated,
+      runsRowsPerSec: d.runs.single,
+    },
     handLoop: {
-      rowsPerSec: round(d.hand.rowsPerSec), seconds: round(d.hand.seconds, 2), batches: d.hand.batches, batchSize: d.hand.batchSize,
-      batchMsMedian: round(d.hand.batchMsMedian, 2), batchMsP99: round(d.hand.batchMsP99, 2), runsRowsPerSec: d.runs.hand,
+      rowsPerSec: round(d.hand.rowsPerSec),
+      seconds: round(d.hand.seconds, 2),
+      batches: d.hand.batches,
+      batchSize: d.hand.batchSize,
+      batchMsMedian: round(d.hand.batchMsMedian, 2),
+      batchMsP99: round(d.hand.batchMsP99, 2),
+      runsRowsPerSec: d.runs.hand,
     },
     ferry,
     ratios: {
@@ -167,7 +192,11 @@ function figures(d: BenchData) {
       ferryVsSingleUpdate: round(d.ferry.rowsPerSec / d.single.rowsPerSec, 3),
     },
     appLatency: latency(d),
-    appLoad: { connections: d.load.connections, requestsPerSec: d.load.ratePerSecond, mix: '3 point reads : 1 single-row update of created_at' },
+    appLoad: {
+      connections: d.load.connections,
+      requestsPerSec: d.load.ratePerSecond,
+      mix: '3 point reads : 1 single-row update of created_at',
+    },
   };
 }
 
@@ -187,7 +216,11 @@ export type BenchSummary = ReturnType<typeof buildSummary>;
 const COLORS = { single: '#888888', hand: '#d95f02', ferry: '#1f66c6', none: '#2a9d4b', target: '#c0392b' };
 
 function handRate(h: HandLoopResult): Point[] {
-  return ratePerSecond(h.samples.map((s) => ({ atMs: s.endMs, rows: s.rows })), h.startMs, h.endMs);
+  return ratePerSecond(
+    h.samples.map((s) => ({ atMs: s.endMs, rows: s.rows })),
+    h.startMs,
+    h.endMs,
+  );
 }
 
 /** Ferry's rows/s from the polled checkpoint totals, within its backfill window. */
@@ -199,7 +232,10 @@ const fmt = (v: number) => v.toLocaleString('en-US', { maximumFractionDigits: 0 
 
 /** A horizontal reference line over [0, tMax]. */
 function level(v: number, tMax: number): Point[] {
-  return [{ t: 0, v }, { t: tMax, v }];
+  return [
+    { t: 0, v },
+    { t: tMax, v },
+  ];
 }
 
 /** The chart's panels: throughput alone, throughput under load, the application's p99 per second. */
@@ -223,7 +259,12 @@ export function chartPanels(d: BenchData, s: BenchSummary): Panel[] {
       title: 'Backfill throughput, no application load (rows/s per second since the backfill began)',
       yLabel: 'rows/s',
       series: [
-        { label: `(a) single UPDATE, average ${fmt(s.singleUpdate.rowsPerSec)}`, color: COLORS.single, points: level(s.singleUpdate.rowsPerSec, tMax(idle.hand, idle.ferry)), dashed: true },
+        {
+          label: `(a) single UPDATE, average ${fmt(s.singleUpdate.rowsPerSec)}`,
+          color: COLORS.single,
+          points: level(s.singleUpdate.rowsPerSec, tMax(idle.hand, idle.ferry)),
+          dashed: true,
+        },
         { label: `(b) hand keyset loop, ${fmt(s.handLoop.rowsPerSec)}`, color: COLORS.hand, points: idle.hand },
         { label: `(c) ferry via Temporal, ${fmt(s.ferry.rowsPerSec)}`, color: COLORS.ferry, points: idle.ferry },
       ],
@@ -243,7 +284,12 @@ export function chartPanels(d: BenchData, s: BenchSummary): Panel[] {
         { label: `no backfill (2 windows), p99 ${s.appLatency.none.p99Ms}`, color: COLORS.none, points: p99.none },
         { label: `during (b), p99 ${s.appLatency.handLoop.p99Ms}`, color: COLORS.hand, points: p99.hand },
         { label: `during (c), p99 ${s.appLatency.ferry.p99Ms}`, color: COLORS.ferry, points: p99.ferry },
-        { label: '1.5 × p99 without backfill (target)', color: COLORS.target, points: level(1.5 * s.appLatency.none.p99Ms, tMax(p99.hand, p99.ferry, p99.none)), dashed: true },
+        {
+          label: '1.5 × p99 without backfill (target)',
+          color: COLORS.target,
+          points: level(1.5 * s.appLatency.none.p99Ms, tMax(p99.hand, p99.ferry, p99.none)),
+          dashed: true,
+        },
       ],
     },
   ];
@@ -255,9 +301,11 @@ export function timelines(panels: Panel[]) {
 }
 
 function latencyLine(name: string, l: LatencySummary & { machineCpuBusyPct: number | null | (number | null)[] }): string {
-  return `  ${name.padEnd(14)} p50 ${String(l.p50Ms).padStart(7)} ms   p99 ${String(l.p99Ms).padStart(7)} ms   ` +
+  return (
+    `  ${name.padEnd(14)} p50 ${String(l.p50Ms).padStart(7)} ms   p99 ${String(l.p99Ms).padStart(7)} ms   ` +
     `(reads ${l.readP99Ms}, updates ${l.updateP99Ms}; service ${l.serviceP99Ms}; max ${l.maxMs} ms; ` +
-    `${l.operations} ops over ${l.seconds} s; CPUs ${[l.machineCpuBusyPct].flat().join('/')}% busy)`;
+    `${l.operations} ops over ${l.seconds} s; CPUs ${[l.machineCpuBusyPct].flat().join('/')}% busy)`
+  );
 }
 
 /** The human-readable report printed without `--json`. */

@@ -53,7 +53,13 @@ export function perSecond<T>(
  * `atMs`. The last, partial bucket is divided by the part of the second it covers.
  */
 export function ratePerSecond(events: { atMs: number; rows: number }[], startMs: number, endMs: number): Point[] {
-  const sums = perSecond(events, (e) => e.atMs, startMs, endMs + 1, (b) => b.reduce((sum, e) => sum + e.rows, 0));
+  const sums = perSecond(
+    events,
+    (e) => e.atMs,
+    startMs,
+    endMs + 1,
+    (b) => b.reduce((sum, e) => sum + e.rows, 0),
+  );
   return sums.map((p) => {
     const bucketStart = startMs + (p.t - 0.5) * 1000;
     const covered = Math.min(1, Math.max(0.05, (endMs - bucketStart) / 1000));

@@ -6,5 +6,8 @@ import example from '../../migrations/examples/posts-member-uuid';
  * src/definition/define.ts): what the adaptive sizer aims at in the benchmark.
  */
 export function batchTarget(): { ms: number; source: string } {
-  return { ms: example.backfill.targetBatchMs, source: 'backfill.targetBatchMs of posts-member-uuid (default in src/definition/define.ts)' };
+  return {
+    ms: example.backfill.targetBatchMs,
+    source: 'backfill.targetBatchMs of posts-member-uuid (default in src/definition/define.ts)',
+  };
 }

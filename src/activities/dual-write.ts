@@ -78,7 +78,13 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
         const info = await describe();
         const mark = await markOf(deps, input);
         if (!keyIncreases(info)) return { badRows: 0, checkedRows: 0, skipped: true };
-        const scan = { migration: input.name, runId: input.runId, extra: [mark.xid_mark], startAfter: mark.max_key, rangeSize: opts.rangeSize };
+        const scan = {
+          migration: input.name,
+          runId: input.runId,
+          extra: [mark.xid_mark],
+          startAfter: mark.max_key,
+          rangeSize: opts.rangeSize,
+        };
         const totals = await scanWithHeartbeat(
           (onRange) => countByRanges(deps.pool, probeSql(info, definition.backfill.where), { ...scan, onRange }),
           (t) => ({ ranges: t.ranges, checkedRows: t.checkedRows, badRows: t.matchedRows }),

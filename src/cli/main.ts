@@ -24,8 +24,7 @@ async function withClient<T>(fn: (fc: FerryClient) => Promise<T>): Promise<T> {
   }
 }
 
-const print = (json: boolean | undefined, value: unknown, text: string) =>
-  console.log(json ? JSON.stringify(value, null, 2) : text);
+const print = (json: boolean | undefined, value: unknown, text: string) => console.log(json ? JSON.stringify(value, null, 2) : text);
 
 /** The `ferry` command and its subcommands (each group in a function below). */
 function buildProgram(): Command {
@@ -72,8 +71,12 @@ function addServiceCommands(program: Command): void {
         const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
-        print(o.json, { ...result, reached, webUi: url }, `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
-          `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`);
+        print(
+          o.json,
+          { ...result, reached, webUi: url },
+          `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
+            `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`,
+        );
       });
     });
 }
@@ -82,7 +85,9 @@ function addServiceCommands(program: Command): void {
 function addSetupCommand(program: Command): void {
   program
     .command('setup')
-    .description("install or upgrade ferry's own schema in DATABASE_URL (run as an owner role); --grant-to gives a worker role what it needs")
+    .description(
+      "install or upgrade ferry's own schema in DATABASE_URL (run as an owner role); --grant-to gives a worker role what it needs",
+    )
     .option('--grant-to <role>', 'grant this worker role the privileges ferry needs (the role must exist)')
     .option('--dry-run', 'print what would be applied and granted; change nothing')
     .option('--json', 'print JSON')
@@ -120,10 +125,13 @@ function addControlCommands(program: Command): void {
   addControl(program, 'pause', msg.pauseUpdate, 'stop the backfill after the current batch, or hold the current phase');
   addControl(program, 'resume', msg.resumeUpdate, 'continue from the checkpoint');
   addControl(program, 'approve', msg.approveUpdate, 'allow the contract once the cool-off has passed');
-  addControl(program, 'finalize', msg.finalizeUpdate, 'run the rest of the backfill now, without deadline pacing (health checks still apply)');
-  addControl(program, 'abort', msg.abortUpdate, 'stop before contracting', (c) =>
-    c.option('--rollback', 'also run expand.down'),
+  addControl(
+    program,
+    'finalize',
+    msg.finalizeUpdate,
+    'run the rest of the backfill now, without deadline pacing (health checks still apply)',
   );
+  addControl(program, 'abort', msg.abortUpdate, 'stop before contracting', (c) => c.option('--rollback', 'also run expand.down'));
 }
 
 /** `status`, `list`, `history`. */
@@ -146,21 +154,24 @@ function addInspectCommands(program: Command): void {
     .command('list')
     .description('every migration, with its phase')
     .option('--json', 'print JSON')
-    .action((o) => withClient(async (fc) => {
-      const rows = await listMigrations(fc);
-      print(o.json, rows, formatList(rows));
-    }));
+    .action((o) =>
+      withClient(async (fc) => {
+        const rows = await listMigrations(fc);
+        print(o.json, rows, formatList(rows));
+      }),
+    );
 
   program
     .command('history <name>')
     .description('the audit trail: who started, signalled, paused, approved, aborted, and when')
     .option('--json', 'print JSON')
-    .action((name: string, o) => withClient(async (fc) => {
-      const entries = await getAudit(fc, name);
-      print(o.json, entries, formatAudit(entries));
-    }));
+    .action((name: string, o) =>
+      withClient(async (fc) => {
+        const entries = await getAudit(fc, name);
+        print(o.json, entries, formatAudit(entries));
+      }),
+    );
 }
-
 
 type ControlUpdate = Parameters<typeof control>[2];
 

@@ -5,7 +5,10 @@ import type { MigrationSummary } from '../client/list';
 /** `ferry status` for people: the header, then the same lines the Web UI shows. */
 export function formatProgress(p: Progress & { status?: string }, uiUrl?: string): string {
   const status = p.status && p.status !== 'RUNNING' ? ` [${p.status}]` : '';
-  const lines = [`migration ${p.name} on ${p.table || '(unknown table)'}`, `  phase:     ${p.phase}${p.paused ? ' (PAUSED)' : ''}${status}`];
+  const lines = [
+    `migration ${p.name} on ${p.table || '(unknown table)'}`,
+    `  phase:     ${p.phase}${p.paused ? ' (PAUSED)' : ''}${status}`,
+  ];
   for (const l of progressLines(p)) lines.push(`  ${`${l.label}:`.padEnd(10)} ${l.text}`);
   if (uiUrl) lines.push(`  web UI:    ${uiUrl}`);
   return lines.join('\n');
@@ -17,7 +20,14 @@ export function formatList(rows: MigrationSummary[]): string {
   const header = ['NAME', 'TABLE', 'PHASE', 'PAUSED', 'STATUS', 'STARTED'];
   const body = rows.map((r) => [r.name, r.table, r.phase, r.paused ? 'yes' : '', r.status, r.startedAt]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  return [header, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return [header, ...body]
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** `ferry history` for people. */

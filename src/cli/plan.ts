@@ -34,7 +34,15 @@ export function formatPlan(p: Plan): string {
     `  backfill ETA:   ${p.etaSeconds === null ? 'unknown' : `${formatDuration(p.etaSeconds * 1000)} at the trial's rate, one partition`}`,
   ];
   if (p.deadline) {
-    lines.push(`  deadline:       ${formatDuration(p.deadline.seconds * 1000)}: ${p.deadline.meets ? 'can be met' : 'CANNOT be met at this rate; raise concurrency or batch size, or allow more time'}`);
+    lines.push(
+      `  deadline:       ${formatDuration(p.deadline.seconds * 1000)}: ${p.deadline.meets ? 'can be met' : 'CANNOT be met at this rate; raise concurrency or batch size, or allow more time'}`,
+    );
   }
-  return [...lines, '', ...block('expand', p.ddl.expand), ...block('contract', p.ddl.contract), ...block('rollback (ferry abort --rollback)', p.ddl.rollback)].join('\n');
+  return [
+    ...lines,
+    '',
+    ...block('expand', p.ddl.expand),
+    ...block('contract', p.ddl.contract),
+    ...block('rollback (ferry abort --rollback)', p.ddl.rollback),
+  ].join('\n');
 }

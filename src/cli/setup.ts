@@ -82,7 +82,10 @@ async function runSetup(pool: Pool, opts: SetupOptions): Promise<SetupResult> {
     );
   }
   if (opts.grantTo === role) {
-    throw new FerryError('BAD_INPUT', `--grant-to names "${role}", the role ferry setup connects as; name the worker's role instead. Nothing was changed.`);
+    throw new FerryError(
+      'BAD_INPUT',
+      `--grant-to names "${role}", the role ferry setup connects as; name the worker's role instead. Nothing was changed.`,
+    );
   }
   const grants = opts.grantTo !== undefined ? grantStatements(database, opts.grantTo) : [];
   if (opts.dryRun) {
@@ -121,7 +124,10 @@ async function reachable<T>(fn: () => Promise<T>): Promise<T> {
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
       throw new FerryError('FAILED', `ferry setup failed: ${(err as Error).message} (SQLSTATE ${code}).`);
     }
-    throw new FerryError('FAILED', `cannot reach the database in DATABASE_URL: ${(err as Error).message}. Check DATABASE_URL and that PostgreSQL is up.`);
+    throw new FerryError(
+      'FAILED',
+      `cannot reach the database in DATABASE_URL: ${(err as Error).message}. Check DATABASE_URL and that PostgreSQL is up.`,
+    );
   }
 }
 

@@ -25,7 +25,10 @@ export async function watchStatus(fc: FerryClient, name: string, until?: PhaseTa
     };
     const total = Math.max(p.rowsEstimated, p.rowsDone, 1);
     if (!tty) {
-      if (tick % 2 === 0) console.log(`${name} ${fields.phase} ${p.percent.toFixed(1)}% ${p.rowsDone}/${total} rows ${fields.rate} rows/s ETA ${fields.eta_h} ${fields.note}`);
+      if (tick % 2 === 0)
+        console.log(
+          `${name} ${fields.phase} ${p.percent.toFixed(1)}% ${p.rowsDone}/${total} rows ${fields.rate} rows/s ETA ${fields.eta_h} ${fields.note}`,
+        );
     } else {
       if (!started) bar.start(total, p.rowsDone, fields);
       started = true;

@@ -47,11 +47,7 @@ export async function signalDeployed(fc: FerryClient, name: string, actor: msg.A
 }
 
 type ControlUpdate =
-  | typeof msg.pauseUpdate
-  | typeof msg.resumeUpdate
-  | typeof msg.approveUpdate
-  | typeof msg.finalizeUpdate
-  | typeof msg.abortUpdate;
+  typeof msg.pauseUpdate | typeof msg.resumeUpdate | typeof msg.approveUpdate | typeof msg.finalizeUpdate | typeof msg.abortUpdate;
 
 /**
  * Runs pause/resume/approve/abort and returns the new progress. A rejected update (wrong phase)
@@ -96,7 +92,10 @@ function isDeadline(err: unknown): boolean {
 }
 
 /** The progress of a migration: from the `progress` query, or from its search attributes when no worker answers. */
-export async function getProgress(fc: FerryClient, name: string): Promise<Progress & { source: 'query' | 'search-attributes'; status: string }> {
+export async function getProgress(
+  fc: FerryClient,
+  name: string,
+): Promise<Progress & { source: 'query' | 'search-attributes'; status: string }> {
   const { handle, description } = await migrationHandle(fc, name);
   const status = description.status.name;
   try {
@@ -138,16 +137,25 @@ function inFlightChunks(fc: FerryClient, description: FoundMigration['descriptio
   return { rows, updated, rate: Math.round(rate) };
 }
 
-
 function seconds(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
   return t ? Number(t.seconds ?? 0) + (t.nanos ?? 0) / 1e9 : 0;
 }
 
-
 function emptyProgress(name: string): Progress {
   return {
-    name, table: '', phase: 'expanding', paused: false, rowsDone: 0, rowsUpdated: 0, rowsEstimated: 0,
-    rowsFailed: 0, percent: 0, rowsPerSecond: 0, etaSeconds: null, deployed: false, throttledSeconds: 0,
+    name,
+    table: '',
+    phase: 'expanding',
+    paused: false,
+    rowsDone: 0,
+    rowsUpdated: 0,
+    rowsEstimated: 0,
+    rowsFailed: 0,
+    percent: 0,
+    rowsPerSecond: 0,
+    etaSeconds: null,
+    deployed: false,
+    throttledSeconds: 0,
   };
 }
 

@@ -52,7 +52,10 @@ export async function waitForPhase(fc: FerryClient, name: string, target: PhaseT
     const phase = (d.typedSearchAttributes.get(sa.MigrationPhase) ?? 'expanding') as Phase;
     if (hasReached(phase, target)) return phase;
     if (isFinal(phase) || (d.status.name !== 'RUNNING' && d.status.name !== 'CONTINUED_AS_NEW')) {
-      throw new FerryError('FAILED', `migration "${name}" ended ${phase} (${d.status.name}) before reaching ${target}; see "ferry status ${name}".`);
+      throw new FerryError(
+        'FAILED',
+        `migration "${name}" ended ${phase} (${d.status.name}) before reaching ${target}; see "ferry status ${name}".`,
+      );
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }

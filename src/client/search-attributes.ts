@@ -11,9 +11,7 @@ type IndexedValueType = temporal.api.enums.v1.IndexedValueType;
 
 /** The wire type of every ferry search attribute, keyed by name. */
 function wantedAttributes(): Record<string, IndexedValueType> {
-  return Object.fromEntries(
-    ALL_SEARCH_ATTRIBUTES.map((key) => [key.name, IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]),
-  );
+  return Object.fromEntries(ALL_SEARCH_ATTRIBUTES.map((key) => [key.name, IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]]));
 }
 
 /** The namespace's custom search attributes (name → type). */

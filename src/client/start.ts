@@ -97,7 +97,9 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
     throw new FerryError(
       'CONFLICT',
       `migration "${m.name}" ${running ? 'is running' : 'completed'} with another definition (spec ${hash}, this file is ${m.specHash}); ` +
-        (running ? `restore the file it was started with, or abort it ("ferry abort ${m.name}") first.` : 'write a new migration under a new name.'),
+        (running
+          ? `restore the file it was started with, or abort it ("ferry abort ${m.name}") first.`
+          : 'write a new migration under a new name.'),
     );
   }
   return { status: running ? 'already-running' : 'already-completed', workflowId: id, runId: description.runId, phase };

@@ -13,10 +13,7 @@ export function parseDuration(value: string | number, what = 'duration'): number
     const parsed = ms(value.trim() as ms.StringValue);
     if (typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0) return parsed;
   }
-  throw new FerryError(
-    'BAD_INPUT',
-    `${what} "${value}" is not a duration; write it like "7d", "12h", "30m", "90s" or "500ms".`,
-  );
+  throw new FerryError('BAD_INPUT', `${what} "${value}" is not a duration; write it like "7d", "12h", "30m", "90s" or "500ms".`);
 }
 
 /** Formats milliseconds for people: `formatDuration(93784000) === '1d 2h 3m'`. */
@@ -25,7 +22,12 @@ export function formatDuration(msValue: number): string {
   if (msValue < 1000) return `${Math.round(msValue)}ms`;
   const parts: string[] = [];
   let s = Math.round(msValue / 1000);
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (s >= size) {
       parts.push(`${Math.floor(s / size)}${unit}`);
       s %= size;

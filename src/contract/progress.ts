@@ -133,7 +133,10 @@ export function progressLines(p: Progress): ProgressLine[] {
   if (p.paused) add('paused', `${p.pauseReason ?? 'no reason given'}; resume with "ferry resume ${p.name}"`, true);
   if (p.waitingFor) add('waiting', p.waitingFor, true);
   const eta = p.etaSeconds ? `, ETA ${formatDuration(p.etaSeconds * 1000)}` : '';
-  add('backfill', `${n(p.rowsDone)} / ~${n(p.rowsEstimated)} rows (${p.percent.toFixed(1)}%), ${n(p.rowsUpdated)} changed, ${n(p.rowsPerSecond)} rows/s${eta}`);
+  add(
+    'backfill',
+    `${n(p.rowsDone)} / ~${n(p.rowsEstimated)} rows (${p.percent.toFixed(1)}%), ${n(p.rowsUpdated)} changed, ${n(p.rowsPerSecond)} rows/s${eta}`,
+  );
   if (p.batchSize) add('batches', `${n(p.batchSize)} rows each (adaptive)`);
   if (p.throttledSeconds || p.throttleReason) {
     add('throttled', `${formatDuration(p.throttledSeconds * 1000)} in all${p.throttleReason ? `; last: ${p.throttleReason}` : ''}`);

@@ -29,14 +29,21 @@ const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
 });
 
 const batchRows = (what: string) =>
-  z.number({ message: `must be a number of rows (${what})` }).int('must be a whole number of rows').min(1).max(1_000_000).optional();
+  z
+    .number({ message: `must be a number of rows (${what})` })
+    .int('must be a whole number of rows')
+    .min(1)
+    .max(1_000_000)
+    .optional();
 
 /** A user health check: SQL returning one boolean, or a function; true means healthy. */
 const healthCheckSchema = z
   .object({
     name: sqlText,
     sql: sqlText.optional(),
-    fn: z.custom<() => Promise<boolean> | boolean>((v) => typeof v === 'function', { message: 'must be a function () => Promise<boolean>' }).optional(),
+    fn: z
+      .custom<() => Promise<boolean> | boolean>((v) => typeof v === 'function', { message: 'must be a function () => Promise<boolean>' })
+      .optional(),
   })
   .strict()
   .refine((c) => (c.sql === undefined) !== (c.fn === undefined), {
@@ -60,7 +67,9 @@ const backfillSchema = z
   .object({
     where: sqlText,
     set: sqlText.optional(),
-    process: z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: "must be a function (rows, ctx) => Promise<void>" }).optional(),
+    process: z
+      .custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: 'must be a function (rows, ctx) => Promise<void>' })
+      .optional(),
     batchSize: z.number().int().min(1).max(1_000_000).default(1000),
     pause: duration.default(0),
     maxFailedRows: z.number().int().min(0).default(100),
@@ -112,9 +121,7 @@ export const definitionSchema = z
       .default({ by: 'app' }),
     backfill: backfillSchema,
     verify: z.object({ where: sqlText.optional() }).strict().default({}),
-    contract: z
-      .object({ up: sqlList, after: duration.default('7d'), approval: z.boolean().default(true) })
-      .strict(),
+    contract: z.object({ up: sqlList, after: duration.default('7d'), approval: z.boolean().default(true) }).strict(),
   })
   .strict();
 

@@ -60,7 +60,8 @@ export function acceptedSpecHashes(input: unknown, name?: string): string[] {
 function sha256(value: unknown): string {
   const canonical = JSON.stringify(value, (_key, v) => {
     if (typeof v === 'function') return `fn:${v.toString()}`;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
+    if (v && typeof v === 'object' && !Array.isArray(v))
+      return Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
     return v;
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);

@@ -56,7 +56,10 @@ async function batchBody(chunk: Chunk, client: PoolClient, cursor: Cursor, size:
   const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done }, cursor);
   if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
   const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
-  return { outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop }, work };
+  return {
+    outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
+    work,
+  };
 }
 
 /**

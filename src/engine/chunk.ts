@@ -71,7 +71,8 @@ async function waitForHealth(chunk: Chunk, tally: Tally, started: number): Promi
 /** Counts a slice of waiting for health: throttled time, reason, metrics, a heartbeat. */
 function throttled(chunk: Chunk, tally: Tally, ms: number, verdict: Unhealthy): void {
   const { name, partition } = chunk.input;
-  if (tally.throttleReason !== verdict.reason) chunk.port.log('backfill waits for the database', { migration: name, partition, reason: verdict.reason });
+  if (tally.throttleReason !== verdict.reason)
+    chunk.port.log('backfill waits for the database', { migration: name, partition, reason: verdict.reason });
   countThrottled(tally, ms, verdict.reason);
   chunk.tools.metrics?.throttled(name, verdict.kind, ms / 1000);
   heartbeat(chunk, tally);

@@ -53,9 +53,7 @@ const INTEGER_TYPES = ['smallint', 'integer', 'bigint'];
  */
 export async function splitKeyRange(db: Pool | PoolClient, table: TableInfo, n: number): Promise<PartitionBounds[]> {
   if (n <= 1) return [{ lower: null, upper: null }];
-  const cuts = INTEGER_TYPES.includes(table.key[0].type)
-    ? await integerCuts(db, table, n)
-    : await sampledCuts(db, table, n);
+  const cuts = INTEGER_TYPES.includes(table.key[0].type) ? await integerCuts(db, table, n) : await sampledCuts(db, table, n);
   return boundsFromCuts(cuts);
 }
 

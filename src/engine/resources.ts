@@ -51,7 +51,9 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
   return {
     limiter: (m) => cached(limiters, m.name, () => createRateLimiter(m.definition.backfill.rateLimit?.perSecond)),
     gate: (m, table) =>
-      cached(gates, `${m.name}/${m.specHash}`, () => createHealthGate(pool, healthChecks(table.quoted, m.definition.backfill), options.health)),
+      cached(gates, `${m.name}/${m.specHash}`, () =>
+        createHealthGate(pool, healthChecks(table.quoted, m.definition.backfill), options.health),
+      ),
     sizer: (m, input, start) => cached(sizers, partitionKey(m, input), () => newSizer(m, start)),
     forget: (m, input) => sizers.delete(partitionKey(m, input)),
   };

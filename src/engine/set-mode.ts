@@ -50,7 +50,12 @@ async function isolateSetBatch(tx: BatchTx, cursor: Cursor, size: number): Promi
   const keys: string[][] = (await tx.client.query(select.text, range.values)).rows.map((r) => r.key);
   const apply = buildApplyKeys(tx.table, tx.backfill);
   const applyKeys = async (part: string[][]) =>
-    (await tx.client.query(apply.text, tx.table.key.map((_c, i) => part.map((k) => k[i])))).rows[0].updated as number;
+    (
+      await tx.client.query(
+        apply.text,
+        tx.table.key.map((_c, i) => part.map((k) => k[i])),
+      )
+    ).rows[0].updated as number;
   const result = await bisect(isolation(tx, 'set'), keys, (k) => k, applyKeys);
   return { ...window, ...result };
 }

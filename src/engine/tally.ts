@@ -20,7 +20,17 @@ export interface Tally {
 
 /** A tally at zero. */
 export function newTally(): Tally {
-  return { rowsScanned: 0, rowsUpdated: 0, rowsFailed: 0, batches: 0, batchMs: [], throttledMs: 0, contendedMs: 0, contendedBatches: 0, timeoutsInARow: 0 };
+  return {
+    rowsScanned: 0,
+    rowsUpdated: 0,
+    rowsFailed: 0,
+    batches: 0,
+    batchMs: [],
+    throttledMs: 0,
+    contendedMs: 0,
+    contendedBatches: 0,
+    timeoutsInARow: 0,
+  };
 }
 
 /** Counts a committed batch that took `ms`. */
@@ -59,7 +69,15 @@ export function heartbeatDetails(tally: Tally, partition: number, batchSize: num
 /** The chunk's result: its counters, why it stopped, and the size its next batch would have. */
 export function chunkResult(tally: Tally, end: { done: boolean; stopped: ChunkStop; elapsedMs: number; batchSize: number }): ChunkResult {
   const { rowsScanned, rowsUpdated, rowsFailed, batches, throttledMs, throttleReason, contendedMs, contendedBatches } = tally;
-  const counters = { rowsScanned, rowsUpdated, rowsFailed, batches, elapsedMs: end.elapsedMs, batchMsMedian: median(tally.batchMs), batchSize: end.batchSize };
+  const counters = {
+    rowsScanned,
+    rowsUpdated,
+    rowsFailed,
+    batches,
+    elapsedMs: end.elapsedMs,
+    batchMsMedian: median(tally.batchMs),
+    batchSize: end.batchSize,
+  };
   const held = { throttledMs, ...(throttleReason === undefined ? {} : { throttleReason }), contendedMs, contendedBatches };
   return { ...counters, ...held, done: end.done, stopped: end.stopped };
 }

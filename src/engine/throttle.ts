@@ -54,7 +54,7 @@ export async function waitUntilHealthy(hooks: ThrottleHooks, backoff: ThrottleBa
 
 /** Waits `ms` in slices, reporting each; 'time' or 'stop-requested' when the wait must end early. */
 async function waitSlices(hooks: ThrottleHooks, ms: number, verdict: Unhealthy, sliceMs: number): Promise<ThrottleOutcome | undefined> {
-  for (let left = ms; left > 0; ) {
+  for (let left = ms; left > 0;) {
     const slice = Math.min(sliceMs, left, hooks.remainingMs());
     if (slice <= 0) return 'time';
     const t0 = Date.now();

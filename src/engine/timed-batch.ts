@@ -70,7 +70,8 @@ function recordBatch(chunk: Chunk, tally: Tally, outcome: BatchOutcome, ms: numb
   if (outcome.blocked > 0) {
     const first = tally.contendedBatches === 0;
     const nextSize = batchSize(chunk);
-    if (first) chunk.port.log('backfill batch blocked other sessions; shrinking batches', { migration: name, partition, blocked: outcome.blocked });
+    if (first)
+      chunk.port.log('backfill batch blocked other sessions; shrinking batches', { migration: name, partition, blocked: outcome.blocked });
     countContended(tally, outcome.blocked, ms, nextSize);
   }
   chunk.tools.metrics?.batch(name, { rows: outcome.scanned, failedRows: outcome.failed, seconds: ms / 1000, size });
@@ -84,9 +85,15 @@ function recordBatch(chunk: Chunk, tally: Tally, outcome: BatchOutcome, ms: numb
 function batchTimedOut(chunk: Chunk, tally: Tally, code: string): void {
   tally.timeoutsInARow += 1;
   const { lockTimeoutMs, statementTimeoutMs } = chunk.settings.tuning;
-  const which = code === LOCK_NOT_AVAILABLE ? `lock_timeout (${formatDuration(lockTimeoutMs)})` : `statement_timeout (${formatDuration(statementTimeoutMs)})`;
+  const which =
+    code === LOCK_NOT_AVAILABLE
+      ? `lock_timeout (${formatDuration(lockTimeoutMs)})`
+      : `statement_timeout (${formatDuration(statementTimeoutMs)})`;
   const size = batchSize(chunk);
-  chunk.port.log(`backfill batch hit ${which}; retrying with ${size} rows`, { migration: chunk.input.name, partition: chunk.input.partition });
+  chunk.port.log(`backfill batch hit ${which}; retrying with ${size} rows`, {
+    migration: chunk.input.name,
+    partition: chunk.input.partition,
+  });
   if (tally.timeoutsInARow <= chunk.settings.timeoutRetries) return;
   throw new FerryError(
     'BATCH_TIMEOUT',

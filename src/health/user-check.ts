@@ -30,7 +30,9 @@ async function sqlAnswer(pool: Pool, text: string, timeoutMs: number): Promise<u
     settings: { statement_timeout: `${Math.ceil(timeoutMs)}ms` },
   });
   if (result.rows.length !== 1 || result.fields.length !== 1) {
-    throw new Error(`returned ${result.rows.length} rows of ${result.fields.length} columns; it must return one row with one boolean column`);
+    throw new Error(
+      `returned ${result.rows.length} rows of ${result.fields.length} columns; it must return one row with one boolean column`,
+    );
   }
   return result.rows[0][result.fields[0].name];
 }

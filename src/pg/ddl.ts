@@ -37,7 +37,9 @@ const BACKOFF_MAX_MS = 10_000;
  * `2s`), else 1000 ms; statement timeout 60000 ms; 20 attempts.
  * @example ddlDefaults({ FERRY_LOCK_TIMEOUT: '250ms' }).lockTimeoutMs // 250
  */
-export function ddlDefaults(env: NodeJS.ProcessEnv = process.env): Required<Pick<DdlOptions, 'lockTimeoutMs' | 'statementTimeoutMs' | 'attempts'>> {
+export function ddlDefaults(
+  env: NodeJS.ProcessEnv = process.env,
+): Required<Pick<DdlOptions, 'lockTimeoutMs' | 'statementTimeoutMs' | 'attempts'>> {
   const lock = env.FERRY_LOCK_TIMEOUT?.trim();
   return {
     lockTimeoutMs: lock ? parseDuration(lock, 'FERRY_LOCK_TIMEOUT') : 1000,

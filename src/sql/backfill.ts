@@ -97,7 +97,8 @@ function windowSelect(table: TableInfo, shape: RangeShape): { text: string; para
  * Key types whose `max()` orders as `ORDER BY` does (same operator class, the column's collation).
  * uuid, boolean and others have no `max()` before PostgreSQL 16, so they keep the sort.
  */
-const MAX_TYPES = /^(smallint|integer|bigint|numeric(\(.*\))?|text|character varying(\(\d+\))?|date|timestamp(\(\d\))? with(out)? time zone)$/;
+const MAX_TYPES =
+  /^(smallint|integer|bigint|numeric(\(.*\))?|text|character varying(\(\d+\))?|date|timestamp(\(\d\))? with(out)? time zone)$/;
 
 /**
  * `(SELECT ARRAY[..] FROM <cte> ...)`: the last key of a CTE, as text[], null when it is empty.
@@ -204,8 +205,6 @@ export function buildFirstKeySpan(table: TableInfo): Statement {
  * percentage of pages to read. Used to split a non-integer key into partitions.
  */
 export function buildSampleKeys(table: TableInfo): Statement {
-  const text =
-    `SELECT ${keyAsText(table)} AS key FROM ${table.quoted} TABLESAMPLE SYSTEM ($1::float8)` +
-    ` ORDER BY ${keyOrder(table)}`;
+  const text = `SELECT ${keyAsText(table)} AS key FROM ${table.quoted} TABLESAMPLE SYSTEM ($1::float8)` + ` ORDER BY ${keyOrder(table)}`;
   return { text, params: 1 };
 }

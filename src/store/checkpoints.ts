@@ -106,7 +106,12 @@ export async function countPartitions(client: PoolClient, ref: RunRef): Promise<
 }
 
 /** Creates partition `partition` of the run at `pass`, with its bounds, unless it exists. */
-export async function insertPartition(client: PoolClient, ref: PartitionRef, pass: number, bounds: { lower: string[] | null; upper: string[] | null }): Promise<void> {
+export async function insertPartition(
+  client: PoolClient,
+  ref: PartitionRef,
+  pass: number,
+  bounds: { lower: string[] | null; upper: string[] | null },
+): Promise<void> {
   await client.query(INSERT_PARTITION, [...partitionParams(ref), pass, bounds.lower, bounds.upper]);
 }
 
@@ -124,7 +129,10 @@ export async function requestStop(db: Db, ref: RunRef): Promise<void> {
 }
 
 /** The run's counters summed over its partitions (`done` when every partition is). */
-export async function sumCounters(db: Db, ref: RunRef): Promise<{ rowsScanned: number; rowsUpdated: number; rowsFailed: number; done: boolean }> {
+export async function sumCounters(
+  db: Db,
+  ref: RunRef,
+): Promise<{ rowsScanned: number; rowsUpdated: number; rowsFailed: number; done: boolean }> {
   const r = (await db.query(SUM_COUNTERS, runParams(ref))).rows[0];
   return { rowsScanned: r.rows_scanned, rowsUpdated: r.rows_updated, rowsFailed: r.rows_failed, done: r.done };
 }

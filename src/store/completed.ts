@@ -16,10 +16,7 @@ export interface CompletedRecord {
  * @example const done = await completedRecord(pool, 'orders-total') // { specHash, completedAt } | undefined
  */
 export async function completedRecord(db: Pool | PoolClient, migration: string): Promise<CompletedRecord | undefined> {
-  const { rows } = await db.query(
-    `SELECT spec_hash, completed_at FROM ferry.completed_migrations WHERE migration = $1::text`,
-    [migration],
-  );
+  const { rows } = await db.query(`SELECT spec_hash, completed_at FROM ferry.completed_migrations WHERE migration = $1::text`, [migration]);
   return rows[0] ? { specHash: rows[0].spec_hash, completedAt: new Date(rows[0].completed_at).toISOString() } : undefined;
 }
 

@@ -28,7 +28,11 @@ RETURNING xid_mark, max_key`;
  * Records (or replaces) the deploy mark of a run and returns it.
  * @example const { xid_mark } = await recordMark(pool, maxKeySql(info), { migration: 'orders-total', runId })
  */
-export async function recordMark(db: Pool | PoolClient, maxKeySelect: string, run: { migration: string; runId: string }): Promise<DeployMark> {
+export async function recordMark(
+  db: Pool | PoolClient,
+  maxKeySelect: string,
+  run: { migration: string; runId: string },
+): Promise<DeployMark> {
   const { rows } = await db.query(recordMarkSql(maxKeySelect), [run.migration, run.runId]);
   return rows[0];
 }
@@ -38,9 +42,9 @@ export async function recordMark(db: Pool | PoolClient, maxKeySelect: string, ru
  * @example const mark = await readMark(pool, { migration: 'orders-total', runId })
  */
 export async function readMark(db: Pool | PoolClient, run: { migration: string; runId: string }): Promise<DeployMark | undefined> {
-  const { rows } = await db.query(
-    'SELECT xid_mark, max_key FROM ferry.deploy_marks WHERE migration = $1::text AND run_id = $2::text',
-    [run.migration, run.runId],
-  );
+  const { rows } = await db.query('SELECT xid_mark, max_key FROM ferry.deploy_marks WHERE migration = $1::text AND run_id = $2::text', [
+    run.migration,
+    run.runId,
+  ]);
   return rows[0];
 }

@@ -41,7 +41,10 @@ export function checksumOf(sql: string): string {
 export function loadStoreMigrations(dir: string = STORE_MIGRATIONS_DIR): StoreMigration[] {
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.sql'))
+      .sort();
   } catch (err) {
     throw new FerryError('FAILED', `ferry's schema files are missing: cannot read ${dir} (${(err as Error).message}); reinstall ferry.`);
   }
@@ -52,7 +55,10 @@ export function loadStoreMigrations(dir: string = STORE_MIGRATIONS_DIR): StoreMi
     }
     const version = Number(match[1]);
     if (version !== index + 1) {
-      throw new FerryError('FAILED', `schema file "${file}" in ${dir} has version ${version}; expected ${index + 1} (versions run 1, 2, 3... without gaps).`);
+      throw new FerryError(
+        'FAILED',
+        `schema file "${file}" in ${dir} has version ${version}; expected ${index + 1} (versions run 1, 2, 3... without gaps).`,
+      );
     }
     const sql = fs.readFileSync(path.join(dir, file), 'utf8');
     return { version, name: match[2], file, sql, checksum: checksumOf(sql) };

@@ -150,10 +150,13 @@ async function inspect(client: PoolClient, known: readonly StoreMigration[]): Pr
   let applied: AppliedStoreMigration[] = [];
   if (found[0].versioned) {
     try {
-      const { rows } = await client.query(
-        `SELECT version, name, checksum, applied_at FROM ferry.schema_migrations ORDER BY version`,
-      );
-      applied = rows.map((r) => ({ version: r.version, name: r.name, checksum: r.checksum, appliedAt: new Date(r.applied_at).toISOString() }));
+      const { rows } = await client.query(`SELECT version, name, checksum, applied_at FROM ferry.schema_migrations ORDER BY version`);
+      applied = rows.map((r) => ({
+        version: r.version,
+        name: r.name,
+        checksum: r.checksum,
+        appliedAt: new Date(r.applied_at).toISOString(),
+      }));
     } catch (err) {
       if (sqlstate(err) !== INSUFFICIENT_PRIVILEGE) throw err;
       throw new FerryError(
@@ -229,15 +232,16 @@ async function applyFile(client: PoolClient, file: StoreMigration, s: Settings, 
   for (let attempt = 1; ; attempt++) {
     try {
       await client.query('BEGIN');
-      await client.query(
-        `SELECT set_config('lock_timeout', $1::text, true), set_config('statement_timeout', $2::text, true)`,
-        [`${s.lockTimeoutMs}ms`, `${s.statementTimeoutMs}ms`],
-      );
+      await client.query(`SELECT set_config('lock_timeout', $1::text, true), set_config('statement_timeout', $2::text, true)`, [
+        `${s.lockTimeoutMs}ms`,
+        `${s.statementTimeoutMs}ms`,
+      ]);
       await client.query(file.sql);
-      await client.query(
-        `INSERT INTO ferry.schema_migrations (version, name, checksum) VALUES ($1::int, $2::text, $3::text)`,
-        [file.version, file.name, file.checksum],
-      );
+      await client.query(`INSERT INTO ferry.schema_migrations (version, name, checksum) VALUES ($1::int, $2::text, $3::text)`, [
+        file.version,
+        file.name,
+        file.checksum,
+      ]);
       await client.query('COMMIT');
       return;
     } catch (err) {

@@ -19,6 +19,9 @@ export function publish(input: MigrationInput, state: MigrationState): void {
 
 /** The current details: one screen that says what the migration is doing and waits for. */
 export function detailsMarkdown(p: Progress): string {
-  const lines = [`- table: \`${p.table}\``, ...progressLines(p).map((l) => (l.alert ? `- **${l.label}**: ${l.text}` : `- ${l.label}: ${l.text}`))];
+  const lines = [
+    `- table: \`${p.table}\``,
+    ...progressLines(p).map((l) => (l.alert ? `- **${l.label}**: ${l.text}` : `- ${l.label}: ${l.text}`)),
+  ];
   return [`## ${p.name}: ${p.phase}${p.paused ? ' (paused)' : ''}`, '', ...lines].join('\n');
 }

@@ -69,7 +69,10 @@ function chunk(ref: MigrationRef, maxMs: number): Promise<ChunkResult> {
 describe('contention-aware batch sizing', () => {
   it('shrinks batches while they block another session, reports it, and grows back after', async () => {
     await makeTable(db.pool, 'contended', 20_000);
-    const ref = register(migrations, 'contended', 'contended', { set: 'data = slow_json(raw)', health: { autovacuum: false, maxBlockedBackends: 1000 } });
+    const ref = register(migrations, 'contended', 'contended', {
+      set: 'data = slow_json(raw)',
+      health: { autovacuum: false, maxBlockedBackends: 1000 },
+    });
     await new MockActivityEnvironment(undefined, quiet).run(acts.initBackfill, { ...ref, runId: 'r1', pass: 1 });
 
     const idle = await chunk(ref, 2500);

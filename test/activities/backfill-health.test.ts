@@ -23,7 +23,8 @@ beforeAll(async () => {
 
 afterAll(() => db?.drop());
 
-const init = (ref: { name: string; specHash: string }) => new MockActivityEnvironment(undefined, quiet).run(acts.initBackfill, { ...ref, runId: 'r1', pass: 1 });
+const init = (ref: { name: string; specHash: string }) =>
+  new MockActivityEnvironment(undefined, quiet).run(acts.initBackfill, { ...ref, runId: 'r1', pass: 1 });
 
 /** A check function that says unhealthy until `open()` is called. */
 function valve() {
@@ -35,7 +36,10 @@ describe('backfillChunk under health checks', () => {
   it('waits while a check says unhealthy, reports the time and reason, and continues after', async () => {
     await makeTable(db.pool, 'gated', 500);
     const gate = valve();
-    const ref = register(migrations, 'gated', 'gated', { batchSize: 100, health: { autovacuum: false, checks: [{ name: 'business-hours', fn: gate.fn }] } });
+    const ref = register(migrations, 'gated', 'gated', {
+      batchSize: 100,
+      health: { autovacuum: false, checks: [{ name: 'business-hours', fn: gate.fn }] },
+    });
     await init(ref);
     const { env, beats } = activityEnv();
     const running = runChunk(env, acts, { ...ref, runId: 'r1', partition: 0, maxMs: 60_000 });
@@ -44,14 +48,19 @@ describe('backfillChunk under health checks', () => {
     gate.open();
     const result: ChunkResult = await running;
 
-    expect(result).toMatchObject({ done: true, stopped: 'done', rowsUpdated: 500, throttleReason: 'check "business-hours" returned false' });
+    expect(result).toMatchObject({
+      done: true,
+      stopped: 'done',
+      rowsUpdated: 500,
+      throttleReason: 'check "business-hours" returned false',
+    });
     expect(result.throttledMs).toBeGreaterThanOrEqual(600);
     expect(result.batchSize).toBeGreaterThan(100); // the adaptive sizer grew the batches
     expect(await touchHistogram(db.pool, 'gated')).toEqual({ '1': 500 });
     const waiting = beats.filter((b) => b.throttleReason !== undefined && b.batches === 0);
     expect(waiting.length).toBeGreaterThan(3); // heartbeats flow while it waits
     expect(waiting[waiting.length - 1]).toMatchObject({ throttleReason: 'check "business-hours" returned false', rowsScanned: 0 });
-    expect((waiting[waiting.length - 1].throttledMs as number)).toBeGreaterThan(0);
+    expect(waiting[waiting.length - 1].throttledMs as number).toBeGreaterThan(0);
   });
 
   it('fails closed: a check that throws holds the chunk, with its message as the reason', async () => {

@@ -11,7 +11,17 @@ import type { ActivityDeps } from '../../src/activities/context';
 import { backfillTuning } from '../../src/engine/tuning';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { activityEnv, createTouchFunction, delay, failureOf, makeTable, quiet, register, runChunk, touchHistogram } from '../helpers/backfill';
+import {
+  activityEnv,
+  createTouchFunction,
+  delay,
+  failureOf,
+  makeTable,
+  quiet,
+  register,
+  runChunk,
+  touchHistogram,
+} from '../helpers/backfill';
 
 let db: TestDatabase;
 const migrations = new Map<string, LoadedMigration>();
@@ -104,7 +114,9 @@ describe('batch timeouts', () => {
       const err = await failureOf(runChunk(new MockActivityEnvironment(undefined, quiet), a, input));
       expect(err).toBeInstanceOf(ApplicationFailure);
       expect(err).toMatchObject({ type: 'BATCH_TIMEOUT', nonRetryable: false });
-      expect(err.message).toContain('backfill of migration "stuck" on table "public"."stuck": 3 batches in a row hit lock_timeout (100ms), down to 13 rows a batch');
+      expect(err.message).toContain(
+        'backfill of migration "stuck" on table "public"."stuck": 3 batches in a row hit lock_timeout (100ms), down to 13 rows a batch',
+      );
       expect(err.message).toContain('raise backfill.lockTimeout');
     } finally {
       await lock.release();

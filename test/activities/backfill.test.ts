@@ -89,8 +89,7 @@ async function checkpoint(name: string, runId: string, partition = 0) {
   return rows[0];
 }
 
-const sum = (rs: ChunkResult[], k: 'rowsScanned' | 'rowsUpdated' | 'rowsFailed' | 'batches') =>
-  rs.reduce((s, r) => s + r[k], 0);
+const sum = (rs: ChunkResult[], k: 'rowsScanned' | 'rowsUpdated' | 'rowsFailed' | 'batches') => rs.reduce((s, r) => s + r[k], 0);
 
 const nextHeartbeat = (env: MockActivityEnvironment) => new Promise((resolve) => env.once('heartbeat', resolve));
 
@@ -104,7 +103,7 @@ describe('set mode', () => {
 
     const { env, beats } = activityEnv();
     const results: ChunkResult[] = [];
-    for (let r: ChunkResult | undefined; !r?.done; ) results.push((r = await chunk({ ...ref, runId: 'r1', partition: 0, maxMs: 150 }, env)));
+    for (let r: ChunkResult | undefined; !r?.done;) results.push((r = await chunk({ ...ref, runId: 'r1', partition: 0, maxMs: 150 }, env)));
 
     expect(results.length).toBeGreaterThan(1);
     expect(results.slice(0, -1).every((r) => r.stopped === 'time')).toBe(true);
@@ -119,7 +118,17 @@ describe('set mode', () => {
       rowsFailed: 0,
       done: true,
     });
-    const allowed = ['batchSize', 'batches', 'contendedBatches', 'contendedMs', 'partition', 'rowsFailed', 'rowsScanned', 'rowsUpdated', 'throttledMs'];
+    const allowed = [
+      'batchSize',
+      'batches',
+      'contendedBatches',
+      'contendedMs',
+      'partition',
+      'rowsFailed',
+      'rowsScanned',
+      'rowsUpdated',
+      'throttledMs',
+    ];
     for (const { throttleReason, ...beat } of beats) {
       expect(Object.keys(beat).sort()).toEqual(allowed);
       expect(Object.values(beat).every((v) => typeof v === 'number')).toBe(true);
@@ -248,7 +257,9 @@ describe('set mode', () => {
   });
 
   it(`runs a batch of more than ${SET_STATEMENT_ROWS} rows as several statements: composite key, partitions, bad rows`, async () => {
-    await db.pool.query(`CREATE TABLE big_batches ("T" int, "S" text, raw text, data jsonb, touches int NOT NULL DEFAULT 0, PRIMARY KEY ("T", "S"))`);
+    await db.pool.query(
+      `CREATE TABLE big_batches ("T" int, "S" text, raw text, data jsonb, touches int NOT NULL DEFAULT 0, PRIMARY KEY ("T", "S"))`,
+    );
     await db.pool.query(`CREATE TRIGGER touch BEFORE UPDATE ON big_batches FOR EACH ROW EXECUTE FUNCTION count_touch()`);
     await db.pool.query(`INSERT INTO big_batches ("T", "S", raw)
       SELECT t, lpad(s::text, 4, '0'), CASE WHEN (t, s) IN ((3, 700), (20, 5)) THEN 'not json' ELSE '{"ok": true}' END
@@ -345,7 +356,7 @@ describe('set mode', () => {
 
 /** Runs chunks of one partition in one environment until done. */
 async function runToEndIn(env: MockActivityEnvironment, input: BackfillChunkInput): Promise<void> {
-  for (let r: ChunkResult | undefined; !r?.done; ) r = await chunk(input, env);
+  for (let r: ChunkResult | undefined; !r?.done;) r = await chunk(input, env);
 }
 
 describe('process mode', () => {
@@ -372,7 +383,9 @@ describe('process mode', () => {
     // 58 rows pass the limiter at 50/s, plus retries while bisecting: at least ~1.1 s
     expect(ms).toBeGreaterThanOrEqual(1000);
     expect(await touchHistogram('proc', 'id NOT IN (7, 42)')).toEqual({ '1': 58 });
-    const { rows } = await db.pool.query(`SELECT key, sqlstate, error FROM ferry.failed_rows WHERE migration = 'proc' ORDER BY key[1]::int`);
+    const { rows } = await db.pool.query(
+      `SELECT key, sqlstate, error FROM ferry.failed_rows WHERE migration = 'proc' ORDER BY key[1]::int`,
+    );
     expect(rows).toEqual([
       { key: ['7'], sqlstate: null, error: 'cannot handle row 7' },
       { key: ['42'], sqlstate: null, error: 'cannot handle row 42' },

@@ -99,15 +99,18 @@ async function one(sql: string, params: unknown[] = []): Promise<Record<string, 
 }
 
 async function hasColumn(table: string, column: string): Promise<boolean> {
-  const r = await one(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped`, [table, column]);
+  const r = await one(
+    `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped`,
+    [table, column],
+  );
   return r.n === 1;
 }
 
 async function triggerState(name: string): Promise<{ trigger: boolean; fn: boolean }> {
-  const r = await one(
-    `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = $1) AS trigger, to_regprocedure($2) IS NOT NULL AS fn`,
-    [`ferry_dw_${name}`, `ferry."dw_${name}"()`],
-  );
+  const r = await one(`SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = $1) AS trigger, to_regprocedure($2) IS NOT NULL AS fn`, [
+    `ferry_dw_${name}`,
+    `ferry."dw_${name}"()`,
+  ]);
   return { trigger: r.trigger as boolean, fn: r.fn as boolean };
 }
 
@@ -292,12 +295,16 @@ describe('dual-write probe', () => {
     expect(heartbeats.at(-1)).toEqual({ ranges: 2, checkedRows: 5, badRows: 2 });
   });
 
-  test('with ferry\'s trigger, rows the old application writes after the mark are in the new shape', async () => {
+  test("with ferry's trigger, rows the old application writes after the mark are in the new shape", async () => {
     const ref = refOf(odd);
     await run(acts.expand, ref);
     const { xidMark } = await run(acts.markDeploy, { ...ref, runId: 'r1' });
     await db.pool.query(`INSERT INTO ${ODD} ("Id", price_cents, quantity) VALUES (50, 1, 1), (51, 2, 2)`);
-    await expect(run(acts.probeDualWrite, { ...ref, runId: 'r1', xidMark })).resolves.toEqual({ badRows: 0, checkedRows: 2, skipped: false });
+    await expect(run(acts.probeDualWrite, { ...ref, runId: 'r1', xidMark })).resolves.toEqual({
+      badRows: 0,
+      checkedRows: 2,
+      skipped: false,
+    });
   });
 
   test('a probe without a deploy mark is refused', async () => {

@@ -9,7 +9,7 @@ import { validateDefinition } from '../../src/definition/define';
 /** A deterministic pseudo-random sequence in [0, 1) (an LCG), so the test never flakes. */
 function random(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** Runs `batches` batches against the cost model; returns each batch's size and duration. */
@@ -166,11 +166,16 @@ describe('backfillTuning', () => {
       minBatchSize: 5,
       lockTimeoutMs: 500,
     });
-    expect(backfillTuning(definition({ batchSize: 100_000, statementTimeout: '30s' }))).toMatchObject({ maxBatchSize: 100_000, statementTimeoutMs: 30_000 });
+    expect(backfillTuning(definition({ batchSize: 100_000, statementTimeout: '30s' }))).toMatchObject({
+      maxBatchSize: 100_000,
+      statementTimeoutMs: 30_000,
+    });
   });
 
   it('rejects bounds the wrong way round, naming both', () => {
-    expect(() => definition({ minBatchSize: 500, maxBatchSize: 100 })).toThrow('minBatchSize (500) must not be greater than maxBatchSize (100)');
+    expect(() => definition({ minBatchSize: 500, maxBatchSize: 100 })).toThrow(
+      'minBatchSize (500) must not be greater than maxBatchSize (100)',
+    );
     expect(() => definition({ targetBatchMs: 5 })).toThrow('backfill.targetBatchMs: must be at least 10 ms');
   });
 });

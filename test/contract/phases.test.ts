@@ -39,11 +39,26 @@ describe('the table', () => {
   test('the final phases are completed, aborted and failed, and have no outgoing edges', () => {
     expect(FINAL_PHASES).toEqual(['completed', 'aborted', 'failed']);
     for (const p of FINAL_PHASES) expect(TRANSITIONS.filter((t) => t.from === p)).toEqual([]);
-    expect(PHASES.filter((p) => !isFinal(p))).toEqual(['expanding', 'awaiting-deploy', 'backfilling', 'verifying', 'cooling-off', 'awaiting-approval', 'contracting']);
+    expect(PHASES.filter((p) => !isFinal(p))).toEqual([
+      'expanding',
+      'awaiting-deploy',
+      'backfilling',
+      'verifying',
+      'cooling-off',
+      'awaiting-approval',
+      'contracting',
+    ]);
   });
 
   test('abort is legal before the contract only; failure from every phase that is not over', () => {
-    expect(PHASES.filter(canAbort)).toEqual(['expanding', 'awaiting-deploy', 'backfilling', 'verifying', 'cooling-off', 'awaiting-approval']);
+    expect(PHASES.filter(canAbort)).toEqual([
+      'expanding',
+      'awaiting-deploy',
+      'backfilling',
+      'verifying',
+      'cooling-off',
+      'awaiting-approval',
+    ]);
     expect(canAbort('contracting')).toBe(false);
     expect(PHASES.filter((p) => transition(p, 'failed'))).toEqual(PHASES.filter((p) => !isFinal(p)));
   });
@@ -138,7 +153,9 @@ describe('the workflow makes only moves the table has', () => {
     const out = new Map<string, string[]>();
     const parts = text.split(/^(?:export )?(?:async )?function (\w+)/m);
     for (let i = 1; i < parts.length; i += 2) {
-      const targets = [...parts[i + 1].matchAll(/enter\([\w.]+, ([^;]+)\);/g)].flatMap((m) => [...m[1].matchAll(/'([a-z-]+)'/g)].map((q) => q[1])).filter(isPhase);
+      const targets = [...parts[i + 1].matchAll(/enter\([\w.]+, ([^;]+)\);/g)]
+        .flatMap((m) => [...m[1].matchAll(/'([a-z-]+)'/g)].map((q) => q[1]))
+        .filter(isPhase);
       if (targets.length) out.set(parts[i], targets);
     }
     return out;
@@ -178,7 +195,9 @@ describe('the workflow makes only moves the table has', () => {
     const found = entersByFunction(source('migration.ts'));
     expect(Object.fromEntries(found)).toEqual({ abort: ['aborted'], guarded: ['failed'] });
     // abort() runs when `state.abort && canAbort(state.phase)`; guarded() runs in any phase that is not over.
-    expect(source('migration.ts')).toMatch(/if \(state\.abort && canAbort\(state\.phase\)\) \{\s*await guarded\(ctx, \(\) => abort\(ctx\)\);/);
+    expect(source('migration.ts')).toMatch(
+      /if \(state\.abort && canAbort\(state\.phase\)\) \{\s*await guarded\(ctx, \(\) => abort\(ctx\)\);/,
+    );
     for (const p of PHASES.filter(canAbort)) expect(transition(p, 'aborted')).toBeDefined();
     for (const p of PHASES.filter((q) => !isFinal(q))) expect(transition(p, 'failed')).toBeDefined();
   });
@@ -191,8 +210,7 @@ describe('the workflow makes only moves the table has', () => {
       let last: string | undefined;
       for (const event of history.events) {
         const attrs = (event.workflowExecutionStartedEventAttributes ?? event.upsertWorkflowSearchAttributesEventAttributes) as
-          | { searchAttributes?: { indexedFields?: Record<string, { data: string }> } }
-          | undefined;
+          { searchAttributes?: { indexedFields?: Record<string, { data: string }> } } | undefined;
         const field = attrs?.searchAttributes?.indexedFields?.MigrationPhase;
         if (!field) continue;
         const phase = JSON.parse(Buffer.from(field.data, 'base64').toString('utf8')) as Phase;

@@ -11,7 +11,14 @@ const minimal = { table: 't', expand: { up: 'a', down: 'b' }, backfill: { where:
 const tuned = {
   table: 't',
   expand: { up: 'a', down: 'b' },
-  backfill: { where: 'x', set: 'y', targetBatchMs: 300, minBatchSize: 5, lockTimeout: '1s', health: { maxReplicaLag: '10s', checks: [{ name: 'c', sql: 'SELECT true' }] } },
+  backfill: {
+    where: 'x',
+    set: 'y',
+    targetBatchMs: 300,
+    minBatchSize: 5,
+    lockTimeout: '1s',
+    health: { maxReplicaLag: '10s', checks: [{ name: 'c', sql: 'SELECT true' }] },
+  },
   contract: { up: 'c' },
 };
 const trigger = {
@@ -19,7 +26,17 @@ const trigger = {
   key: ['id'],
   expand: { up: ['a', 'a2'], down: 'b' },
   dualWrite: { by: 'trigger', body: 'NEW.x := 1;' },
-  backfill: { where: ' x ', set: 'y', batchSize: 50, pause: '10ms', concurrency: 2, deadline: '1h', maxFailedRows: 3, rateLimit: { perSecond: 5 }, health: { autovacuum: false } },
+  backfill: {
+    where: ' x ',
+    set: 'y',
+    batchSize: 50,
+    pause: '10ms',
+    concurrency: 2,
+    deadline: '1h',
+    maxFailedRows: 3,
+    rateLimit: { perSecond: 5 },
+    health: { autovacuum: false },
+  },
   verify: { where: 'z' },
   contract: { up: 'c', after: '1d', approval: false },
 };
@@ -48,7 +65,13 @@ test('defineMigration keeps what the author wrote, hidden from validation and JS
 
 test('a loaded migration accepts both hashes of its definition and no other', () => {
   const [current, ...earlier] = acceptedSpecHashes(trigger);
-  const m: LoadedMigration = { name: 'm', file: 'm.ts', definition: validateDefinition(trigger, 'm'), specHash: current, acceptedSpecHashes: earlier };
+  const m: LoadedMigration = {
+    name: 'm',
+    file: 'm.ts',
+    definition: validateDefinition(trigger, 'm'),
+    specHash: current,
+    acceptedSpecHashes: earlier,
+  };
   expect(acceptsSpecHash(m, current)).toBe(true);
   expect(acceptsSpecHash(m, '4d6cb478e904a240')).toBe(true);
   expect(acceptsSpecHash(m, legacySpecHash(minimal))).toBe(false);
@@ -57,9 +80,18 @@ test('a loaded migration accepts both hashes of its definition and no other', ()
 
 test('the schema fills every default in one place', () => {
   const d = validateDefinition(minimal, 'm');
-  expect(d.backfill).toMatchObject({ batchSize: 1000, targetBatchMs: 200, minBatchSize: 10, maxBatchSize: 50_000, lockTimeout: '2s', statementTimeout: 5000 });
+  expect(d.backfill).toMatchObject({
+    batchSize: 1000,
+    targetBatchMs: 200,
+    minBatchSize: 10,
+    maxBatchSize: 50_000,
+    lockTimeout: '2s',
+    statementTimeout: 5000,
+  });
   expect(d.backfill.health).toEqual({ maxReplicaLag: '5s', maxBlockedBackends: 0, autovacuum: true, checks: [] });
-  expect(validateDefinition({ ...minimal, backfill: { ...minimal.backfill, batchSize: 5, targetBatchMs: 1000 } }, 'm').backfill).toMatchObject({
+  expect(
+    validateDefinition({ ...minimal, backfill: { ...minimal.backfill, batchSize: 5, targetBatchMs: 1000 } }, 'm').backfill,
+  ).toMatchObject({
     minBatchSize: 5,
     statementTimeout: 10_000,
   });

@@ -58,17 +58,13 @@ describe('Temporal dev server', () => {
       workflowsPath: require.resolve('../fixtures/workflows/hello'),
       activities: helloActivities,
     });
-    const result = await worker.runUntil(
-      t.client.workflow.execute(helloWorkflow, { taskQueue, workflowId: taskQueue, args: ['ferry'] }),
-    );
+    const result = await worker.runUntil(t.client.workflow.execute(helloWorkflow, { taskQueue, workflowId: taskQueue, args: ['ferry'] }));
     expect(result).toBe('Hello, ferry!');
   });
 
   test("ferry's search attributes are registered", async () => {
     const { customAttributes } = await t.connection.operatorService.listSearchAttributes({ namespace: t.namespace });
-    expect(Object.keys(customAttributes ?? {})).toEqual(
-      expect.arrayContaining(ALL_SEARCH_ATTRIBUTES.map((key) => key.name)),
-    );
+    expect(Object.keys(customAttributes ?? {})).toEqual(expect.arrayContaining(ALL_SEARCH_ATTRIBUTES.map((key) => key.name)));
   });
 
   test('ensureDevServer reuses the running server, and its stop() leaves it up', async () => {

@@ -69,9 +69,27 @@ it('runs a chunk to the end, heartbeating after every batch and pausing between 
 
   const result: ChunkResult = await engine.runChunk(migration, input, port);
 
-  expect(result).toMatchObject({ done: true, stopped: 'done', rowsScanned: 250, rowsUpdated: 250, rowsFailed: 0, batches: 6, batchSize: 50 });
+  expect(result).toMatchObject({
+    done: true,
+    stopped: 'done',
+    rowsScanned: 250,
+    rowsUpdated: 250,
+    rowsFailed: 0,
+    batches: 6,
+    batchSize: 50,
+  });
   expect(beats.map((b) => b.batches)).toEqual([1, 2, 3, 4, 5, 6]); // 5 full batches, then the empty one that ends the range
-  expect(beats[5]).toEqual({ partition: 0, rowsScanned: 250, rowsUpdated: 250, rowsFailed: 0, batches: 6, batchSize: 50, throttledMs: 0, contendedMs: 0, contendedBatches: 0 });
+  expect(beats[5]).toEqual({
+    partition: 0,
+    rowsScanned: 250,
+    rowsUpdated: 250,
+    rowsFailed: 0,
+    batches: 6,
+    batchSize: 50,
+    throttledMs: 0,
+    contendedMs: 0,
+    contendedBatches: 0,
+  });
   expect(sleeps).toEqual([5, 5, 5, 5, 5]); // after each full batch, none after the last
   expect(await touchHistogram(db.pool, 'plain')).toEqual({ '1': 250 });
   expect(await checkpoint('plain')).toEqual({ last_key: ['250'], batches: 6, rows_updated: 250, done: true });

@@ -14,7 +14,11 @@ function fake(label: string, answer: () => Promise<HealthVerdict> | HealthVerdic
 
 describe('createHealthGate', () => {
   it('answers the first unhealthy verdict in the order of the checks', async () => {
-    const checks = [fake('a', () => HEALTHY), fake('b', () => unhealthy('user_check', 'b says no')), fake('c', () => unhealthy('user_check', 'c says no'))];
+    const checks = [
+      fake('a', () => HEALTHY),
+      fake('b', () => unhealthy('user_check', 'b says no')),
+      fake('c', () => unhealthy('user_check', 'c says no')),
+    ];
     expect(await createHealthGate(pool, checks).check()).toEqual({ healthy: false, kind: 'user_check', reason: 'b says no' });
   });
 
@@ -22,7 +26,9 @@ describe('createHealthGate', () => {
     const throws = fake('check "x"', () => Promise.reject(new Error('boom')));
     expect(await createHealthGate(pool, [throws]).check()).toMatchObject({ healthy: false, reason: 'check "x" failed: boom' });
     const hangs = fake('check "y"', () => new Promise<HealthVerdict>(() => undefined));
-    expect(await createHealthGate(pool, [hangs], { timeoutMs: 50 }).check()).toMatchObject({ reason: 'check "y" failed: no answer within 50 ms' });
+    expect(await createHealthGate(pool, [hangs], { timeoutMs: 50 }).check()).toMatchObject({
+      reason: 'check "y" failed: no answer within 50 ms',
+    });
   });
 
   it('reuses a verdict for cacheMs and shares one round between concurrent callers', async () => {
@@ -52,7 +58,7 @@ describe('healthChecks', () => {
       'm',
     ).backfill;
 
-  it('runs the built-in checks, then the author\'s, and can leave autovacuum out', () => {
+  it("runs the built-in checks, then the author's, and can leave autovacuum out", () => {
     const labels = (h?: Record<string, unknown>) => healthChecks('"public"."t"', backfill(h)).map((c) => c.label);
     expect(labels()).toEqual(['lock check', 'replica lag check', 'autovacuum check']);
     expect(labels({ autovacuum: false, checks: [{ name: 'business-hours', sql: 'SELECT true' }] })).toEqual([

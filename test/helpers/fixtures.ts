@@ -119,6 +119,8 @@ export function usePostsHarness(prefix: string, rows: number, opts: { worker?: b
 
 /** Drops and recreates the counted posts, for a second test in the same database. */
 export async function resetCountedPosts(pool: Pool, rows: number): Promise<void> {
-  await pool.query('DROP TABLE IF EXISTS posts, post_updates CASCADE; DROP TABLE IF EXISTS members; DROP FUNCTION IF EXISTS count_post_update');
+  await pool.query(
+    'DROP TABLE IF EXISTS posts, post_updates CASCADE; DROP TABLE IF EXISTS members; DROP FUNCTION IF EXISTS count_post_update',
+  );
   await createCountedPosts(pool, rows);
 }

@@ -136,7 +136,13 @@ test('after Temporal forgets the completed workflow (retention), a new start cha
         const workflowExecution = { workflowId: `migration/${name}` };
         await connection.workflowService.deleteWorkflowExecution({ namespace, workflowExecution }).catch(() => undefined);
       }
-      return client.workflow.getHandle(`migration/${name}`).describe().then(() => false, () => true);
+      return client.workflow
+        .getHandle(`migration/${name}`)
+        .describe()
+        .then(
+          () => false,
+          () => true,
+        );
     };
     await eventually('the workflow to be deleted', gone, 90_000);
   } finally {

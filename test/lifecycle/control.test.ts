@@ -3,7 +3,16 @@
  * continues from the checkpoint; abort with rollback leaves the table as it was before expand;
  * the audit trail records who and why.
  */
-import { checkpointTotals, eventually, slowPostsMigration, updateCounts, writeMigration, postColumns, resetCountedPosts, usePostsHarness } from '../helpers/fixtures';
+import {
+  checkpointTotals,
+  eventually,
+  slowPostsMigration,
+  updateCounts,
+  writeMigration,
+  postColumns,
+  resetCountedPosts,
+  usePostsHarness,
+} from '../helpers/fixtures';
 
 const ROWS = 10_000;
 const ctx = usePostsHarness('control', ROWS);

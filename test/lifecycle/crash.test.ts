@@ -2,7 +2,15 @@
  * A worker killed with SIGKILL in the middle of the backfill, then restarted: the migration
  * finishes with no row missed and no batch applied twice (a trigger counts UPDATEs per row).
  */
-import { checkpointTotals, eventually, slowPostsMigration, updateCounts, writeMigration, resetCountedPosts, usePostsHarness } from '../helpers/fixtures';
+import {
+  checkpointTotals,
+  eventually,
+  slowPostsMigration,
+  updateCounts,
+  writeMigration,
+  resetCountedPosts,
+  usePostsHarness,
+} from '../helpers/fixtures';
 
 const ROWS = 20_000;
 const ctx = usePostsHarness('crash', ROWS, { worker: false });

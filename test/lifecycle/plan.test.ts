@@ -27,8 +27,10 @@ afterAll(async () => {
 });
 
 const snapshot = async () =>
-  (await db.pool.query(`SELECT count(*) FILTER (WHERE column_name = 'member_uuid')::int AS added, count(*)::int AS columns
-                          FROM information_schema.columns WHERE table_name = 'posts'`)).rows[0];
+  (
+    await db.pool.query(`SELECT count(*) FILTER (WHERE column_name = 'member_uuid')::int AS added, count(*)::int AS columns
+                          FROM information_schema.columns WHERE table_name = 'posts'`)
+  ).rows[0];
 
 test('plans without changing anything, and fails a deadline it cannot meet', async () => {
   const name = h.name('posts-member-uuid');
@@ -39,7 +41,10 @@ test('plans without changing anything, and fails a deadline it cannot meet', asy
   expect(plan).toMatchObject({
     table: '"public"."posts"',
     key: ['id'],
-    ddl: { expand: ['ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_uuid uuid'], contract: ['ALTER TABLE posts DROP COLUMN IF EXISTS member_id'] },
+    ddl: {
+      expand: ['ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_uuid uuid'],
+      contract: ['ALTER TABLE posts DROP COLUMN IF EXISTS member_id'],
+    },
     trial: { ran: true, rows: 2000, updated: 2000, expandedInTrial: true },
     deadline: { meets: true },
   });

@@ -36,9 +36,7 @@ afterAll(async () => {
 
 /** JSON text with every payload's base64 `data` decoded, so that a search sees what the Web UI shows. */
 function readable(value: unknown): string {
-  return JSON.stringify(value, (key, v) =>
-    key === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
-  );
+  return JSON.stringify(value, (key, v) => (key === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v));
 }
 
 /** Every run's history of a workflow id, as readable JSON text. */

@@ -149,10 +149,9 @@ describe('services-extract-url', () => {
     expect(cols.rows.map((r) => r.column_name)).toEqual(['id', 'url']);
     expect(await wrongUrls(db, writes)).toEqual([]);
     // Skipped, not retried: each bad row was recorded once and counted once.
-    const counted = await db.pool.query(
-      `SELECT sum(rows_failed)::int AS n FROM ferry.backfill_checkpoints WHERE migration = $1::text`,
-      [name],
-    );
+    const counted = await db.pool.query(`SELECT sum(rows_failed)::int AS n FROM ferry.backfill_checkpoints WHERE migration = $1::text`, [
+      name,
+    ]);
     expect(counted.rows[0].n).toBe(BAD_IDS.length);
   }, 90_000);
 });

@@ -111,15 +111,16 @@ test('looks every legacy id up under the rate limit, skips unknown ids, drops le
   expect(waiting).toMatchObject({ rowsFailed: UNKNOWN_IDS.length, verify: { wrongRows: 0, failedRows: UNKNOWN_IDS.length } });
   expect(await wrongUuids()).toEqual([]);
 
-  const failed = await db.pool.query(
-    `SELECT key, error FROM ferry.failed_rows WHERE migration = $1::text ORDER BY key[1]::bigint`,
-    [name],
-  );
+  const failed = await db.pool.query(`SELECT key, error FROM ferry.failed_rows WHERE migration = $1::text ORDER BY key[1]::bigint`, [name]);
   expect(failed.rows.map((r) => r.key)).toEqual(UNKNOWN_IDS.map((id) => [String(id)]));
   for (const r of failed.rows) expect(r.error).toContain('vendor API answered 404');
 
   const counts = requestCounts(); // every legacy id asked for, and nothing else
-  const legacyIds = new Set(ACCOUNT_IDS.map(legacyId).filter((l) => l !== null).map(String));
+  const legacyIds = new Set(
+    ACCOUNT_IDS.map(legacyId)
+      .filter((l) => l !== null)
+      .map(String),
+  );
   expect([...legacyIds].filter((l) => !counts.has(l))).toEqual([]);
   expect([...counts.keys()].filter((l) => !legacyIds.has(l))).toEqual([]);
   const unknownCounts = UNKNOWN_IDS.map((id) => counts.get(String(legacyId(id))) ?? 0);

@@ -9,7 +9,10 @@ import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/wor
 import { WORKFLOWS_PATH } from '../../src/worker';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
-const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = fs
+  .readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 let bundle: WorkflowBundle;
 

@@ -41,10 +41,7 @@ describe('keyRange', () => {
 
   it('numbers the lower bound first, then the upper bound, from `first`', () => {
     expect(keyRange(odd, { lower: 2, upper: 1 }, 3)).toEqual({
-      conditions: [
-        '("Tenant", "we""ird") > ($3::integer, $4::character varying(20))',
-        '"Tenant" <= $5::integer',
-      ],
+      conditions: ['("Tenant", "we""ird") > ($3::integer, $4::character varying(20))', '"Tenant" <= $5::integer'],
       next: 6,
     });
   });
@@ -184,9 +181,7 @@ describe('buildSelectRows', () => {
 
 describe('partition helpers', () => {
   it('reads the span of the first key column', () => {
-    expect(buildFirstKeySpan(odd).text).toBe(
-      'SELECT min("Tenant")::text AS min, max("Tenant")::text AS max FROM "Mixed Case"."Odd-Table"',
-    );
+    expect(buildFirstKeySpan(odd).text).toBe('SELECT min("Tenant")::text AS min, max("Tenant")::text AS max FROM "Mixed Case"."Odd-Table"');
   });
 
   it('samples keys by page', () => {

@@ -91,7 +91,10 @@ describe('runDdl against PostgreSQL', () => {
     const statements = [`ALTER TABLE ${ODD} ADD COLUMN IF NOT EXISTS "New Col" int`, `CREATE INDEX IF NOT EXISTS "odd v" ON ${ODD} (v)`];
     await expect(runDdl(db.pool, statements, { table: ODD })).resolves.toEqual({ statements: 2, retries: 0 });
     await expect(runDdl(db.pool, statements, { table: ODD })).resolves.toEqual({ statements: 2, retries: 0 });
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'New Col'`, [ODD]);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'New Col'`,
+      [ODD],
+    );
     expect(rows[0].n).toBe(1);
   });
 
@@ -137,7 +140,10 @@ describe('runDdl against PostgreSQL', () => {
     expect(result.retries).toBeGreaterThanOrEqual(1);
     expect(Math.max(...waits)).toBeGreaterThan(50); // the reader did queue behind the waiting ALTER...
     expect(Math.max(...waits)).toBeLessThan(lockTimeoutMs + 300); // ...but never for much longer than the lock timeout
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'blocked'`, [ODD]);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'blocked'`,
+      [ODD],
+    );
     expect(rows[0].n).toBe(1);
   });
 
@@ -168,8 +174,13 @@ describe('runDdl against PostgreSQL', () => {
     }).catch((e) => e);
     expect(err).toBeInstanceOf(FerryError);
     expect(err.code).toBe('INVALID_DEFINITION');
-    expect(err.message).toMatch(/^DDL statement 2 of 2 on table "Mixed Case"."Odd-Table", "ALTER TABLE .* DROP COLUMN nope" failed: column "nope" .* \(SQLSTATE 42703\)\. Fix the statement/);
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'ok'`, [ODD]);
+    expect(err.message).toMatch(
+      /^DDL statement 2 of 2 on table "Mixed Case"."Odd-Table", "ALTER TABLE .* DROP COLUMN nope" failed: column "nope" .* \(SQLSTATE 42703\)\. Fix the statement/,
+    );
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'ok'`,
+      [ODD],
+    );
     expect(rows[0].n).toBe(1);
   });
 

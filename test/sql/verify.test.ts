@@ -6,7 +6,13 @@ import { verifySql } from '../../src/sql/verify';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 const POSTS = { quoted: '"public"."posts"', key: [{ name: 'id', type: 'bigint' }] };
-const ODD = { quoted: '"Mixed Case"."Odd-Table"', key: [{ name: 'Id', type: 'bigint' }, { name: 'k', type: 'text' }] };
+const ODD = {
+  quoted: '"Mixed Case"."Odd-Table"',
+  key: [
+    { name: 'Id', type: 'bigint' },
+    { name: 'k', type: 'text' },
+  ],
+};
 
 describe('range scan SQL (golden strings)', () => {
   test('verify, one key column: first range and next range', () => {
@@ -118,7 +124,11 @@ describe('countByRanges against PostgreSQL', () => {
 
   test('an empty table scans zero ranges', async () => {
     const info = await describeTable(db.pool, 'empty');
-    await expect(countByRanges(db.pool, verifySql(info, 'v IS NULL'), opts)).resolves.toEqual({ checkedRows: 0, matchedRows: 0, ranges: 0 });
+    await expect(countByRanges(db.pool, verifySql(info, 'v IS NULL'), opts)).resolves.toEqual({
+      checkedRows: 0,
+      matchedRows: 0,
+      ranges: 0,
+    });
   });
 
   test('an author predicate that is NULL counts as not matching', async () => {

@@ -14,7 +14,10 @@ const latest = shipped[shipped.length - 1].version;
 /** This ferry's files plus one more: what a newer ferry would ship. */
 function withExtra(sql = 'CREATE TABLE ferry.extra_test (id int PRIMARY KEY)'): StoreMigration[] {
   const version = latest + 1;
-  return [...shipped, { version, name: 'extra_test', file: `${String(version).padStart(4, '0')}_extra_test.sql`, sql, checksum: checksumOf(sql) }];
+  return [
+    ...shipped,
+    { version, name: 'extra_test', file: `${String(version).padStart(4, '0')}_extra_test.sql`, sql, checksum: checksumOf(sql) },
+  ];
 }
 
 async function rejection(promise: Promise<unknown>): Promise<FerryError> {
@@ -40,7 +43,11 @@ afterAll(async () => {
 
 test('a fresh database gets every file, recorded with its checksum; a second run changes nothing', async () => {
   const db = await freshDb('store_fresh');
-  expect(await storeStatus(db.pool)).toMatchObject({ current: 0, latest, pending: shipped.map(({ version, name }) => ({ version, name })) });
+  expect(await storeStatus(db.pool)).toMatchObject({
+    current: 0,
+    latest,
+    pending: shipped.map(({ version, name }) => ({ version, name })),
+  });
 
   const logged: string[] = [];
   const first = await migrateStore(db.pool, { log: (m) => logged.push(m) });
@@ -64,7 +71,10 @@ test('a fresh database gets every file, recorded with its checksum; a second run
 
 test('two workers starting at once: both succeed, each file is applied once', async () => {
   const db = await freshDb('store_race');
-  const results = await Promise.all([migrateStore(db.pool, { migrations: withExtra() }), migrateStore(db.pool, { migrations: withExtra() })]);
+  const results = await Promise.all([
+    migrateStore(db.pool, { migrations: withExtra() }),
+    migrateStore(db.pool, { migrations: withExtra() }),
+  ]);
   expect(results.map((r) => r.applied.length).sort()).toEqual([0, latest + 1]);
   const { rows } = await db.pool.query('SELECT version, count(*)::int AS n FROM ferry.schema_migrations GROUP BY version ORDER BY version');
   expect(rows).toEqual(withExtra().map((m) => ({ version: m.version, n: 1 })));
@@ -88,7 +98,9 @@ test('an older ferry refuses a database a newer ferry upgraded, and changes noth
 test('an applied file whose text changed is refused', async () => {
   const db = await freshDb('store_checksum');
   await migrateStore(db.pool);
-  const edited = shipped.map((m) => (m.version === 1 ? { ...m, sql: `${m.sql}\n-- edited`, checksum: checksumOf(`${m.sql}\n-- edited`) } : m));
+  const edited = shipped.map((m) =>
+    m.version === 1 ? { ...m, sql: `${m.sql}\n-- edited`, checksum: checksumOf(`${m.sql}\n-- edited`) } : m,
+  );
   const err = await rejection(migrateStore(db.pool, { migrations: edited }));
   expect(err.message).toContain('0001_initial');
   expect(err.message).toContain('checksum mismatch');

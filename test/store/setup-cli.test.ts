@@ -58,7 +58,13 @@ test('--dry-run says what it would apply and changes nothing', async () => {
 test('applies the schema, then says it is up to date', async () => {
   const first = await runFerry(['setup', '--json'], env());
   expect(first.code).toBe(0);
-  expect(JSON.parse(first.stdout)).toMatchObject({ dryRun: false, from: 0, to: latest, applied: [{ version: 1, name: 'initial' }], grants: [] });
+  expect(JSON.parse(first.stdout)).toMatchObject({
+    dryRun: false,
+    from: 0,
+    to: latest,
+    applied: [{ version: 1, name: 'initial' }],
+    grants: [],
+  });
 
   const again = await runFerry(['setup'], env());
   expect(again.code).toBe(0);
@@ -76,7 +82,7 @@ describe('a worker role granted by ferry setup --grant-to', () => {
     worker = role.pool(db);
   });
 
-  test('starts (schema up to date, no DDL) and reads and writes ferry\'s tables', async () => {
+  test("starts (schema up to date, no DDL) and reads and writes ferry's tables", async () => {
     await expect(migrateStore(worker)).resolves.toEqual({ from: latest, to: latest, applied: [] });
     await worker.query(`INSERT INTO ferry.backfill_checkpoints (migration, run_id, partition) VALUES ('m', 'r', 0)`);
     await worker.query(`UPDATE ferry.backfill_checkpoints SET batches = 1 WHERE migration = 'm'`);

@@ -56,7 +56,9 @@ test('a 0.1.0 install mid-backfill upgrades in place and the backfill resumes fr
       ('upgrade-orders', 'r1', ARRAY['150'], '22P02', 'invalid input syntax for type json'),
       ('older-done', 'r0', ARRAY['3'], '23505', 'duplicate key')`);
   await db.pool.query(`INSERT INTO ferry.completed_migrations (migration, spec_hash) VALUES ('older-done', 'abc123')`);
-  await db.pool.query(`INSERT INTO ferry.deploy_marks (migration, run_id, xid_mark, max_key) VALUES ('upgrade-orders', 'r1', '1234', ARRAY['1000'])`);
+  await db.pool.query(
+    `INSERT INTO ferry.deploy_marks (migration, run_id, xid_mark, max_key) VALUES ('upgrade-orders', 'r1', '1234', ARRAY['1000'])`,
+  );
   const before = await state();
 
   expect(await storeStatus(db.pool)).toMatchObject({ current: 0, latest, pending: [{ version: 1, name: 'initial' }] });

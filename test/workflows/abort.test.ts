@@ -61,7 +61,10 @@ const STAYS: Record<Exclude<Phase, 'contracting' | 'completed' | 'aborted' | 'fa
   },
   'awaiting-approval': {
     input: { approvalRequired: true },
-    reach: async (s, h) => (await s.until(h, (p) => p.phase === 'awaiting-approval' && p.waitingFor !== undefined, 'awaiting-approval'), noop),
+    reach: async (s, h) => (
+      await s.until(h, (p) => p.phase === 'awaiting-approval' && p.waitingFor !== undefined, 'awaiting-approval'),
+      noop
+    ),
     calls: ['describeTarget', 'expand', ...PASS_1, 'verify'],
   },
 };
@@ -119,7 +122,11 @@ test('abort is refused once the migration has completed: by the server and by fe
     const fc = { client: env().t.client, config: {} as FerryConfig, close: async () => {} };
     const refused = await control(fc, input.name, abortUpdate, { by: 'jest', rollback: true }).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(FerryError);
-    expect(refused).toMatchObject({ code: 'CONFLICT', exitCode: 3, message: `migration "${input.name}" is completed (COMPLETED); there is nothing to abort.` });
+    expect(refused).toMatchObject({
+      code: 'CONFLICT',
+      exitCode: 3,
+      message: `migration "${input.name}" is completed (COMPLETED); there is nothing to abort.`,
+    });
   });
   expect(s.calls('rollback')).toBe(0);
 });

@@ -40,7 +40,15 @@ test('a dual-write probe that finds old-shape rows waits for another deploy, the
     return h.result();
   });
   expect(done).toMatchObject({ phase: 'completed', probe: { ok: true, badRows: 0 } });
-  expect(s.log).toEqual(['describeTarget', 'expand', 'markDeploy', 'probeDualWrite', 'markDeploy', 'probeDualWrite', ...HAPPY_TRIGGER.slice(2)]);
+  expect(s.log).toEqual([
+    'describeTarget',
+    'expand',
+    'markDeploy',
+    'probeDualWrite',
+    'markDeploy',
+    'probeDualWrite',
+    ...HAPPY_TRIGGER.slice(2),
+  ]);
   // The second probe counts from the second deploy's mark.
   expect(s.mocks.probeDualWrite.mock.calls.map(([i]) => i.xidMark)).toEqual(['1001', '1002']);
 });
@@ -105,7 +113,11 @@ test('verify still wrong after a catch-up pass holds the migration paused; resum
   s.impl.verify = sequence(verified(4), verified(4), verified(0));
   const done = await s.run({}, async (h, input) => {
     const held = await s.until(h, (p) => p.paused, 'the hold');
-    expect(held).toMatchObject({ phase: 'verifying', pauseReason: 'verify found 4 wrong rows after a catch-up pass', verify: { wrongRows: 4 } });
+    expect(held).toMatchObject({
+      phase: 'verifying',
+      pauseReason: 'verify found 4 wrong rows after a catch-up pass',
+      verify: { wrongRows: 4 },
+    });
     expect(held.lastError).toContain(`still match the verify predicate after a catch-up pass`);
     expect(held.lastError).toContain(`"ferry resume ${input.name}"`);
     await sleep(300);

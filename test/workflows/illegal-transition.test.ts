@@ -59,7 +59,8 @@ test('an illegal transition fails the workflow task; fixed code replays and comp
       let failure: string | undefined;
       for (let i = 0; i < 100 && failure === undefined; i++) {
         const { events } = await handle.fetchHistory();
-        failure = events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
+        failure =
+          events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
         if (failure === undefined) await new Promise((r) => setTimeout(r, 100));
       }
       expect(failure).toContain('illegal phase transition backfilling → verifying');
@@ -71,7 +72,16 @@ test('an illegal transition fails the workflow task; fixed code replays and comp
     const done = await (await worker(bundle)).runUntil(handle.result());
     expect(done).toMatchObject({ phase: 'completed', paused: false });
     // The fixed worker replays the pass from the history: nothing is run twice.
-    expect(s.log).toEqual(['describeTarget', 'expand', 'initBackfill#1', 'backfillChunk', 'backfillStatus', 'verify', 'verify', 'contract']);
+    expect(s.log).toEqual([
+      'describeTarget',
+      'expand',
+      'initBackfill#1',
+      'backfillChunk',
+      'backfillStatus',
+      'verify',
+      'verify',
+      'contract',
+    ]);
   } finally {
     if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test over');
   }

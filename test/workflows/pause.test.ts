@@ -28,8 +28,10 @@ interface Hold {
 const noop = () => {};
 const START = ['describeTarget', 'expand'];
 const PASS_1 = ['initBackfill#1', 'backfillChunk', 'backfillStatus'];
-const waiting = (phase: Phase) => async (s: Scenario, h: Handle) =>
-  (await s.until(h, (p) => p.phase === phase && p.waitingFor !== undefined, phase), noop);
+const waiting = (phase: Phase) => async (s: Scenario, h: Handle) => (
+  await s.until(h, (p) => p.phase === phase && p.waitingFor !== undefined, phase),
+  noop
+);
 
 const HOLDS: Record<Exclude<Phase, 'completed' | 'aborted' | 'failed'>, Hold> = {
   // Paused while describeTarget runs: expand waits for resume.

@@ -239,7 +239,11 @@ export const jestActor: Actor = { by: 'jest', reason: 'test' };
  * Runs a control update (pause, resume, approve, finalize, abort) and returns its progress. The
  * updates take an optional actor, which `executeUpdate`'s overloads do not accept as such.
  */
-export function send(h: Handle, update: UpdateDefinition<Progress, [Actor?]> | typeof abortUpdate, actor: Actor & { rollback?: boolean } = jestActor): Promise<Progress> {
+export function send(
+  h: Handle,
+  update: UpdateDefinition<Progress, [Actor?]> | typeof abortUpdate,
+  actor: Actor & { rollback?: boolean } = jestActor,
+): Promise<Progress> {
   return h.executeUpdate(update as typeof abortUpdate, { args: [actor] });
 }
 
