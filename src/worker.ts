@@ -3,12 +3,14 @@ import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities } from './activities';
-import { loadConfig, type FerryConfig } from './config';
-import { createPool } from './pg/pool';
+import { loadConfig, runSettings, type FerryConfig } from './config';
+import { connectionError, createPool } from './pg/pool';
+import { ddlDefaults } from './pg/ddl';
 import { migrateStore } from './store/migrate';
 import { metricsFromEnv, type FerryMetrics } from './metrics';
 import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
 import { ensureSearchAttributes } from './client/search-attributes';
+import { temporalUnavailable } from './client/connect';
 
 /** The workflow code a worker bundles. */
 export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'index.ts');
@@ -72,10 +74,22 @@ function workerLog(message: string, fields?: Record<string, unknown>): void {
  * `FERRY_METRICS_PORT` set it serves Prometheus metrics at /metrics (on `FERRY_METRICS_HOST`, default 127.0.0.1).
  */
 export async function runWorker(config: FerryConfig = loadConfig()): Promise<void> {
+  // Settings from the environment first: a duration without its unit stops the worker here.
+  runSettings();
+  ddlDefaults();
   const dir = migrationsDir();
   const migrations = loadAllMigrations(dir);
   const pool = createPool();
-  const client = await Connection.connect({ address: config.address });
+  try {
+    await pool.query('SELECT 1');
+  } catch (err) {
+    await pool.end();
+    throw connectionError(err);
+  }
+  const client = await Connection.connect({ address: config.address, connectTimeout: '5s' }).catch(async (err) => {
+    await pool.end();
+    throw temporalUnavailable(config.address, err);
+  });
   await ensureSearchAttributes(client, config.namespace);
   await client.close();
   const connection = await NativeConnection.connect({ address: config.address });

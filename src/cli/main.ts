@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, FerryError } from '../contract/errors';
+import { parseDuration } from '../contract/duration';
 import { defaultActor, workflowId } from '../config';
 import { loadMigration } from '../definition/registry';
 import { connectClient, type FerryClient } from '../client/connect';
@@ -65,12 +66,15 @@ function addServiceCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (name: string, o) => {
       const waitFor = o.waitFor ? parseWaitFor(o.waitFor) : undefined;
+      if (o.coolOff !== undefined) parseDuration(o.coolOff, '--cool-off'); // refused before anything is asked of Temporal
+      if (o.deadline !== undefined) parseDuration(o.deadline, '--deadline');
       const migration = loadMigration(name);
       await withClient(async (fc) => {
         const result = await startMigration(fc, migration, { startedBy: o.by ?? defaultActor(), coolOff: o.coolOff, deadline: o.deadline });
         const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
+        for (const line of o.json ? [] : (result.notApplied ?? [])) console.error(`ferry: ${line}`);
         print(
           o.json,
           { ...result, reached, webUi: url },

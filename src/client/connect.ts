@@ -18,11 +18,20 @@ export async function connectClient(config: FerryConfig = loadConfig()): Promise
   try {
     connection = await Connection.connect({ address: config.address, connectTimeout: '5s' });
   } catch (err) {
-    throw new FerryError(
-      'UNAVAILABLE',
-      `Temporal at "${config.address}" did not answer (${(err as Error).message}); start one with "ferry dev" or set TEMPORAL_ADDRESS.`,
-    );
+    throw temporalUnavailable(config.address, err);
   }
   const client = new Client({ connection, namespace: config.namespace });
   return { client, config, close: () => connection.close() };
+}
+
+/**
+ * The one message for a Temporal server that did not answer: its address, where the address comes
+ * from and what to do next (the CLI and `ferry worker` both use it).
+ * @example throw temporalUnavailable('localhost:7233', err)
+ */
+export function temporalUnavailable(address: string, err: unknown): FerryError {
+  return new FerryError(
+    'UNAVAILABLE',
+    `Temporal at "${address}" (TEMPORAL_ADDRESS) did not answer (${(err as Error).message}); start one with "ferry dev" or set TEMPORAL_ADDRESS.`,
+  );
 }

@@ -1,6 +1,6 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { defaultPayloadConverter, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FerryError } from '../contract/errors';
-import { parseDuration } from '../contract/duration';
+import { formatDuration, parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
 import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
@@ -25,6 +25,11 @@ export interface StartResult {
   workflowId: string;
   runId?: string;
   phase?: string;
+  /**
+   * Flags given to a start of a migration already running that differ from what it runs with:
+   * the running migration keeps its own (start is idempotent), and these say so.
+   */
+  notApplied?: string[];
 }
 
 /** The workflow input: names, settings and the spec hash; never connection settings or row data. */
@@ -55,9 +60,10 @@ function deadlineOf(value: string | number | undefined, what: string): { deadlin
  */
 export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: StartOptions): Promise<StartResult> {
   const id = workflowId(m.name);
+  const input = migrationInput(m, opts); // validates --cool-off and --deadline before anything else
   const existing = await existingRun(fc, m, id);
-  if (existing) return existing;
-  const input = migrationInput(m, opts);
+  if (existing)
+    return existing.status === 'already-running' ? { ...existing, ...(await notApplied(fc, m.name, existing, opts)) } : existing;
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
@@ -82,6 +88,39 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
     if (raced) return raced;
     throw err;
   }
+}
+
+/**
+ * The `--cool-off` / `--deadline` given to a start of a running migration that differ from the
+ * running input (read from the first event of its current run): they are not applied.
+ */
+async function notApplied(fc: FerryClient, name: string, run: StartResult, opts: StartOptions): Promise<Pick<StartResult, 'notApplied'>> {
+  if (opts.coolOff === undefined && opts.deadline === undefined) return {};
+  const running = await runningInput(fc, run);
+  if (!running) return {};
+  const lines: string[] = [];
+  const next = `abort it ("ferry abort ${name}") and start it again to change it`;
+  if (opts.coolOff !== undefined && parseDuration(opts.coolOff, '--cool-off') !== running.coolOffMs) {
+    lines.push(
+      `--cool-off ${opts.coolOff} was not applied: migration ${name} is running with cool-off ${formatDuration(running.coolOffMs)}; ${next}`,
+    );
+  }
+  if (opts.deadline !== undefined && parseDuration(opts.deadline, '--deadline') !== running.deadlineMs) {
+    const has = running.deadlineMs === undefined ? 'no deadline' : `deadline ${formatDuration(running.deadlineMs)}`;
+    lines.push(`--deadline ${opts.deadline} was not applied: migration ${name} is running with ${has}; ${next}`);
+  }
+  return lines.length ? { notApplied: lines } : {};
+}
+
+/** The input of the current run (its first event); undefined when the server does not return it. */
+async function runningInput(fc: FerryClient, run: StartResult): Promise<MigrationInput | undefined> {
+  const history = await fc.client.workflowService.getWorkflowExecutionHistory({
+    namespace: fc.config.namespace,
+    execution: { workflowId: run.workflowId, runId: run.runId },
+    maximumPageSize: 1,
+  });
+  const payload = history.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  return payload ? defaultPayloadConverter.fromPayload<MigrationInput>(payload) : undefined;
 }
 
 /** The run that makes a start unnecessary (or conflicting), if any. */

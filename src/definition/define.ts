@@ -20,7 +20,13 @@ export type Row = Record<string, unknown>;
 
 const sqlText = z.string().trim().min(1, 'must not be empty');
 const sqlList = z.union([sqlText, z.array(sqlText).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+// A duration is text with its unit ('5s', '500ms'); a bare number is refused (5 ms or 5 min?),
+// except 0, which means "none".
 const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+  if (typeof v === 'number' && v !== 0) {
+    ctx.addIssue({ code: 'custom', message: `${v} has no unit; write it like '5s' or '500ms' (a bare number is allowed only as 0)` });
+    return;
+  }
   try {
     parseDuration(v);
   } catch (e) {
@@ -98,7 +104,8 @@ const backfillSchema = z
     // Bounds default to 10 and 50,000 rows, widened to include batchSize.
     minBatchSize: b.minBatchSize ?? Math.min(10, b.batchSize),
     maxBatchSize: b.maxBatchSize ?? Math.max(50_000, b.batchSize),
-    statementTimeout: b.statementTimeout ?? Math.max(5000, 10 * b.targetBatchMs),
+    // Text with its unit, so that a validated definition validates again (a registry re-checks it).
+    statementTimeout: b.statementTimeout ?? `${Math.max(5000, 10 * b.targetBatchMs)}ms`,
   }))
   .refine((b) => b.minBatchSize <= b.maxBatchSize, {
     error: (issue) => {

@@ -16,3 +16,49 @@ export function createPool(url = process.env.DATABASE_URL, extra: PoolConfig = {
   pool.on('error', () => undefined); // an idle client's error must not crash the worker; the next query reports it
   return pool;
 }
+
+/**
+ * A connection URL for messages: the password replaced by `****`.
+ * @example maskUrl('postgres://app:secret@db:5432/app') // 'postgres://app:****@db:5432/app'
+ */
+export function maskUrl(url: string | undefined): string {
+  if (!url) return '(not set)';
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '****';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:****@');
+  }
+}
+
+/** SQLSTATEs of a connection that DATABASE_URL cannot fix by retrying: the role, its password, the database. */
+const BAD_URL: Record<string, string> = {
+  '28000': 'the role may not connect',
+  '28P01': 'the password was refused',
+  '3D000': 'the database does not exist',
+};
+
+/** Network errors: nothing answered at the address. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET']);
+
+/**
+ * Turns an error from connecting with DATABASE_URL into a one-line FerryError naming the variable
+ * (password masked) and the next step: a bad role, password or database is BAD_INPUT (exit 2), a
+ * server that does not answer is UNAVAILABLE (exit 1). Other errors are returned unchanged.
+ * @example await pool.query('SELECT 1').catch((e) => { throw connectionError(e) })
+ */
+export function connectionError(err: unknown, url = process.env.DATABASE_URL): unknown {
+  const e = err as { code?: string; message?: string } | null;
+  const where = `PostgreSQL at DATABASE_URL=${maskUrl(url)}`;
+  if (e?.code && e.code in BAD_URL) {
+    return new FerryError('BAD_INPUT', `${where}: ${e.message} (${BAD_URL[e.code]}); fix DATABASE_URL and run the command again.`);
+  }
+  if (e?.code && UNREACHABLE.has(e.code)) {
+    return new FerryError(
+      'UNAVAILABLE',
+      `${where} did not answer (${e.message}); start PostgreSQL ("ferry dev" starts one locally) or fix DATABASE_URL.`,
+    );
+  }
+  return err;
+}

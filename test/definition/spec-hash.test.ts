@@ -86,13 +86,13 @@ test('the schema fills every default in one place', () => {
     minBatchSize: 10,
     maxBatchSize: 50_000,
     lockTimeout: '2s',
-    statementTimeout: 5000,
+    statementTimeout: '5000ms',
   });
   expect(d.backfill.health).toEqual({ maxReplicaLag: '5s', maxBlockedBackends: 0, autovacuum: true, checks: [] });
   expect(
     validateDefinition({ ...minimal, backfill: { ...minimal.backfill, batchSize: 5, targetBatchMs: 1000 } }, 'm').backfill,
   ).toMatchObject({
     minBatchSize: 5,
-    statementTimeout: 10_000,
+    statementTimeout: '10000ms',
   });
 });
