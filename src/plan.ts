@@ -1,9 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
+import { FerryError } from './contract/errors';
+import { formatDuration } from './contract/duration';
 import { describeTable, type TableInfo } from './pg/catalog';
-import { sqlstate } from './pg/errors';
+import { ddlDefaults, needsOwnSession } from './pg/ddl';
+import { LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate } from './pg/errors';
 import { RollbackWith, withTransaction } from './pg/transaction';
 import type { LoadedMigration } from './definition/registry';
-import { buildSetBatch } from './sql/backfill';
+import { buildSelectRows, buildSetBatch } from './sql/backfill';
 import { createFunctionSql, createTriggerSql, dropTriggerSql } from './sql/dual-write';
 
 /** What `ferry plan` reports: the DDL in order, the size of the job and how long it should take. */
@@ -15,7 +18,11 @@ export interface Plan {
   estimatedRows: number;
   ddl: { expand: string[]; contract: string[]; rollback: string[] };
   trial: Trial;
-  /** Seconds for the whole backfill at the trial's rate (one partition), or null without a trial. */
+  /** What the trial proved against the database (rolled back), and what it could not run. */
+  proof: Proof;
+  /** `backfill.concurrency`: partitions that run at once; the ETA divides by it. */
+  concurrency: number;
+  /** Seconds for the whole backfill at the trial's rate × concurrency, or null without a trial. */
   etaSeconds: number | null;
   deadline?: { seconds: number; meets: boolean };
 }
@@ -24,27 +31,26 @@ export interface Plan {
 export type Trial =
   { ran: true; rows: number; updated: number; ms: number; rowsPerSec: number; expandedInTrial: boolean } | { ran: false; reason: string };
 
-/** Column or table not there yet: the batch needs expand first. */
-const NEEDS_EXPAND = new Set(['42703', '42P01']);
-
 /**
  * Plans a migration without changing anything: validates it against the catalog, lists its DDL,
- * estimates rows from statistics and measures one batch inside a transaction that is rolled back
- * (under a 1 s lock_timeout). If the batch needs the expand first, the expand runs inside that
- * transaction too, and the plan says the table's lock was held for the trial. `process()`
- * migrations are not trialled: their code may have side effects outside the database.
+ * estimates rows from statistics and proves the definition with `proveMigration` (expand, the
+ * trigger, one batch, the verify predicate, in a transaction that is rolled back), timing the
+ * batch for the ETA, which divides by `backfill.concurrency`. `process()` batches are not run
+ * (their code may have side effects outside the database): their read is planned instead.
+ * @throws FerryError INVALID_DEFINITION (exit 2) naming the field and PostgreSQL's message, or
+ * UNAVAILABLE (exit 1) when the table's lock was not granted within the DDL lock_timeout.
  * @example const plan = await planMigration(pool, loadMigration('posts-member-uuid'), { deadlineMs: 3 * 86400e3 });
  */
 export async function planMigration(pool: Pool, m: LoadedMigration, opts: { deadlineMs?: number; trial?: boolean } = {}): Promise<Plan> {
   const d = m.definition;
   const info = await describeTable(pool, d.table, d.key);
-  const trial: Trial =
-    opts.trial === false
-      ? { ran: false, reason: 'skipped (--no-trial)' }
-      : d.backfill.set === undefined
-        ? { ran: false, reason: 'process() may have side effects outside the database' }
-        : await trialBatch(pool, m, info);
-  const etaSeconds = trial.ran && trial.rowsPerSec > 0 ? Math.ceil(info.estimatedRows / trial.rowsPerSec) : null;
+  const skipped: { trial: Trial; proof: Proof } = {
+    trial: { ran: false, reason: 'skipped (--no-trial)' },
+    proof: { checked: [], skipped: ['the whole trial (--no-trial)'] },
+  };
+  const { trial, proof } = opts.trial === false ? skipped : await proveMigration(pool, m, info);
+  const concurrency = d.backfill.concurrency;
+  const etaSeconds = trial.ran && trial.rowsPerSec > 0 ? Math.ceil(info.estimatedRows / (trial.rowsPerSec * concurrency)) : null;
   return {
     name: m.name,
     table: info.quoted,
@@ -53,6 +59,8 @@ export async function planMigration(pool: Pool, m: LoadedMigration, opts: { dead
     estimatedRows: info.estimatedRows,
     ddl: ddlOf(m, info.quoted),
     trial,
+    proof,
+    concurrency,
     etaSeconds,
     ...(opts.deadlineMs !== undefined && {
       deadline: { seconds: opts.deadlineMs / 1000, meets: etaSeconds !== null && etaSeconds * 1000 <= opts.deadlineMs },
@@ -71,22 +79,111 @@ function ddlOf(m: LoadedMigration, table: string): Plan['ddl'] {
   };
 }
 
-/** The trial, in a transaction that is always rolled back. */
-async function trialBatch(pool: Pool, m: LoadedMigration, info: TableInfo): Promise<Trial> {
-  const settings = { lock_timeout: '1s', statement_timeout: '60s' };
-  return withTransaction(pool, async (client) => new RollbackWith(await trialInTransaction(client, m, info)), { settings });
+/** What `proveMigration` ran (each a field of the definition) and what it skipped, with why. */
+export interface Proof {
+  checked: string[];
+  skipped: string[];
 }
 
-async function trialInTransaction(client: PoolClient, m: LoadedMigration, info: TableInfo): Promise<Trial> {
-  await client.query('SAVEPOINT ferry_trial');
-  try {
-    return await timedBatch(client, m, info, false);
-  } catch (err) {
-    if (!NEEDS_EXPAND.has(sqlstate(err) ?? '')) throw err;
-    await client.query('ROLLBACK TO SAVEPOINT ferry_trial');
-    for (const statement of m.definition.expand.up) await client.query(statement);
-    return await timedBatch(client, m, info, true);
+/** One statement of the proof: the field it comes from, and how to run it. */
+interface Step {
+  field: string;
+  run: (client: PoolClient) => Promise<unknown>;
+}
+
+/**
+ * Proves a definition against the database without changing anything: in ONE transaction that is
+ * always rolled back (PostgreSQL's DDL is transactional), under the DDL `lock_timeout`
+ * (`FERRY_LOCK_TIMEOUT`), it runs `expand.up` (CONCURRENTLY statements cannot run in a
+ * transaction: skipped and listed), ferry's dual-write function and trigger, one batch (`set`,
+ * timed; or the read of `process`, planned with EXPLAIN, as its code may have side effects) and
+ * the `verify.where` predicate (planned with EXPLAIN). `ferry plan` and `ferry start` run it
+ * before anything changes.
+ * @throws FerryError INVALID_DEFINITION naming the migration, the field and PostgreSQL's message
+ * (exit 2); UNAVAILABLE when a lock was not granted in time or a statement ran too long (exit 1:
+ * not the definition's fault; run again when the table is free).
+ * @example await proveMigration(pool, migration, await describeTable(pool, 'posts'))
+ */
+export async function proveMigration(pool: Pool, m: LoadedMigration, info: TableInfo): Promise<{ trial: Trial; proof: Proof }> {
+  const lockTimeoutMs = ddlDefaults().lockTimeoutMs;
+  const settings = { lock_timeout: `${lockTimeoutMs}ms`, statement_timeout: '60s' };
+  return withTransaction(
+    pool,
+    async (client) => {
+      const proof: Proof = { checked: [], skipped: [] };
+      const steps = await proofSteps(client, m, info, proof);
+      let trial: Trial = { ran: false, reason: 'process() may have side effects outside the database: its read was planned, not run' };
+      for (const step of steps) {
+        try {
+          const result = await step.run(client);
+          if (result && typeof result === 'object' && 'ran' in result) trial = result as Trial;
+        } catch (err) {
+          throw proofError(m, info, step.field, err, lockTimeoutMs);
+        }
+        proof.checked.push(step.field);
+      }
+      return new RollbackWith({ trial, proof });
+    },
+    { settings },
+  );
+}
+
+async function proofSteps(client: PoolClient, m: LoadedMigration, info: TableInfo, proof: Proof): Promise<Step[]> {
+  const d = m.definition;
+  const steps: Step[] = [];
+  d.expand.up.forEach((statement, i) => {
+    const field = d.expand.up.length > 1 ? `expand.up[${i}]` : 'expand.up';
+    if (needsOwnSession(statement)) proof.skipped.push(`${field} (CONCURRENTLY cannot run in a transaction; it runs at expand)`);
+    else steps.push({ field, run: (c) => c.query(statement) });
+  });
+  const expanded = steps.length > 0;
+  if (d.dualWrite.by === 'trigger') {
+    const { rows } = await client.query(`SELECT to_regnamespace('ferry') IS NOT NULL AS installed`);
+    if (rows[0].installed) {
+      const fn = createFunctionSql(m.name, d.dualWrite.body);
+      const trigger = createTriggerSql(m.name, info.quoted);
+      steps.push({ field: 'dualWrite.body', run: async (c) => (await c.query(fn), c.query(trigger)) });
+    } else {
+      proof.skipped.push('dualWrite.body (ferry\'s schema is not installed in this database yet: run "ferry setup")');
+    }
   }
+  const b = d.backfill;
+  if (b.set !== undefined) {
+    steps.push({ field: 'backfill.set', run: (c) => timedBatch(c, m, info, expanded) });
+  } else {
+    const read = buildSelectRows(info, { where: b.where }, { lower: 0, upper: 0 });
+    steps.push({ field: 'backfill.where', run: (c) => c.query(`EXPLAIN ${read.text}`) });
+  }
+  const verifyWhere = d.verify.where;
+  if (verifyWhere !== undefined) {
+    steps.push({ field: 'verify.where', run: (c) => c.query(`EXPLAIN SELECT 1 FROM ${info.quoted} WHERE (\n${verifyWhere}\n)`) });
+  }
+  return steps;
+}
+
+/** The one-line error for a statement of the proof that PostgreSQL refused. */
+function proofError(m: LoadedMigration, info: TableInfo, field: string, err: unknown, lockTimeoutMs: number): unknown {
+  const code = sqlstate(err);
+  if (code === undefined) return err;
+  const nothing = 'nothing was changed (the trial was rolled back)';
+  if (code === LOCK_NOT_AVAILABLE) {
+    return new FerryError(
+      'UNAVAILABLE',
+      `migration "${m.name}": table ${info.quoted} is locked by another transaction; the trial of ${field} waited ${formatDuration(lockTimeoutMs)} ` +
+        `(FERRY_LOCK_TIMEOUT) for its lock; ${nothing}. Run it again once that transaction ends (see pg_locks / pg_stat_activity).`,
+    );
+  }
+  if (code === QUERY_CANCELED) {
+    return new FerryError('UNAVAILABLE', `migration "${m.name}": the trial of ${field} did not finish within 60s; ${nothing}.`);
+  }
+  const e = err as { message: string; where?: string };
+  // An error raised inside ferry's dual-write function comes from the trigger body, whatever fired it.
+  const inTrigger = field !== 'dualWrite.body' && e.where !== undefined && e.where.includes(`dw_${m.name}`);
+  return new FerryError(
+    'INVALID_DEFINITION',
+    `migration "${m.name}": ${inTrigger ? 'dualWrite.body' : field} failed in the trial: ${e.message} (SQLSTATE ${code}); ${nothing}. ` +
+      'Fix the definition and run the command again.',
+  );
 }
 
 async function timedBatch(client: PoolClient, m: LoadedMigration, info: TableInfo, expandedInTrial: boolean): Promise<Trial> {

@@ -70,7 +70,13 @@ function addServiceCommands(program: Command): void {
       if (o.deadline !== undefined) parseDuration(o.deadline, '--deadline');
       const migration = loadMigration(name);
       await withClient(async (fc) => {
-        const result = await startMigration(fc, migration, { startedBy: o.by ?? defaultActor(), coolOff: o.coolOff, deadline: o.deadline });
+        const beforeStart = () => (require('./prove') as typeof import('./prove')).proveBeforeStart(migration);
+        const result = await startMigration(fc, migration, {
+          startedBy: o.by ?? defaultActor(),
+          coolOff: o.coolOff,
+          deadline: o.deadline,
+          beforeStart,
+        });
         const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
@@ -79,7 +85,7 @@ function addServiceCommands(program: Command): void {
           o.json,
           { ...result, reached, webUi: url },
           `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
-            `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`,
+            `${reached ? `; now ${reached}` : ''}\n${result.checked ? `  definition: ${result.checked}\n` : ''}  web UI: ${url}\n  status: ferry status ${name}`,
         );
       });
     });

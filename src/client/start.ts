@@ -17,6 +17,11 @@ export interface StartOptions {
   coolOff?: string;
   /** Overrides `backfill.deadline`. */
   deadline?: string;
+  /**
+   * Runs only when a new run is about to start, before it starts; a throw starts nothing. The CLI
+   * proves the definition against the database here; what it returns is reported as `checked`.
+   */
+  beforeStart?: () => Promise<string | undefined>;
 }
 
 /** What `ferry start` did. */
@@ -30,6 +35,8 @@ export interface StartResult {
    * the running migration keeps its own (start is idempotent), and these say so.
    */
   notApplied?: string[];
+  /** What `beforeStart` reported (the CLI: what was proved against the database, or why not). */
+  checked?: string;
 }
 
 /** The workflow input: names, settings and the spec hash; never connection settings or row data. */
@@ -64,6 +71,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
   const existing = await existingRun(fc, m, id);
   if (existing)
     return existing.status === 'already-running' ? { ...existing, ...(await notApplied(fc, m.name, existing, opts)) } : existing;
+  const checked = await opts.beforeStart?.();
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
@@ -81,7 +89,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
       staticSummary: `ferry migration ${m.name} on ${input.table}`,
       staticDetails: summaryMarkdown(m, input),
     });
-    return { status: 'started', workflowId: id, runId: handle.firstExecutionRunId };
+    return { status: 'started', workflowId: id, runId: handle.firstExecutionRunId, ...(checked && { checked }) };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const raced = await existingRun(fc, m, id);

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { createHarness, type Harness } from '../helpers/harness';
+import { createHarness, runFerry, variantSource, type Harness } from '../helpers/harness';
 
 const EXAMPLE = path.resolve(__dirname, '../../migrations/examples/posts-member-uuid.ts');
 let db: TestDatabase;
@@ -69,5 +69,62 @@ test('a missing table is bad input', async () => {
     expect(r.stderr).toContain('table "public"."posts" does not exist');
   } finally {
     await db.pool.query('ALTER TABLE posts_elsewhere RENAME TO posts');
+  }
+});
+
+const STACK = /\n\s+at /;
+
+test('invalid SQL in backfill.set exits 2 from plan and start, naming the field and the error, changing nothing', async () => {
+  const name = h.addMigration('bad-set', variantSource(EXAMPLE, { set: 'member_uuid = no_such_fn(member_id)' }));
+  const before = await snapshot();
+  const plan = await h.ferry('plan', name);
+  expect(plan.code).toBe(2);
+  expect(plan.stderr.trim()).toMatch(
+    new RegExp(`^ferry: migration "${name}": backfill.set failed in the trial: function no_such_fn\\(integer\\) does not exist`),
+  );
+  expect(plan.stderr).toContain('nothing was changed');
+  expect(plan.stderr).not.toMatch(STACK);
+  expect(await snapshot()).toEqual(before); // expand's column is not there afterwards
+
+  const start = await h.ferry('start', name);
+  expect(start.code).toBe(2);
+  expect(start.stderr).toContain(`migration "${name}": backfill.set failed in the trial: function no_such_fn(integer) does not exist`);
+  expect(start.stderr).not.toMatch(STACK);
+  expect((await h.ferry('status', name)).code).toBe(2); // no workflow was started
+  expect(await snapshot()).toEqual(before);
+});
+
+test('a bad verify.where is refused too, and a good start says what it proved', async () => {
+  const bad = h.addMigration(
+    'bad-verify',
+    `import base from ${JSON.stringify(EXAMPLE.replace(/\.ts$/, ''))};\nexport default { ...base, verify: { where: 'member_uuidd IS NULL' } };\n`,
+  );
+  const r = await h.ferry('plan', bad);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(`migration "${bad}": verify.where failed in the trial: column "member_uuidd" does not exist`);
+  const ok = await h.ferry('plan', h.name('posts-member-uuid'));
+  expect(ok.stdout).toContain('proved:         expand.up, backfill.set, verify.where (in a transaction that was rolled back)');
+});
+
+test('a missing database is bad input in one line', async () => {
+  const url = new URL(db.url);
+  url.pathname = '/ferry_no_such_database';
+  const r = await runFerry(['plan', h.name('posts-member-uuid')], { ...h.env, DATABASE_URL: url.toString() });
+  expect(r.code).toBe(2);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toContain('database "ferry_no_such_database" does not exist');
+  expect(r.stderr).toContain('fix DATABASE_URL');
+});
+
+test('a lock held on the table fails the trial with exit 1 (not bad SQL), in one line', async () => {
+  const blocker = await db.connect();
+  try {
+    await blocker.query('BEGIN; LOCK TABLE posts IN ACCESS SHARE MODE');
+    const r = await runFerry(['plan', h.name('posts-member-uuid')], { ...h.env, FERRY_LOCK_TIMEOUT: '200ms' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('table "public"."posts" is locked by another transaction; the trial of expand.up waited 200ms');
+  } finally {
+    await blocker.query('ROLLBACK');
   }
 });

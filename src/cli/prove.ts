@@ -1,0 +1,29 @@
+import { describeTable } from '../pg/catalog';
+import { createPool } from '../pg/pool';
+import { proveMigration } from '../plan';
+import type { LoadedMigration } from '../definition/registry';
+import { databaseError } from './plan';
+
+/**
+ * What `ferry start` runs before a new run starts: the definition proved against DATABASE_URL in
+ * a transaction that is rolled back (`proveMigration`), so bad SQL is refused (exit 2) before the
+ * expand. Without DATABASE_URL the start goes on (a CI job may reach only Temporal) and says the
+ * check was skipped; the worker still runs the same SQL at expand.
+ * @example await startMigration(fc, m, { ...opts, beforeStart: () => proveBeforeStart(m) })
+ */
+export async function proveBeforeStart(m: LoadedMigration, env = process.env): Promise<string> {
+  if (!env.DATABASE_URL) {
+    return 'not proved against the database: DATABASE_URL is not set (set it so that ferry start tries the SQL first, as ferry plan does)';
+  }
+  const pool = createPool(env.DATABASE_URL, { max: 1 });
+  try {
+    const info = await describeTable(pool, m.definition.table, m.definition.key);
+    const { proof } = await proveMigration(pool, m, info);
+    const skipped = proof.skipped.length ? `; not proved: ${proof.skipped.join('; ')}` : '';
+    return `proved ${proof.checked.join(', ')} in a transaction that was rolled back${skipped}`;
+  } catch (err) {
+    throw databaseError(m.name, err);
+  } finally {
+    await pool.end();
+  }
+}
