@@ -128,3 +128,17 @@ test('a lock held on the table fails the trial with exit 1 (not bad SQL), in one
     await blocker.query('ROLLBACK');
   }
 });
+
+test('the ETA divides by backfill.concurrency, and the advice does not ask for more when it is high', async () => {
+  const name = h.addMigration('parallel', variantSource(EXAMPLE, { concurrency: 8 }));
+  const r = await h.ferry('plan', name, '--json');
+  expect(r.code).toBe(0);
+  const plan = JSON.parse(r.stdout);
+  expect(plan.concurrency).toBe(8);
+  expect(plan.etaSeconds).toBe(Math.ceil(plan.estimatedRows / (plan.trial.rowsPerSec * 8)));
+  const late = await h.ferry('plan', name, '--deadline', '1ms');
+  expect(late.stdout).toContain("at the trial's rate, 8 partitions at once");
+  expect(late.stdout).toContain('CANNOT be met at this rate; raise batch size, or allow more time');
+  const one = await h.ferry('plan', h.name('posts-member-uuid'), '--deadline', '1ms');
+  expect(one.stdout).toContain('raise backfill.concurrency (now 1)');
+});
