@@ -31,6 +31,7 @@ const print = (json: boolean | undefined, value: unknown, text: string) => conso
 function buildProgram(): Command {
   const program = new Command('ferry')
     .description('Zero-downtime data migrations for PostgreSQL, each one a durable Temporal workflow.')
+    .version((require('../../package.json') as { version: string }).version, '-V, --version', "print ferry's version")
     .showHelpAfterError()
     .exitOverride(); // before the subcommands, which inherit it
 
