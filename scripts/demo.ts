@@ -3,31 +3,39 @@
  * table (1,000,000 posts by default; `npm run demo -- --rows 200000`) on the local stack:
  * expand, a simulated dual-write deploy with the application writing during the backfill, live
  * progress, verify, a short cool-off, an approval, the contract.
+ *
+ * Safe beside other demos and tests on one machine: each run has names of its own (database
+ * `ferry_demo_<run>`, task queue `ferry-demo-<run>`, migration `posts-member-uuid-<run>`, so its
+ * workflow id is its own too); it drops and terminates nothing of anyone else's. Ports:
+ * `TEMPORAL_ADDRESS` (a local `host:port`: reused when a server answers there, else started there),
+ * `FERRY_TEMPORAL_PORT`, `FERRY_UI_PORT` (see the README).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient, Pool } from 'pg';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { startStack, type Stack } from '../devstack/stack';
 import { quoteIdent } from '../src/pg/quote';
 
 const ROOT = path.resolve(__dirname, '..');
-const NAME = 'posts-member-uuid';
-const TASK_QUEUE = 'ferry-demo';
+const RUN = randomBytes(3).toString('hex');
+const NAME = `posts-member-uuid-${RUN}`;
+const DATABASE = `ferry_demo_${RUN}`;
+const TASK_QUEUE = `ferry-demo-${RUN}`;
+const RUN_DIR = path.join(ROOT, '.ferry', `demo-${RUN}`);
 const rows = Number(process.argv[process.argv.indexOf('--rows') + 1]) || 1_000_000;
 
 const say = (line: string) => console.log(`\n\x1b[1mdemo:\x1b[0m ${line}`);
 
-/** Creates database `ferry_demo` afresh with members and `rows` posts. */
+/** Creates this run's database with members and `rows` posts. */
 async function makeDatabase(stack: Stack): Promise<string> {
   const admin = new PgClient({ connectionString: stack.databaseUrl });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent('ferry_demo')} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${quoteIdent('ferry_demo')}`);
+  await admin.query(`CREATE DATABASE ${quoteIdent(DATABASE)}`);
   await admin.end();
   const url = new URL(stack.databaseUrl);
-  url.pathname = '/ferry_demo';
+  url.pathname = `/${DATABASE}`;
   const db = new PgClient({ connectionString: url.toString() });
   await db.connect();
   await db.query(`
@@ -40,24 +48,24 @@ async function makeDatabase(stack: Stack): Promise<string> {
   return url.toString();
 }
 
-/** Removes the previous demo's workflow, so that the demo starts a new migration each time. */
-async function forgetPreviousDemo(stack: Stack): Promise<void> {
-  const connection = await Connection.connect({ address: stack.temporalAddress });
-  const client = new Client({ connection, namespace: stack.namespace });
-  try {
-    const d = await client.workflow.getHandle(`migration/${NAME}`).describe();
-    if (d.taskQueue !== TASK_QUEUE) throw new Error(`migration/${NAME} exists and is not the demo's; use another Temporal namespace`);
-    if (d.status.name === 'RUNNING') await client.workflow.getHandle(`migration/${NAME}`).terminate('demo restarted');
-    await connection.workflowService.deleteWorkflowExecution({
-      namespace: stack.namespace,
-      workflowExecution: { workflowId: `migration/${NAME}` },
-    });
-    await new Promise((r) => setTimeout(r, 1500)); // deletion is asynchronous
-  } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-  } finally {
-    await connection.close();
-  }
+/** This run's migrations directory: the example under this run's name (the file name is the migration's). */
+function writeMigration(): string {
+  const dir = path.join(RUN_DIR, 'migrations');
+  fs.mkdirSync(dir, { recursive: true });
+  const example = path.join(ROOT, 'migrations', 'examples', 'posts-member-uuid');
+  fs.writeFileSync(path.join(dir, `${NAME}.ts`), `export { default } from ${JSON.stringify(example)};\n`);
+  return dir;
+}
+
+/** The Temporal port of a local `TEMPORAL_ADDRESS`, which the demo honours. */
+function temporalPortFromAddress(address = process.env.TEMPORAL_ADDRESS): number | undefined {
+  if (!address) return undefined;
+  const m = /^(localhost|127\.0\.0\.1|\[::1\]):(\d+)$/.exec(address.trim());
+  if (!m)
+    throw new Error(
+      `TEMPORAL_ADDRESS is "${address}"; the demo runs its own local stack: give a local host:port (e.g. 127.0.0.1:7233) or unset it.`,
+    );
+  return Number(m[2]);
 }
 
 /** Runs `ferry ...args` with the demo's environment, showing its output. */
@@ -71,11 +79,11 @@ async function must(code: Promise<number>): Promise<void> {
   if ((await code) !== 0) throw new Error('a ferry command failed; see its message above');
 }
 
-/** `ferry worker` in the background, logging to .ferry/demo-worker.log. */
+/** `ferry worker` in the background, logging to .ferry/demo-<run>/worker.log. */
 async function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const log = fs.openSync(path.join(ROOT, '.ferry', 'demo-worker.log'), 'w');
+  const logFile = path.join(RUN_DIR, 'worker.log');
+  const log = fs.openSync(logFile, 'w');
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin/ferry.js'), 'worker'], { env, stdio: ['ignore', log, log] });
-  const logFile = path.join(ROOT, '.ferry', 'demo-worker.log');
   for (let i = 0; i < 600 && !fs.readFileSync(logFile, 'utf8').includes('ferry worker:'); i++) {
     if (proc.exitCode !== null) throw new Error(`ferry worker exited:\n${fs.readFileSync(logFile, 'utf8')}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -117,25 +125,24 @@ async function waitForPhase(env: NodeJS.ProcessEnv, phase: string): Promise<void
 
 async function main(): Promise<void> {
   say('starting the local stack (Temporal dev server + PostgreSQL)');
-  const stack = await startStack();
+  const stack = await startStack({ temporalPort: temporalPortFromAddress() });
   let worker: ChildProcess | undefined;
   try {
-    say(`generating ${rows.toLocaleString('en-US')} posts in database "ferry_demo"`);
+    say(`generating ${rows.toLocaleString('en-US')} posts in database "${DATABASE}" (this run's own)`);
     const url = await makeDatabase(stack);
-    await forgetPreviousDemo(stack);
     const env = {
       ...process.env,
       DATABASE_URL: url,
       TEMPORAL_ADDRESS: stack.temporalAddress,
       TEMPORAL_NAMESPACE: stack.namespace,
       FERRY_TASK_QUEUE: TASK_QUEUE,
-      FERRY_MIGRATIONS: path.join(ROOT, 'migrations', 'examples'),
+      FERRY_MIGRATIONS: writeMigration(),
       FERRY_UI_URL: stack.uiUrl,
       FERRY_CHUNK: '15s',
       FERRY_PROBE_WINDOW: '2s',
       FERRY_USER: 'demo',
     };
-    say('starting a worker (its log: .ferry/demo-worker.log)');
+    say(`starting a worker (its log: ${path.relative(ROOT, path.join(RUN_DIR, 'worker.log'))})`);
     worker = await startWorker(env);
     say('CI starts the migration and waits for expand before deploying the dual-write code');
     await must(ferry(env, 'start', NAME, '--cool-off', '10s', '--wait-for', 'expanded'));
@@ -153,7 +160,8 @@ async function main(): Promise<void> {
     await must(ferry(env, 'history', NAME));
     say(`done: ${writes} application writes ran during the migration, and posts.member_id is gone.`);
     say(
-      `look at it in the Temporal Web UI: ${stack.uiUrl}/namespaces/${stack.namespace}/workflows/migration%2F${NAME}` +
+      `its database "${DATABASE}" is kept for you to look at (drop it with: dropdb ${DATABASE}); ` +
+        `look at it in the Temporal Web UI: ${stack.uiUrl}/namespaces/${stack.namespace}/workflows/migration%2F${NAME}` +
         (stack.startedTemporal
           ? '\n      (the demo stops the server it started; run "npx ferry dev" to bring it back with this history)'
           : ''),

@@ -3,7 +3,7 @@ import { FerryError } from './contract/errors';
 import { formatDuration } from './contract/duration';
 import { describeTable, type TableInfo } from './pg/catalog';
 import { ddlDefaults, needsOwnSession } from './pg/ddl';
-import { LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate } from './pg/errors';
+import { isDefinitionError, LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate } from './pg/errors';
 import { RollbackWith, withTransaction } from './pg/transaction';
 import type { LoadedMigration } from './definition/registry';
 import { buildSelectRows, buildSetBatch } from './sql/backfill';
@@ -114,11 +114,16 @@ export async function proveMigration(pool: Pool, m: LoadedMigration, info: Table
       const steps = await proofSteps(client, m, info, proof);
       let trial: Trial = { ran: false, reason: 'process() may have side effects outside the database: its read was planned, not run' };
       for (const step of steps) {
+        await client.query('SAVEPOINT ferry_proof');
         try {
           const result = await step.run(client);
           if (result && typeof result === 'object' && 'ran' in result) trial = result as Trial;
         } catch (err) {
-          throw proofError(m, info, step.field, err, lockTimeoutMs);
+          if (!isRowError(step, err)) throw proofError(m, info, step.field, err, lockTimeoutMs);
+          // The SQL is valid; a row it met is bad: the backfill isolates such rows and records them.
+          await client.query('ROLLBACK TO SAVEPOINT ferry_proof');
+          const reason = `the trial batch met a row that fails (${(err as Error).message}); the backfill records such rows as failed rows`;
+          trial = { ran: false, reason };
         }
         proof.checked.push(step.field);
       }
@@ -159,6 +164,17 @@ async function proofSteps(client: PoolClient, m: LoadedMigration, info: TableInf
     steps.push({ field: 'verify.where', run: (c) => c.query(`EXPLAIN SELECT 1 FROM ${info.quoted} WHERE (\n${verifyWhere}\n)`) });
   }
   return steps;
+}
+
+/**
+ * An error of the trial batch caused by the data of a row (invalid input, a constraint), not by
+ * the definition's SQL (class 42), a lock or a timeout: the real backfill isolates such rows.
+ */
+function isRowError(step: Step, err: unknown): boolean {
+  const code = sqlstate(err);
+  return (
+    step.field === 'backfill.set' && code !== undefined && !isDefinitionError(err) && code !== LOCK_NOT_AVAILABLE && code !== QUERY_CANCELED
+  );
 }
 
 /** The one-line error for a statement of the proof that PostgreSQL refused. */
