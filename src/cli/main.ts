@@ -11,6 +11,7 @@ import { startMigration } from '../client/start';
 import { control, getAudit, getProgress, signalDeployed } from '../client/control';
 import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
 import * as msg from '../contract/messages';
+import { hasFailed } from '../contract/phases';
 import { formatAudit, formatList, formatProgress, webUiUrl } from './output';
 import { watchStatus } from './watch';
 
@@ -147,6 +148,8 @@ function addInspectCommands(program: Command): void {
         if (o.watch) return watchStatus(fc, name, o.until ? parseWaitFor(o.until) : undefined);
         const p = await getProgress(fc, name);
         print(o.json, p, formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))));
+        if (hasFailed(p.phase, p.status))
+          throw new FerryError('FAILED', `migration "${name}" failed${p.lastError ? `: ${p.lastError}` : ''}.`);
       }),
     );
 
