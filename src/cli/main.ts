@@ -12,7 +12,7 @@ import { control, getAudit, getProgress, signalDeployed } from '../client/contro
 import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
 import * as msg from '../contract/messages';
 import { hasFailed } from '../contract/phases';
-import { formatAudit, formatList, formatProgress, webUiUrl } from './output';
+import { formatAudit, formatList, formatProgress, webUiLine, webUiUrl } from './output';
 import { watchStatus } from './watch';
 
 /** Runs `fn` with a connected client, always closing it. */
@@ -72,11 +72,12 @@ function addServiceCommands(program: Command): void {
         const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
+        if (result.previousRun && !o.json) console.log(`${result.previousRun}; starting a new run.`);
         print(
           o.json,
           { ...result, reached, webUi: url },
           `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
-            `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`,
+            `${reached ? `; now ${reached}` : ''}\n  web UI: ${webUiLine(url)}\n  status: ferry status ${name}`,
         );
       });
     });
@@ -149,7 +150,7 @@ function addInspectCommands(program: Command): void {
         const p = await getProgress(fc, name);
         print(o.json, p, formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))));
         if (hasFailed(p.phase, p.status))
-          throw new FerryError('FAILED', `migration "${name}" failed${p.lastError ? `: ${p.lastError}` : ''}.`);
+          throw new FerryError('FAILED', `migration "${name}" failed${p.lastError ? `: ${p.lastError.replace(/\.$/, '')}` : ''}.`);
       }),
     );
 

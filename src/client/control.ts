@@ -1,4 +1,5 @@
 import {
+  ServiceError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -136,7 +137,9 @@ export async function getProgress(
       const progress = await fc.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(msg.progressQuery));
       return { ...withInFlight(progress, inFlightChunks(fc, description)), source: 'query', status };
     } catch (err) {
-      if (!isDeadline(err)) throw err; // only "no worker answered in time" falls back to the last known progress
+      // No worker answered in time, or the server could not hand the query to one (e.g. the sticky
+      // worker of a killed process: "Failed to query Workflow"): fall back to the last known progress.
+      if (!isDeadline(err) && !(err instanceof ServiceError)) throw err;
     }
   }
   const waitingFor = polled
