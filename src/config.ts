@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseDuration } from './contract/duration';
 import type { RunSettings } from './contract/migration';
 
@@ -40,4 +42,62 @@ export function runSettings(env = process.env): RunSettings {
 /** Who runs a command, for the audit trail: `--by`, else `$FERRY_USER`, else `user@host`. */
 export function defaultActor(env = process.env): string {
   return env.FERRY_USER || `${env.USER || os.userInfo().username}@${os.hostname()}`;
+}
+
+/** Where `ferry dev` records the dev server it started (its address and Web UI), for the links of other commands. */
+export const DEV_SERVER_FILE = path.join('.ferry', 'dev-server.json');
+
+/** The dev server `ferry dev` started, as recorded in `file`. */
+interface DevServerRecord {
+  address: string;
+  uiUrl: string;
+}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0']);
+
+/** `host:port` → host, lower case (`[::1]:7233` → `[::1]`). */
+function hostOf(address: string): string {
+  const i = address.lastIndexOf(':');
+  return (i > 0 && !address.endsWith(']') ? address.slice(0, i) : address).toLowerCase();
+}
+
+/** `host:port` → port, or undefined. */
+function portOf(address: string): string | undefined {
+  return /:(\d+)$/.exec(address)?.[1];
+}
+
+/**
+ * The base URL of the Temporal Web UI for the server at `address`, or undefined when ferry cannot
+ * know it: `FERRY_UI_URL` when set; Temporal Cloud's UI for `*.tmprl.cloud`; the UI of the dev
+ * server that `ferry dev` started at that address (recorded in `.ferry/dev-server.json`); the dev
+ * server's default UI (port 8233) for any other local address.
+ * @example webUiBase('acme.a1b2c.tmprl.cloud:7233', {}) // 'https://cloud.temporal.io'
+ */
+export function webUiBase(address: string, env = process.env, file = DEV_SERVER_FILE): string | undefined {
+  if (env.FERRY_UI_URL) return env.FERRY_UI_URL.replace(/\/+$/, '');
+  const host = hostOf(address);
+  if (host.endsWith('.tmprl.cloud')) return 'https://cloud.temporal.io';
+  if (!LOCAL_HOSTS.has(host)) return undefined;
+  const dev = readDevServer(file);
+  if (dev && LOCAL_HOSTS.has(hostOf(dev.address)) && portOf(dev.address) === portOf(address)) return dev.uiUrl;
+  return `http://${host === '0.0.0.0' ? 'localhost' : host}:8233`;
+}
+
+function readDevServer(file: string): DevServerRecord | undefined {
+  try {
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<DevServerRecord>;
+    return typeof record.address === 'string' && typeof record.uiUrl === 'string' ? (record as DevServerRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records the dev server `ferry dev` started (see `webUiBase`); `undefined` removes the record. */
+export function recordDevServer(record: DevServerRecord | undefined, file = DEV_SERVER_FILE): void {
+  if (record === undefined) {
+    fs.rmSync(file, { force: true });
+    return;
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
 }

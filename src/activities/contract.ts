@@ -23,7 +23,11 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
       const statements = pick === 'contract' ? definition.contract.up : definition.expand.down;
       const dropped = await dualWrite.dropDualWriteTrigger(ref);
       const ran = await runDdl(deps.pool, statements, ddl(opts.ddl));
-      return { statements: dropped.statements + ran.statements, retries: dropped.retries + ran.retries };
+      return {
+        statements: dropped.statements + ran.statements,
+        retries: dropped.retries + ran.retries,
+        triggerStatements: dropped.statements,
+      };
     });
   }
 

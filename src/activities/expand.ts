@@ -47,7 +47,11 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
         await m.describe();
         const up = await runDdl(deps.pool, m.definition.expand.up, m.ddl(opts.ddl));
         const trigger = await dualWrite.installDualWriteTrigger(ref);
-        return { statements: up.statements + trigger.statements, retries: up.retries + trigger.retries };
+        return {
+          statements: up.statements + trigger.statements,
+          retries: up.retries + trigger.retries,
+          triggerStatements: trigger.statements,
+        };
       });
     },
   };

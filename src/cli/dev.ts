@@ -3,6 +3,7 @@
  * how to point `ferry worker` at them, and keeps them up until Ctrl-C.
  */
 import { startStack, type Stack } from '../../devstack/stack';
+import { recordDevServer } from '../config';
 
 /** Options of {@link devCommand}; undefined ports fall back to `$FERRY_TEMPORAL_PORT` / `$FERRY_UI_PORT` / defaults. */
 export interface DevCommandOptions {
@@ -23,6 +24,7 @@ function summary(stack: Stack): string {
     `  export TEMPORAL_ADDRESS=${stack.temporalAddress}`,
     `  export TEMPORAL_NAMESPACE=${stack.namespace}`,
     `  export DATABASE_URL=${stack.databaseUrl}`,
+    ...(stack.startedTemporal ? [`  export FERRY_UI_URL=${stack.uiUrl}`] : []),
     '',
     'Press Ctrl-C to stop.',
   ].join('\n');
@@ -58,8 +60,11 @@ export async function devCommand(opts: DevCommandOptions): Promise<void> {
     uiPort: opts.uiPort,
     log: (line) => console.error(`ferry: ${line}`),
   });
+  // Other commands run from this directory link this UI without FERRY_UI_URL (webUiBase in src/config.ts).
+  if (stack.startedTemporal) recordDevServer({ address: stack.temporalAddress, uiUrl: stack.uiUrl });
   console.log(summary(stack));
   const signal = await untilSignal();
   console.error(`ferry: ${signal} received, stopping what ferry dev started (Ctrl-C again to exit at once)...`);
+  if (stack.startedTemporal) recordDevServer(undefined);
   await stack.stop();
 }

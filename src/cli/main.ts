@@ -12,7 +12,8 @@ import { startMigration } from '../client/start';
 import { control, getAudit, getProgress, signalDeployed } from '../client/control';
 import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
 import * as msg from '../contract/messages';
-import { formatAudit, formatList, formatProgress, webUiUrl } from './output';
+import { hasFailed } from '../contract/phases';
+import { formatAudit, formatList, formatProgress, webUiLine, webUiUrl } from './output';
 import { watchStatus } from './watch';
 
 /** Runs `fn` with a connected client, always closing it. */
@@ -82,11 +83,12 @@ function addServiceCommands(program: Command): void {
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
         for (const line of o.json ? [] : (result.notApplied ?? [])) console.error(`ferry: ${line}`);
+        if (result.previousRun && !o.json) console.log(`${result.previousRun}; starting a new run.`);
         print(
           o.json,
           { ...result, reached, webUi: url },
           `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
-            `${reached ? `; now ${reached}` : ''}\n${result.checked ? `  definition: ${result.checked}\n` : ''}  web UI: ${url}\n  status: ferry status ${name}`,
+            `${reached ? `; now ${reached}` : ''}\n${result.checked ? `  definition: ${result.checked}\n` : ''}  web UI: ${webUiLine(url)}\n  status: ferry status ${name}`,
         );
       });
     });
@@ -158,6 +160,8 @@ function addInspectCommands(program: Command): void {
         if (o.watch) return watchStatus(fc, name, o.until ? parseWaitFor(o.until) : undefined);
         const p = await getProgress(fc, name);
         print(o.json, p, formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))));
+        if (hasFailed(p.phase, p.status))
+          throw new FerryError('FAILED', `migration "${name}" failed${p.lastError ? `: ${p.lastError.replace(/\.$/, '')}` : ''}.`);
       }),
     );
 

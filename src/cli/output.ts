@@ -1,3 +1,4 @@
+import { loadConfig, webUiBase } from '../config';
 import { progressLines, type Progress } from '../contract/progress';
 import type { AuditEntry } from '../contract/migration';
 import type { MigrationSummary } from '../client/list';
@@ -35,7 +36,17 @@ export function formatAudit(entries: AuditEntry[]): string {
   return entries.map((e) => `${e.at}  ${e.action.padEnd(20)} ${e.by}${e.detail ? `  (${e.detail})` : ''}`).join('\n');
 }
 
-/** The Web UI page of a migration. */
-export function webUiUrl(namespace: string, workflowId: string, base = process.env.FERRY_UI_URL || 'http://localhost:8233'): string {
+/**
+ * The Web UI page of a migration, on the UI of the server ferry talks to (`webUiBase`); undefined
+ * when that UI is not known (a remote server and no `FERRY_UI_URL`).
+ * @example webUiUrl('default', 'migration/x', 'https://cloud.temporal.io') // 'https://cloud.temporal.io/namespaces/default/workflows/migration%2Fx'
+ */
+export function webUiUrl(namespace: string, workflowId: string, base = webUiBase(loadConfig().address)): string | undefined {
+  if (base === undefined) return undefined;
   return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+/** What `ferry start` prints for the Web UI: the link, or how to get one. */
+export function webUiLine(url: string | undefined): string {
+  return url ?? 'unknown for this server; set FERRY_UI_URL to its Web UI (e.g. https://temporal.example.com)';
 }

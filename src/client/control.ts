@@ -1,4 +1,5 @@
 import {
+  ServiceError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -9,7 +10,10 @@ import { workflowId } from '../config';
 import * as msg from '../contract/messages';
 import * as sa from '../contract/search-attributes';
 import type { AuditEntry } from '../contract/migration';
-import { withInFlight, type InFlightRows, type Progress } from '../contract/progress';
+import { PROGRESS_MEMO, rowMath, withInFlight, type InFlightRows, type Progress, type ProgressMemo } from '../contract/progress';
+import { hasReached, isFinal, type Phase } from '../contract/phases';
+import { listMigrationFiles, migrationsDir } from '../definition/registry';
+import { temporal } from '@temporalio/proto';
 import type { ChunkHeartbeat } from '../contract/activities';
 import type { FerryClient } from './connect';
 
@@ -33,11 +37,34 @@ export async function findMigration(fc: FerryClient, name: string): Promise<Foun
   }
 }
 
-/** The migration's workflow; NOT_FOUND (exit 2) when it was never started. */
+/**
+ * The migration's workflow; NOT_FOUND (exit 2) when Temporal does not know it, saying whether it
+ * is a file of FERRY_MIGRATIONS never started (then: run ferry start) or no migration at all
+ * (then: the files there).
+ */
 export async function migrationHandle(fc: FerryClient, name: string): Promise<FoundMigration> {
   const found = await findMigration(fc, name);
-  if (!found) throw new FerryError('NOT_FOUND', `migration "${name}" has not been started; run "ferry start ${name}" first.`);
+  if (!found) throw notStarted(name, fc.config.namespace);
   return found;
+}
+
+/** The error for a name Temporal does not know, with the next step that works. */
+export function notStarted(name: string, namespace: string): FerryError {
+  let files: Map<string, string>;
+  const dir = migrationsDir();
+  try {
+    files = listMigrationFiles(dir);
+  } catch (err) {
+    const why = err instanceof FerryError ? err.message : String(err);
+    return new FerryError('NOT_FOUND', `migration "${name}" is not known to Temporal (namespace "${namespace}"), and ${why}`);
+  }
+  if (files.has(name)) return new FerryError('NOT_FOUND', `migration "${name}" has not been started; run "ferry start ${name}" first.`);
+  const known = [...files.keys()].sort().join(', ') || 'none';
+  return new FerryError(
+    'NOT_FOUND',
+    `migration "${name}" is not known to Temporal (namespace "${namespace}") nor a file in "${dir}" (found: ${known}); ` +
+      'check the name, or set FERRY_MIGRATIONS or TEMPORAL_NAMESPACE; "ferry list" shows the started ones.',
+  );
 }
 
 /** Sends the `deployed` signal; the server records it even when no worker is up. */
@@ -66,9 +93,11 @@ export async function control(
     throw new FerryError('CONFLICT', `migration "${name}" is ${phase} (${status.name}); there is nothing to ${update.name}.`);
   }
   try {
-    return await fc.client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+    const p = await fc.client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
       handle.executeUpdate(update as typeof msg.abortUpdate, { args: [actor] }),
     );
+    // The workflow's counters move once per chunk: add the rows of the chunks still running.
+    return withInFlight(p, inFlightChunks(fc, await handle.describe()));
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       throw new FerryError('CONFLICT', (err.cause as Error | undefined)?.message ?? err.message);
@@ -91,29 +120,84 @@ function isDeadline(err: unknown): boolean {
   return false;
 }
 
-/** The progress of a migration: from the `progress` query, or from its search attributes when no worker answers. */
+/**
+ * The progress of a migration: from the `progress` query; when no worker polls its task queue (the
+ * query is then not sent: it would only wait) or none answers in time, the last known one, from
+ * its search attributes, the counters in its memo and the heartbeats of its running chunks.
+ */
 export async function getProgress(
   fc: FerryClient,
   name: string,
 ): Promise<Progress & { source: 'query' | 'search-attributes'; status: string }> {
   const { handle, description } = await migrationHandle(fc, name);
   const status = description.status.name;
-  try {
-    const progress = await fc.client.withDeadline(Date.now() + 5000, () => handle.query(msg.progressQuery));
-    return { ...withInFlight(progress, inFlightChunks(fc, description)), source: 'query', status };
-  } catch (err) {
-    if (!isDeadline(err)) throw err; // only "no worker answered in time" falls back to the search attributes
-    const attrs = description.typedSearchAttributes;
-    return {
-      ...emptyProgress(name),
-      phase: (attrs.get(sa.MigrationPhase) ?? 'expanding') as Progress['phase'],
-      paused: attrs.get(sa.MigrationPaused) ?? false,
-      table: attrs.get(sa.MigrationTable) ?? '',
-      waitingFor: 'a worker to answer the progress query (is "ferry worker" running?)',
-      source: 'search-attributes',
-      status,
-    };
+  const polled = await hasPollers(fc, description.taskQueue);
+  if (polled) {
+    try {
+      const progress = await fc.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(msg.progressQuery));
+      return { ...withInFlight(progress, inFlightChunks(fc, description)), source: 'query', status };
+    } catch (err) {
+      // No worker answered in time, or the server could not hand the query to one (e.g. the sticky
+      // worker of a killed process: "Failed to query Workflow"): fall back to the last known progress.
+      if (!isDeadline(err) && !(err instanceof ServiceError)) throw err;
+    }
   }
+  const waitingFor = polled
+    ? 'a worker to answer the progress query (is "ferry worker" running?)'
+    : `a worker: none polls task queue "${description.taskQueue}"; start one with "ferry worker"`;
+  return { ...lastKnownProgress(fc, name, description), waitingFor, source: 'search-attributes', status };
+}
+
+/** How long the progress query waits for a worker that polls the task queue. */
+const QUERY_DEADLINE_MS = 5000;
+
+/** A worker that polls within this long is alive: workers re-poll at least once a minute (long polls). */
+const POLLER_FRESH_MS = 90_000;
+
+/**
+ * Whether a worker has polled the workflow task queue recently (one DescribeTaskQueue call). When
+ * the call itself fails, say yes: the query then decides.
+ */
+async function hasPollers(fc: FerryClient, taskQueue: string): Promise<boolean> {
+  try {
+    const res = await fc.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+      fc.client.workflowService.describeTaskQueue({
+        namespace: fc.config.namespace,
+        taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      }),
+    );
+    const now = Date.now();
+    return (res.pollers ?? []).some((p) => now - seconds(p.lastAccessTime) * 1000 < POLLER_FRESH_MS);
+  } catch {
+    return true;
+  }
+}
+
+/** The last progress the workflow published: phase from its search attributes, rows from its memo and running chunks. */
+function lastKnownProgress(fc: FerryClient, name: string, description: FoundMigration['description']): Progress {
+  const attrs = description.typedSearchAttributes;
+  const phase = (attrs.get(sa.MigrationPhase) ?? 'expanding') as Phase;
+  const memo = description.memo?.[PROGRESS_MEMO] as Partial<ProgressMemo> | undefined;
+  const live = inFlightChunks(fc, description);
+  const counts = rowMath({
+    rowsDone: (memo?.rowsDone ?? 0) + live.rows,
+    rowsEstimated: memo?.rowsEstimated ?? 0,
+    rate: 0,
+    done: hasReached(phase, 'verifying'),
+    stopped: true, // nothing moves without a worker
+  });
+  const at = memo?.at && Date.parse(memo.at) ? memo.at : undefined;
+  return {
+    ...emptyProgress(name),
+    ...counts,
+    phase,
+    paused: (attrs.get(sa.MigrationPaused) ?? false) && !isFinal(phase),
+    table: attrs.get(sa.MigrationTable) ?? '',
+    rowsUpdated: (memo?.rowsUpdated ?? 0) + live.updated,
+    rowsFailed: memo?.rowsFailed ?? 0,
+    ...(at ? { asOf: { at, ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000)) } } : {}),
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
 import * as sa from '../contract/search-attributes';
 import type { MigrationInput } from '../contract/migration';
+import type { Progress } from '../contract/progress';
 import { MIGRATION_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
@@ -37,6 +38,8 @@ export interface StartResult {
   notApplied?: string[];
   /** What `beforeStart` reported (the CLI: what was proved against the database, or why not). */
   checked?: string;
+  /** Set when a new run replaces one that ended early: how it ended, e.g. `migration "x" was aborted at … by …`. */
+  previousRun?: string;
 }
 
 /** The workflow input: names, settings and the spec hash; never connection settings or row data. */
@@ -72,6 +75,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
   if (existing)
     return existing.status === 'already-running' ? { ...existing, ...(await notApplied(fc, m.name, existing, opts)) } : existing;
   const checked = await opts.beforeStart?.();
+  const previousRun = await previousRunEnded(fc, m.name);
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
@@ -89,7 +93,13 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
       staticSummary: `ferry migration ${m.name} on ${input.table}`,
       staticDetails: summaryMarkdown(m, input),
     });
-    return { status: 'started', workflowId: id, runId: handle.firstExecutionRunId, ...(checked && { checked }) };
+    return {
+      status: 'started',
+      workflowId: id,
+      runId: handle.firstExecutionRunId,
+      ...(checked && { checked }),
+      ...(previousRun ? { previousRun } : {}),
+    };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const raced = await existingRun(fc, m, id);
@@ -129,6 +139,29 @@ async function runningInput(fc: FerryClient, run: StartResult): Promise<Migratio
   });
   const payload = history.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   return payload ? defaultPayloadConverter.fromPayload<MigrationInput>(payload) : undefined;
+}
+
+/**
+ * How the last run ended when it ended early (aborted, failed, cancelled, terminated, timed out),
+ * so that starting a new run is said out loud; undefined when there was none.
+ */
+async function previousRunEnded(fc: FerryClient, name: string): Promise<string | undefined> {
+  const found = await findMigration(fc, name);
+  if (!found) return undefined;
+  const { handle, description } = found;
+  const phase = description.typedSearchAttributes.get(sa.MigrationPhase);
+  const status = description.status.name;
+  const closed = description.closeTime?.toISOString() ?? 'an unknown time';
+  if (status === 'COMPLETED' && phase === 'aborted') {
+    const result = (await handle.result().catch(() => undefined)) as Progress | undefined;
+    const abort = result?.abort;
+    return abort
+      ? `migration "${name}" was aborted at ${abort.at} by ${abort.by} (${abort.reason}${abort.rollback ? '; rolled back' : ''})`
+      : `migration "${name}" was aborted at ${closed}`;
+  }
+  if (status === 'COMPLETED') return undefined;
+  const how = phase === 'failed' || status === 'FAILED' ? 'failed' : status.toLowerCase().replace('_', ' ');
+  return `the last run of migration "${name}" ${how === 'failed' ? 'failed' : `was ${how}`} at ${closed} (phase ${phase ?? 'unknown'})`;
 }
 
 /** The run that makes a start unnecessary (or conflicting), if any. */

@@ -24,8 +24,11 @@ export interface RunRef {
 
 /** DDL statements run and lock-timeout retries taken. */
 export interface StatementsRun {
+  /** Every statement run, ferry's trigger's included. */
   statements: number;
   retries: number;
+  /** Of `statements`, those ferry ran for its dual-write trigger (absent in results of older workers). */
+  triggerStatements?: number;
 }
 
 /**
@@ -71,6 +74,8 @@ export interface ChunkResult {
   batchMsMedian: number;
   /** Rows the next batch would take: the adaptive sizer's current size (capped by `maxRowsPerSec`). */
   batchSize: number;
+  /** Present (true) when `backfill.minBatchSize` equals `maxBatchSize`: every batch has `batchSize` rows. */
+  batchSizeFixed?: boolean;
   /** Time spent waiting for the database to be healthy (see `backfill.health`). */
   throttledMs: number;
   /**

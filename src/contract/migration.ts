@@ -65,6 +65,8 @@ export interface BackfillCounters {
   throttleReason?: string;
   /** The adaptive batch size the chunks last used. */
   batchSize?: number;
+  /** The batch size is fixed (`minBatchSize` = `maxBatchSize`), not adaptive; from the chunks' results. */
+  batchSizeFixed?: boolean;
   /** Deadline mode: when the backfill must be done, and whether it still can be. */
   deadline?: DeadlineState;
   /** `ferry finalize`: run the rest now, without deadline pacing (health checks still apply). */

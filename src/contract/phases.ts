@@ -153,3 +153,30 @@ export function canAbort(phase: Phase): boolean {
 export function canFinalize(phase: Phase): boolean {
   return hasReached('backfilling', phase);
 }
+
+/**
+ * What watching a migration until `target` (`ferry status --watch --until`, `ferry start
+ * --wait-for`) comes to, from its phase and Temporal's status of its workflow (`RUNNING`,
+ * `COMPLETED`, `FAILED`, `CANCELLED`, `TERMINATED`, `TIMED_OUT`, `PAUSED`, …): `reached` (exit 0),
+ * `failed` (the migration failed: exit 1), `stopped` (aborted, cancelled or terminated before
+ * reaching it: exit 3), or `waiting` (still on its way). Reaching the target wins: a migration
+ * that completed has reached every phase of the main path.
+ * @example untilOutcome('failed', 'FAILED', 'awaiting-approval') // 'failed'
+ * @example untilOutcome('backfilling', 'CANCELLED', 'completed') // 'stopped'
+ */
+export function untilOutcome(phase: Phase, workflowStatus: string, target: PhaseTarget): 'reached' | 'failed' | 'stopped' | 'waiting' {
+  if (hasReached(phase, target)) return 'reached';
+  if (hasFailed(phase, workflowStatus)) return 'failed';
+  const running = workflowStatus === 'RUNNING' || workflowStatus === 'CONTINUED_AS_NEW' || workflowStatus === 'PAUSED';
+  if (isFinal(phase) || !running) return 'stopped';
+  return 'waiting';
+}
+
+/**
+ * Did the migration fail (plain `ferry status` then exits 1)? An aborted or cancelled one did not:
+ * an operator stopped it.
+ * @example hasFailed('backfilling', 'TIMED_OUT') // true
+ */
+export function hasFailed(phase: Phase, workflowStatus: string): boolean {
+  return phase === 'failed' || workflowStatus === 'FAILED' || workflowStatus === 'TIMED_OUT';
+}

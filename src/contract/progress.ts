@@ -4,8 +4,9 @@
  * lines that the Web UI's markdown and `ferry status` both print.
  */
 import { formatDuration } from './duration';
+import type { StatementsRun } from './activities';
 import type { BackfillCounters, DeadlineState, MigrationInput, MigrationState } from './migration';
-import type { Phase } from './phases';
+import { isFinal, type Phase } from './phases';
 
 /** What the `progress` query returns: the status an operator reads. */
 export interface Progress {
@@ -23,6 +24,8 @@ export interface Progress {
   rowsPerSecond: number;
   etaSeconds: number | null;
   batchSize?: number;
+  /** The batch size is fixed (`minBatchSize` = `maxBatchSize`), not adaptive. */
+  batchSizeFixed?: boolean;
   throttledSeconds: number;
   throttleReason?: string;
   deadline?: DeadlineState;
@@ -34,6 +37,11 @@ export interface Progress {
   approved?: MigrationState['approved'];
   abort?: MigrationState['abort'];
   lastError?: string;
+  /**
+   * Set when no worker answered and the counters are the last ones the workflow published (its
+   * memo): when they were published and how long ago.
+   */
+  asOf?: { at: string; ageSeconds: number };
 }
 
 /** The numbers behind the backfill line: rows done of an estimate, at a rate. */
@@ -44,12 +52,15 @@ export interface RowCounts {
   rate: number;
   /** The backfill has finished. */
   done: boolean;
+  /** Nothing moves now (paused, aborted, failed, completed, or past the backfill): no rate and no ETA. */
+  stopped?: boolean;
 }
 
 /**
  * Percent, estimate, rate and an honest ETA from counts: the estimate never falls below what was
- * done, an unfinished backfill never shows 100%, and no rate means no ETA.
+ * done, an unfinished backfill never shows 100%, no rate means no ETA, and a stopped one has neither.
  * @example rowMath({ rowsDone: 50, rowsEstimated: 100, rate: 10, done: false }).etaSeconds // 5
+ * @example rowMath({ rowsDone: 50, rowsEstimated: 100, rate: 10, done: false, stopped: true }).etaSeconds // null
  */
 export function rowMath(c: RowCounts): Pick<Progress, 'rowsDone' | 'rowsEstimated' | 'percent' | 'rowsPerSecond' | 'etaSeconds'> {
   const estimated = Math.max(c.rowsEstimated, c.rowsDone);
@@ -58,26 +69,33 @@ export function rowMath(c: RowCounts): Pick<Progress, 'rowsDone' | 'rowsEstimate
     rowsDone: c.rowsDone,
     rowsEstimated: estimated,
     percent: c.done ? 100 : estimated > 0 ? Math.min(99.9, (100 * c.rowsDone) / estimated) : 0,
-    rowsPerSecond: Math.round(c.rate),
-    etaSeconds: c.done ? 0 : c.rate > 0 ? Math.ceil(remaining / c.rate) : null,
+    rowsPerSecond: c.stopped ? 0 : Math.round(c.rate),
+    etaSeconds: c.stopped ? null : c.done ? 0 : c.rate > 0 ? Math.ceil(remaining / c.rate) : null,
   };
 }
 
-/** What `ferry status` shows: counters, rate and an honest ETA, from the workflow's state. */
+/**
+ * What `ferry status` shows: counters, rate and an honest ETA, from the workflow's state. A
+ * migration that ended is not paused, and only a running backfill has a rate and an ETA.
+ */
 export function progressOf(input: MigrationInput, state: MigrationState): Progress {
   const b = state.backfill;
   const rate = b.recentRate > 0 ? b.recentRate : b.activeMs > 0 ? (b.rowsScanned * 1000) / b.activeMs : 0;
+  const ended = isFinal(state.phase);
+  const paused = state.paused && !ended;
+  const stopped = paused || ended || b.done || state.abort !== undefined;
   return {
     name: input.name,
     table: input.table,
     phase: state.phase,
-    paused: state.paused,
-    pauseReason: state.pauseReason,
+    paused,
+    ...(paused ? { pauseReason: state.pauseReason } : {}),
     waitingFor: state.waitingFor,
-    ...rowMath({ rowsDone: b.rowsScanned, rowsEstimated: state.rowsEstimated, rate, done: b.done }),
+    ...rowMath({ rowsDone: b.rowsScanned, rowsEstimated: state.rowsEstimated, rate, done: b.done, stopped }),
     rowsUpdated: b.rowsUpdated,
     rowsFailed: b.rowsFailed,
     batchSize: b.batchSize,
+    ...(b.batchSizeFixed ? { batchSizeFixed: true } : {}),
     throttledSeconds: Math.round((b.throttledMs ?? 0) / 1000),
     throttleReason: b.throttleReason,
     deadline: b.deadline,
@@ -90,6 +108,18 @@ export function progressOf(input: MigrationInput, state: MigrationState): Progre
     abort: state.abort,
     lastError: state.lastError,
   };
+}
+
+/** The memo key under which the workflow keeps its last row counters (`ferry status` without a worker). */
+export const PROGRESS_MEMO = 'ferryProgress';
+
+/** The memo's counters (counts only: the Web UI shows the memo) and when they were published. */
+export interface ProgressMemo {
+  rowsDone: number;
+  rowsUpdated: number;
+  rowsEstimated: number;
+  rowsFailed: number;
+  at: string;
 }
 
 /** Rows done by chunks still running (from their heartbeats), not yet in the workflow's counters. */
@@ -107,8 +137,9 @@ export interface InFlightRows {
  */
 export function withInFlight(p: Progress, live: InFlightRows): Progress {
   if (live.rows === 0 || p.percent >= 100) return p;
+  const stopped = p.paused || isFinal(p.phase) || p.abort !== undefined;
   const rate = p.rowsPerSecond || live.rate;
-  const counts = rowMath({ rowsDone: p.rowsDone + live.rows, rowsEstimated: p.rowsEstimated, rate, done: false });
+  const counts = rowMath({ rowsDone: p.rowsDone + live.rows, rowsEstimated: p.rowsEstimated, rate, done: false, stopped });
   return { ...p, ...counts, rowsUpdated: p.rowsUpdated + live.updated, etaSeconds: counts.etaSeconds ?? p.etaSeconds };
 }
 
@@ -132,12 +163,14 @@ export function progressLines(p: Progress): ProgressLine[] {
   const add = (label: string, text: string, alert?: boolean) => lines.push(alert ? { label, text, alert } : { label, text });
   if (p.paused) add('paused', `${p.pauseReason ?? 'no reason given'}; resume with "ferry resume ${p.name}"`, true);
   if (p.waitingFor) add('waiting', p.waitingFor, true);
+  const rate = p.rowsPerSecond ? `, ${n(p.rowsPerSecond)} rows/s` : '';
   const eta = p.etaSeconds ? `, ETA ${formatDuration(p.etaSeconds * 1000)}` : '';
+  const asOf = p.asOf ? ` (last known, as of ${p.asOf.at}, ${formatDuration(p.asOf.ageSeconds * 1000)} ago)` : '';
   add(
     'backfill',
-    `${n(p.rowsDone)} / ~${n(p.rowsEstimated)} rows (${p.percent.toFixed(1)}%), ${n(p.rowsUpdated)} changed, ${n(p.rowsPerSecond)} rows/s${eta}`,
+    `${n(p.rowsDone)} / ~${n(p.rowsEstimated)} rows (${p.percent.toFixed(1)}%), ${n(p.rowsUpdated)} changed${rate}${eta}${asOf}`,
   );
-  if (p.batchSize) add('batches', `${n(p.batchSize)} rows each (adaptive)`);
+  if (p.batchSize) add('batches', `${n(p.batchSize)} rows each (${p.batchSizeFixed ? 'fixed' : 'adaptive'})`);
   if (p.throttledSeconds || p.throttleReason) {
     add('throttled', `${formatDuration(p.throttledSeconds * 1000)} in all${p.throttleReason ? `; last: ${p.throttleReason}` : ''}`);
   }
@@ -154,4 +187,17 @@ export function progressLines(p: Progress): ProgressLine[] {
   if (p.abort) add('aborted', `by ${p.abort.by}: ${p.abort.reason}${p.abort.rollback ? ' (rollback)' : ''}`, true);
   if (p.lastError) add('error', p.lastError, true);
   return lines;
+}
+
+/**
+ * The audit trail's account of a DDL activity: the author's statements apart from those ferry ran
+ * for its own trigger (results of older workers, without the split, say only the total).
+ * @example statementsDetail({ statements: 3, retries: 0, triggerStatements: 2 }, 'contract.up') // "1 statement of contract.up (+2 for ferry's trigger)"
+ */
+export function statementsDetail(run: StatementsRun, field: string): string {
+  const plural = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+  if (run.triggerStatements === undefined) return plural(run.statements, 'statement');
+  const own = run.statements - run.triggerStatements;
+  const trigger = run.triggerStatements > 0 ? ` (+${run.triggerStatements} for ferry's trigger)` : '';
+  return `${plural(own, 'statement')} of ${field}${trigger}`;
 }

@@ -20,7 +20,9 @@ import { timedBatch } from './timed-batch';
 export async function runChunk(chunk: Chunk, cursor: Cursor, started: number): Promise<ChunkResult> {
   const tally = newTally();
   const stopped = await batchLoop(chunk, cursor, tally, started);
-  return chunkResult(tally, { done: cursor.done, stopped, elapsedMs: Date.now() - started, batchSize: batchSize(chunk) });
+  const result = chunkResult(tally, { done: cursor.done, stopped, elapsedMs: Date.now() - started, batchSize: batchSize(chunk) });
+  const { minBatchSize, maxBatchSize } = chunk.settings.tuning;
+  return minBatchSize === maxBatchSize ? { ...result, batchSizeFixed: true } : result;
 }
 
 /**

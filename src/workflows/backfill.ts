@@ -103,6 +103,7 @@ async function recordRound(
   b.throttledMs = (b.throttledMs ?? 0) + results.reduce((sum, r) => sum + (r.throttledMs ?? 0), 0);
   b.throttleReason = results.find((r) => r.throttleReason)?.throttleReason ?? (b.throttledMs > 0 ? b.throttleReason : undefined);
   b.batchSize = results[0]?.batchSize ?? b.batchSize;
+  b.batchSizeFixed = results[0]?.batchSizeFixed ?? b.batchSizeFixed;
   b.partitionsLeft = partitions.filter((_, i) => !results[i].done);
 }
 

@@ -101,6 +101,7 @@ function registerPauseResume({ state, name, done, changed }: HandlerContext): vo
       state.paused = false;
       state.pauseReason = undefined;
       state.lastError = undefined;
+      if (state.waitingFor?.startsWith(`"ferry resume`)) state.waitingFor = undefined; // holdWhilePaused's, over now
       audit(state, { action: 'resumed', by: who(actor), detail: actor?.reason }, new Date());
       return changed();
     },
@@ -119,6 +120,7 @@ function registerApproveFinalize({ state, name, done, changed }: HandlerContext)
     approveUpdate,
     (actor) => {
       state.approved = { by: who(actor), at: new Date().toISOString() };
+      if (state.phase === 'awaiting-approval' && !state.paused) state.waitingFor = 'the contract to start (approved)';
       audit(state, { action: 'approved', by: who(actor), detail: actor?.reason }, new Date());
       return changed();
     },
@@ -157,6 +159,7 @@ function registerAbort({ state, name, changed }: HandlerContext): void {
     (actor) => {
       const reason = actor?.reason || 'no reason given';
       state.abort = { by: who(actor), reason, rollback: actor?.rollback === true, at: new Date().toISOString() };
+      state.waitingFor = `the abort to take effect${actor?.rollback ? ' (expand.down runs first)' : ''}`;
       audit(state, { action: actor?.rollback ? 'aborted (rollback)' : 'aborted', by: who(actor), detail: reason }, new Date());
       return changed();
     },

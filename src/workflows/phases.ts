@@ -9,6 +9,7 @@ import { startDeadline } from './deadline';
 import { audit, enter } from './state';
 import { publish } from './ui';
 import type { MigrationInput, MigrationState } from '../contract/migration';
+import { statementsDetail } from '../contract/progress';
 
 /** Everything a phase needs. */
 export interface PhaseContext {
@@ -33,7 +34,11 @@ export async function expanding({ input, state, acts }: PhaseContext): Promise<v
   state.rowsEstimated = target.rowsEstimated;
   if (interrupted(state)) return;
   const result = await acts.short.expand(ref(input));
-  audit(state, { action: 'expanded', by: 'ferry', detail: `${result.statements} statements, ${result.retries} lock retries` }, new Date());
+  audit(
+    state,
+    { action: 'expanded', by: 'ferry', detail: `${statementsDetail(result, 'expand.up')}, ${result.retries} lock retries` },
+    new Date(),
+  );
   enter(state, input.dualWrite === 'trigger' ? 'backfilling' : 'awaiting-deploy');
 }
 
@@ -58,6 +63,7 @@ async function probe({ input, state, acts }: PhaseContext): Promise<void> {
   const xidMark = state.deployed?.xidMark ?? '0';
   const result = await acts.scan.probeDualWrite({ ...ref(input), runId: runId(), xidMark });
   state.probe = { ok: result.badRows === 0, badRows: result.badRows, skipped: result.skipped, at: new Date().toISOString() };
+  if (state.probe.ok && state.lastError?.startsWith('dual-write probe')) state.lastError = undefined; // its cause is fixed
   if (!state.probe.ok) {
     state.deployed = undefined;
     state.lastError =
@@ -157,6 +163,6 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
   }
   state.waitingFor = undefined;
   const result = await acts.short.contract(ref(input));
-  audit(state, { action: 'contracted', by: 'ferry', detail: `${result.statements} statements` }, new Date());
+  audit(state, { action: 'contracted', by: 'ferry', detail: statementsDetail(result, 'contract.up') }, new Date());
   enter(state, 'completed');
 }

@@ -32,7 +32,8 @@ export class IllegalTransitionError extends Error {
 
 /**
  * Moves the migration to phase `to`; the only way the workflow changes `state.phase`. Throws
- * `IllegalTransitionError` when `TRANSITIONS` (src/contract/phases.ts) has no such edge.
+ * `IllegalTransitionError` when `TRANSITIONS` (src/contract/phases.ts) has no such edge. A forward
+ * move clears `lastError`: the phase it belonged to has now succeeded.
  * @example enter(state, 'verifying') // from backfilling
  */
 export function enter(state: MigrationState, to: Phase): void {
@@ -42,5 +43,6 @@ export function enter(state: MigrationState, to: Phase): void {
       `illegal phase transition ${state.phase} → ${to}; from ${state.phase} the table allows ${legal.join(', ') || 'nothing'} (src/contract/phases.ts)`,
     );
   }
+  if (transition(state.phase, to)?.kind === 'forward') state.lastError = undefined;
   state.phase = to;
 }

@@ -229,9 +229,9 @@ describe('lifecycle harness: every phase twice', () => {
         await db.pool.query(`DELETE FROM ${ODD} WHERE "Id" = 101`);
       },
     });
-    expect(results.expand).toEqual(Array(4).fill({ statements: 3, retries: 0 })); // expand.up + function + trigger
-    expect(results.rollback).toEqual(Array(2).fill({ statements: 3, retries: 0 })); // drop trigger + function + expand.down
-    expect(results.contract).toEqual(Array(2).fill({ statements: 4, retries: 0 }));
+    expect(results.expand).toEqual(Array(4).fill({ statements: 3, retries: 0, triggerStatements: 2 })); // expand.up + function + trigger
+    expect(results.rollback).toEqual(Array(2).fill({ statements: 3, retries: 0, triggerStatements: 2 })); // drop trigger + function + expand.down
+    expect(results.contract).toEqual(Array(2).fill({ statements: 4, retries: 0, triggerStatements: 2 }));
   });
 
   test('application dual-write on a plain table: no trigger at any point', async () => {
@@ -252,8 +252,8 @@ describe('lifecycle harness: every phase twice', () => {
         });
       },
     });
-    expect(results.expand).toEqual(Array(4).fill({ statements: 1, retries: 0 }));
-    expect(results.contract).toEqual(Array(2).fill({ statements: 3, retries: 0 })); // drop trigger + function (IF EXISTS) + contract.up
+    expect(results.expand).toEqual(Array(4).fill({ statements: 1, retries: 0, triggerStatements: 0 }));
+    expect(results.contract).toEqual(Array(2).fill({ statements: 3, retries: 0, triggerStatements: 2 })); // drop trigger + function (IF EXISTS) + contract.up
   });
 
   test('contract can be re-run after its statements dropped the table', async () => {
@@ -267,7 +267,7 @@ describe('lifecycle harness: every phase twice', () => {
     await run(acts.expand, ref);
     expect(await triggerState('drop-table')).toEqual({ trigger: true, fn: true });
     await run(acts.contract, ref);
-    await expect(run(acts.contract, ref)).resolves.toEqual({ statements: 2, retries: 0 }); // drop function + contract.up
+    await expect(run(acts.contract, ref)).resolves.toEqual({ statements: 2, retries: 0, triggerStatements: 1 }); // drop function + contract.up
     expect(await triggerState('drop-table')).toEqual({ trigger: false, fn: false });
   });
 });

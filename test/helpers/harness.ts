@@ -147,7 +147,8 @@ async function waitForPhase(h: Harness, name: string, phase: string, timeoutMs: 
   let last: Record<string, unknown> = {};
   while (Date.now() < deadline) {
     const r = await h.ferry('status', name, '--json');
-    if (r.code === 0) {
+    if (r.code === 0 || (r.code === 1 && r.stdout.startsWith('{'))) {
+      // status of a failed migration prints it and exits 1
       last = JSON.parse(r.stdout);
       if (last.phase === phase || (FINAL.includes(String(last.phase)) && last.source === 'query')) return last;
     }

@@ -184,8 +184,9 @@ describe('services-extract-url with more bad rows than maxFailedRows', () => {
     expect(ended.lastError).toContain(`migration "${name}"`);
     expect(ended.lastError).toContain('maxFailedRows (3)');
     const status = await h.ferry('status', name, '--json');
-    expect(status.code).toBe(0);
+    expect(status.code).toBe(1); // CI sees the failure
     expect(JSON.parse(status.stdout)).toMatchObject({ phase: 'failed', status: 'FAILED' });
+    expect(status.stderr).toContain(`ferry: migration "${name}" failed: backfilling: `);
     const failed = await db.pool.query(`SELECT count(*)::int AS n FROM ferry.failed_rows WHERE migration = $1::text`, [name]);
     expect(failed.rows[0].n).toBeGreaterThan(3);
   }, 90_000);

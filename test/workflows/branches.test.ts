@@ -40,6 +40,7 @@ test('a dual-write probe that finds old-shape rows waits for another deploy, the
     return h.result();
   });
   expect(done).toMatchObject({ phase: 'completed', probe: { ok: true, badRows: 0 } });
+  expect(done.lastError).toBeUndefined(); // the probe passed: its old error is gone
   expect(s.log).toEqual([
     'describeTarget',
     'expand',
