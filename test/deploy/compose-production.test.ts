@@ -7,8 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import pg from 'pg';
 import { temporal } from '@temporalio/proto';
 import { parse } from 'yaml';
 import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../../src/contract/search-attributes';
@@ -159,5 +161,76 @@ describe('setup-namespace.sh against the dev server', () => {
     expect(listed.sort()).toEqual(ALL_SEARCH_ATTRIBUTES.map((k) => `${k.name}=${CLI_TYPE_NAMES[k.type]}`).sort());
 
     expect(runScript()).toContain(`namespace "${namespace}" ready`);
+  }, 120_000);
+});
+
+/** temporal-sql-tool v1.29.x: on PATH, named by FERRY_TEMPORAL_SQL_TOOL, or in ferry's build cache. */
+function findSqlTool(): string | undefined {
+  const cacheDir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ferry', 'temporal-server-1.29.1');
+  const candidates = [
+    process.env.FERRY_TEMPORAL_SQL_TOOL,
+    ...(process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir, 'temporal-sql-tool')),
+    path.join(cacheDir, 'temporal-sql-tool'),
+    path.join(cacheDir, 'sql'),
+  ];
+  return candidates.find((file): file is string => !!file && fs.existsSync(file));
+}
+
+const sqlTool = findSqlTool();
+
+// Skipped only where temporal-sql-tool has not been built (`go build ./cmd/tools/sql` of go.temporal.io/server@v1.29.1).
+(sqlTool ? describe : describe.skip)('setup-schema.sh with temporal-sql-tool against PostgreSQL', () => {
+  const suffix = randomBytes(3).toString('hex');
+  const dbs = { TEMPORAL_DB: `ferry_tschema_${suffix}`, TEMPORAL_VISIBILITY_DB: `ferry_tvis_${suffix}` };
+  const admin = new URL(process.env.FERRY_TEST_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+
+  const runSchema = () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-sql-tool-'));
+    fs.symlinkSync(sqlTool!, path.join(bin, 'temporal-sql-tool'));
+    try {
+      return execFileSync('sh', [path.join(SETUP_DIR, 'setup-schema.sh')], {
+        env: {
+          ...process.env,
+          ...dbs,
+          PATH: `${bin}:${process.env.PATH}`,
+          SQL_PLUGIN: 'postgres12',
+          SQL_HOST: admin.hostname,
+          SQL_PORT: admin.port || '5432',
+          SQL_USER: decodeURIComponent(admin.username),
+          SQL_PASSWORD: decodeURIComponent(admin.password),
+        },
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  };
+
+  const version = async (db: string) => {
+    const url = new URL(admin);
+    url.pathname = `/${db}`;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    try {
+      return (await client.query('SELECT curr_version FROM schema_version')).rows[0]?.curr_version as string;
+    } finally {
+      await client.end();
+    }
+  };
+
+  afterAll(async () => {
+    const client = new pg.Client({ connectionString: admin.toString() });
+    await client.connect();
+    for (const db of Object.values(dbs)) await client.query(`DROP DATABASE IF EXISTS ${db}`);
+    await client.end();
+  });
+
+  test("creates both databases at the tool's schema versions, and a second run changes nothing", async () => {
+    expect(runSchema()).toContain('temporal-schema: done');
+    const first = [await version(dbs.TEMPORAL_DB), await version(dbs.TEMPORAL_VISIBILITY_DB)];
+    expect(first.every((v) => /^\d+\.\d+$/.test(v) && v !== '0.0')).toBe(true);
+    expect(runSchema()).toContain('temporal-schema: done');
+    expect([await version(dbs.TEMPORAL_DB), await version(dbs.TEMPORAL_VISIBILITY_DB)]).toEqual(first);
   }, 120_000);
 });
