@@ -74,7 +74,7 @@ function workerLog(message: string, fields?: Record<string, unknown>): void {
 export async function runWorker(config: FerryConfig = loadConfig()): Promise<void> {
   const dir = migrationsDir();
   const migrations = loadAllMigrations(dir);
-  const pool = createPool();
+  const pool = createPool(undefined, {}, workerLog);
   const client = await Connection.connect({ address: config.address });
   await ensureSearchAttributes(client, config.namespace);
   await client.close();
