@@ -32,7 +32,7 @@ export async function expanding({ input, state, acts }: PhaseContext): Promise<v
   }
   state.rowsEstimated = target.rowsEstimated;
   if (interrupted(state)) return;
-  const result = await acts.short.expand(ref(input));
+  const result = await acts.ddl.expand(ref(input));
   audit(state, { action: 'expanded', by: 'ferry', detail: `${result.statements} statements, ${result.retries} lock retries` }, new Date());
   enter(state, input.dualWrite === 'trigger' ? 'backfilling' : 'awaiting-deploy');
 }
@@ -156,7 +156,7 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
     return;
   }
   state.waitingFor = undefined;
-  const result = await acts.short.contract(ref(input));
+  const result = await acts.ddl.contract(ref(input));
   audit(state, { action: 'contracted', by: 'ferry', detail: `${result.statements} statements` }, new Date());
   enter(state, 'completed');
 }
