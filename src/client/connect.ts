@@ -11,18 +11,30 @@ export interface FerryClient {
 
 /**
  * Connects to Temporal at `TEMPORAL_ADDRESS`.
- * @throws FerryError UNAVAILABLE with the address and how to start a server.
+ * @throws FerryError UNAVAILABLE: the server at that address is unreachable; running migrations
+ *   are safe (their state is in Temporal and PostgreSQL) and workers reconnect by themselves.
  */
 export async function connectClient(config: FerryConfig = loadConfig()): Promise<FerryClient> {
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: config.address, connectTimeout: '5s' });
   } catch (err) {
-    throw new FerryError(
-      'UNAVAILABLE',
-      `Temporal at "${config.address}" did not answer (${(err as Error).message}); start one with "ferry dev" or set TEMPORAL_ADDRESS.`,
-    );
+    throw new FerryError('UNAVAILABLE', unreachableMessage(config.address, (err as Error).message));
   }
   const client = new Client({ connection, namespace: config.namespace });
   return { client, config, close: () => connection.close() };
+}
+
+/**
+ * What ferry says when the Temporal server does not answer: which address, that nothing is lost,
+ * and what to do.
+ * @example unreachableMessage('127.0.0.1:7233', 'Failed to connect before the deadline')
+ */
+export function unreachableMessage(address: string, cause: string): string {
+  return (
+    `the Temporal server at "${address}" (TEMPORAL_ADDRESS) is unreachable: ${cause}. ` +
+    'Running migrations are not lost: their state is kept by Temporal and their checkpoints by PostgreSQL, and ' +
+    'ferry workers reconnect by themselves and carry on once the server is back (nothing to restart). ' +
+    'Check that the server is up and reachable at that address, or set TEMPORAL_ADDRESS; for a local stack run "ferry dev".'
+  );
 }
