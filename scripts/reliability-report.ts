@@ -56,7 +56,8 @@ backfill, verify, cool-off, \`ferry approve\` and contract, then checks every ro
 never updated, *twice* = rows it updated more than once (a trigger counts every UPDATE per row), *wrong* = rows whose
 new value differs from the expected one, *failed rows* = rows recorded in \`ferry.failed_rows\`. *Recovered* means
 phase \`completed\` with none lost, twice or wrong. *Recovery* is the longest time from a fault until the migration
-made progress again (for the contract and the cool-off: until the next phase was reached); it includes the
+made progress again (for the contract and the cool-off: until the next phase was reached; for the Temporal restart:
+from the server's return, after 20 s down); it includes the
 heartbeat timeout (4 s in the suite, \`FERRY_HEARTBEAT_TIMEOUT\`) and Temporal's retry back-off.
 
 | scenario | recovered | rows | lost | twice | wrong | failed rows | final phase | recovery |
