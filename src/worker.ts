@@ -79,7 +79,7 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
   ddlDefaults();
   const dir = migrationsDir();
   const migrations = loadAllMigrations(dir);
-  const pool = createPool();
+  const pool = createPool(undefined, {}, workerLog);
   try {
     await pool.query('SELECT 1');
   } catch (err) {

@@ -1,4 +1,4 @@
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { activityInfo, ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { MigrationRef } from '../contract/activities';
 import { FerryError } from '../contract/errors';
@@ -59,6 +59,26 @@ export async function withMigration<T>(deps: ActivityDeps, ref: MigrationRef, bo
       ddl: (extra) => ({ log: deps.log, onRetry: (r) => heartbeat(r), table, ...extra }),
     });
   });
+}
+
+/**
+ * Runs `body` (DDL that may wait on a lock, or any statement that can run long) while heartbeating
+ * at once and then four times per heartbeat timeout (at most every 5 s), so that a worker that
+ * dies is noticed after the heartbeat timeout. Heartbeats carry counts only: `{ elapsedMs }`.
+ * @example return withHeartbeat(() => runDdl(pool, statements, m.ddl()))
+ */
+export async function withHeartbeat<T>(body: () => Promise<T>): Promise<T> {
+  const timeoutMs = activityInfo().heartbeatTimeoutMs;
+  const everyMs = Math.max(200, Math.min(5000, Math.floor((timeoutMs || 20_000) / 4)));
+  const started = Date.now();
+  const beat = () => heartbeat({ elapsedMs: Date.now() - started });
+  beat();
+  const timer = setInterval(beat, everyMs);
+  try {
+    return await body();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { MigrationRef, StatementsRun } from '../contract/activities';
 import { runDdl, type DdlOptions } from '../pg/ddl';
 import { recordCompleted } from '../store/completed';
-import { withMigration, type ActivityDeps } from './context';
+import { withHeartbeat, withMigration, type ActivityDeps } from './context';
 import { createDualWriteActivities } from './dual-write';
 
 /** Tuning of the contract activities. */
@@ -19,16 +19,18 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
 
   /** Drops ferry's trigger if any, then runs `contract.up` or `expand.down` through runDdl. */
   function dropTriggerThen(ref: MigrationRef, pick: 'contract' | 'expand.down'): Promise<StatementsRun> {
-    return withMigration(deps, ref, async ({ definition, ddl }) => {
-      const statements = pick === 'contract' ? definition.contract.up : definition.expand.down;
-      const dropped = await dualWrite.dropDualWriteTrigger(ref);
-      const ran = await runDdl(deps.pool, statements, ddl(opts.ddl));
-      return {
-        statements: dropped.statements + ran.statements,
-        retries: dropped.retries + ran.retries,
-        triggerStatements: dropped.statements,
-      };
-    });
+    return withMigration(deps, ref, ({ definition, ddl }) =>
+      withHeartbeat(async () => {
+        const statements = pick === 'contract' ? definition.contract.up : definition.expand.down;
+        const dropped = await dualWrite.dropDualWriteTrigger(ref);
+        const ran = await runDdl(deps.pool, statements, ddl(opts.ddl));
+        return {
+          statements: dropped.statements + ran.statements,
+          retries: dropped.retries + ran.retries,
+          triggerStatements: dropped.statements,
+        };
+      }),
+    );
   }
 
   return {

@@ -5,7 +5,7 @@ import { countByRanges } from '../engine/range-scan';
 import { runDdl, type DdlOptions } from '../pg/ddl';
 import { createFunctionSql, createTriggerSql, dropTriggerSql, keyIncreases, maxKeySql, probeSql } from '../sql/dual-write';
 import { readMark, recordMark, type DeployMark } from '../store/deploy-marks';
-import { withMigration, type ActivityDeps } from './context';
+import { withHeartbeat, withMigration, type ActivityDeps } from './context';
 import { scanWithHeartbeat } from './scan';
 
 /** Tuning of the dual-write activities; the defaults suit production. */
@@ -35,7 +35,7 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
       return withMigration(deps, ref, async ({ definition, table, ddl }) => {
         if (definition.dualWrite.by !== 'trigger') return { statements: 0, retries: 0 };
         const statements = [createFunctionSql(ref.name, definition.dualWrite.body), createTriggerSql(ref.name, table)];
-        return runDdl(deps.pool, statements, ddl(opts.ddl));
+        return withHeartbeat(() => runDdl(deps.pool, statements, ddl(opts.ddl)));
       });
     },
 
@@ -43,7 +43,7 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
     async dropDualWriteTrigger(ref: MigrationRef): Promise<StatementsRun> {
       return withMigration(deps, ref, async ({ table, ddl }) => {
         const exists = await tableExists(deps.pool, table);
-        return runDdl(deps.pool, dropTriggerSql(ref.name, table, exists), ddl(opts.ddl));
+        return withHeartbeat(() => runDdl(deps.pool, dropTriggerSql(ref.name, table, exists), ddl(opts.ddl)));
       });
     },
 

@@ -3,7 +3,7 @@ import { FerryError } from '../contract/errors';
 import { acceptsSpecHash } from '../definition/registry';
 import { runDdl, type DdlOptions } from '../pg/ddl';
 import { completedRecord } from '../store/completed';
-import { withMigration, type ActiveMigration, type ActivityDeps } from './context';
+import { withHeartbeat, withMigration, type ActiveMigration, type ActivityDeps } from './context';
 import { createDualWriteActivities } from './dual-write';
 
 /** Tuning of the expand activities. */
@@ -43,16 +43,18 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
      * statement run, the trigger's included.
      */
     async expand(ref: MigrationRef): Promise<StatementsRun> {
-      return withMigration(deps, ref, async (m) => {
-        await m.describe();
-        const up = await runDdl(deps.pool, m.definition.expand.up, m.ddl(opts.ddl));
-        const trigger = await dualWrite.installDualWriteTrigger(ref);
-        return {
-          statements: up.statements + trigger.statements,
-          retries: up.retries + trigger.retries,
-          triggerStatements: trigger.statements,
-        };
-      });
+      return withMigration(deps, ref, (m) =>
+        withHeartbeat(async () => {
+          await m.describe();
+          const up = await runDdl(deps.pool, m.definition.expand.up, m.ddl(opts.ddl));
+          const trigger = await dualWrite.installDualWriteTrigger(ref);
+          return {
+            statements: up.statements + trigger.statements,
+            retries: up.retries + trigger.retries,
+            triggerStatements: trigger.statements,
+          };
+        }),
+      );
     },
   };
 }

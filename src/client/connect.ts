@@ -11,7 +11,8 @@ export interface FerryClient {
 
 /**
  * Connects to Temporal at `TEMPORAL_ADDRESS`.
- * @throws FerryError UNAVAILABLE with the address and how to start a server.
+ * @throws FerryError UNAVAILABLE: the server at that address is unreachable; running migrations
+ *   are safe (their state is in Temporal and PostgreSQL) and workers reconnect by themselves.
  */
 export async function connectClient(config: FerryConfig = loadConfig()): Promise<FerryClient> {
   let connection: Connection;
@@ -25,13 +26,24 @@ export async function connectClient(config: FerryConfig = loadConfig()): Promise
 }
 
 /**
- * The one message for a Temporal server that did not answer: its address, where the address comes
- * from and what to do next (the CLI and `ferry worker` both use it).
+ * The one message for a Temporal server that did not answer: which address and where it comes
+ * from, that nothing is lost, and what to do (the CLI and `ferry worker` both use it).
  * @example throw temporalUnavailable('localhost:7233', err)
  */
 export function temporalUnavailable(address: string, err: unknown): FerryError {
-  return new FerryError(
-    'UNAVAILABLE',
-    `Temporal at "${address}" (TEMPORAL_ADDRESS) did not answer (${(err as Error).message}); start one with "ferry dev" or set TEMPORAL_ADDRESS.`,
+  return new FerryError('UNAVAILABLE', unreachableMessage(address, (err as Error).message));
+}
+
+/**
+ * What ferry says when the Temporal server does not answer: which address, that nothing is lost,
+ * and what to do.
+ * @example unreachableMessage('127.0.0.1:7233', 'Failed to connect before the deadline')
+ */
+export function unreachableMessage(address: string, cause: string): string {
+  return (
+    `the Temporal server at "${address}" (TEMPORAL_ADDRESS) is unreachable: ${cause}. ` +
+    'Running migrations are not lost: their state is kept by Temporal and their checkpoints by PostgreSQL, and ' +
+    'ferry workers reconnect by themselves and carry on once the server is back (nothing to restart). ' +
+    'Check that the server is up and reachable at that address, or set TEMPORAL_ADDRESS; for a local stack run "ferry dev".'
   );
 }

@@ -1,11 +1,21 @@
-import { Pool, type PoolConfig } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { FerryError } from '../contract/errors';
+
+/** Worker-side log of a lost connection: the message only (never the URL or row data). */
+export type ConnectionLog = (message: string, fields?: Record<string, unknown>) => void;
 
 /**
  * The worker's connection pool, from `DATABASE_URL`. Connection settings never leave the worker:
  * they are not part of any workflow input, result or heartbeat.
+ *
+ * A connection PostgreSQL drops (`pg_terminate_backend`, a restart, a failover) never crashes the
+ * worker: an idle client's error is handled by the pool, and a checked-out client gets its own
+ * `'error'` listener (pg emits the error on the client when no query is running on it, and an
+ * unhandled `'error'` event ends the process). The statement running on it fails with the error;
+ * the client is discarded (`releaseAfter`) and the pool connects anew for the next one.
+ * @example const pool = createPool(process.env.DATABASE_URL, {}, (m, f) => console.log(m, f))
  */
-export function createPool(url = process.env.DATABASE_URL, extra: PoolConfig = {}): Pool {
+export function createPool(url = process.env.DATABASE_URL, extra: PoolConfig = {}, log?: ConnectionLog): Pool {
   if (!url) {
     throw new FerryError(
       'BAD_INPUT',
@@ -13,7 +23,7 @@ export function createPool(url = process.env.DATABASE_URL, extra: PoolConfig = {
     );
   }
   const pool = new Pool({ connectionString: url, max: 10, application_name: 'ferry', ...extra });
-  pool.on('error', () => undefined); // an idle client's error must not crash the worker; the next query reports it
+  guardConnections(pool, log);
   return pool;
 }
 
@@ -61,4 +71,16 @@ export function connectionError(err: unknown, url = process.env.DATABASE_URL): u
     );
   }
   return err;
+}
+
+/**
+ * Makes every client of `pool` survive its connection being dropped: idle or checked out, the
+ * `'error'` event is logged (when `log` is given) instead of crashing the process.
+ * @example guardConnections(pool, workerLog)
+ */
+export function guardConnections(pool: Pool, log?: ConnectionLog): void {
+  pool.on('error', () => undefined); // idle clients: also reported by the client's own listener below
+  pool.on('connect', (client: PoolClient) =>
+    client.on('error', (err: Error) => log?.('postgres: connection lost; it is discarded and the pool reconnects', { error: err.message })),
+  );
 }

@@ -13,7 +13,9 @@ const retry: ActivityOptions['retry'] = {
 };
 
 /**
- * `short`: DDL, markers and bookkeeping. `chunk`: one backfill chunk (heartbeats; a dead worker
+ * `short`: markers and bookkeeping (seconds). `ddl`: expand, contract and rollback, whose statements
+ * may wait on locks for minutes; they heartbeat while a statement runs, so a dead worker is
+ * noticed after the heartbeat timeout, not the 15-minute start-to-close timeout. `chunk`: one backfill chunk (heartbeats; a dead worker
  * is noticed after the heartbeat timeout). `scan`: verify and probe, which read the table by key
  * ranges and heartbeat after each.
  */
@@ -21,6 +23,7 @@ export function migrationActivities(input: MigrationInput) {
   const heartbeatTimeout = input.settings.heartbeatTimeoutMs;
   return {
     short: proxyActivities<MigrationActivities>({ startToCloseTimeout: '15m', retry }),
+    ddl: proxyActivities<MigrationActivities>({ startToCloseTimeout: '15m', heartbeatTimeout, retry }),
     chunk: proxyActivities<MigrationActivities>({
       startToCloseTimeout: input.settings.chunkMs + 10 * 60_000,
       heartbeatTimeout,

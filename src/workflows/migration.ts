@@ -74,7 +74,7 @@ async function abort({ input, state, acts }: phases.PhaseContext): Promise<void>
   if (state.abort?.rollback) {
     state.waitingFor = 'the rollback (expand.down)';
     publish(input, state);
-    await acts.short.rollback({ name: input.name, specHash: input.specHash });
+    await acts.ddl.rollback({ name: input.name, specHash: input.specHash });
   }
   state.waitingFor = undefined;
   enter(state, 'aborted');

@@ -33,7 +33,7 @@ export async function expanding({ input, state, acts }: PhaseContext): Promise<v
   }
   state.rowsEstimated = target.rowsEstimated;
   if (interrupted(state)) return;
-  const result = await acts.short.expand(ref(input));
+  const result = await acts.ddl.expand(ref(input));
   audit(
     state,
     { action: 'expanded', by: 'ferry', detail: `${statementsDetail(result, 'expand.up')}, ${result.retries} lock retries` },
@@ -162,7 +162,7 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
     return;
   }
   state.waitingFor = undefined;
-  const result = await acts.short.contract(ref(input));
+  const result = await acts.ddl.contract(ref(input));
   audit(state, { action: 'contracted', by: 'ferry', detail: statementsDetail(result, 'contract.up') }, new Date());
   enter(state, 'completed');
 }

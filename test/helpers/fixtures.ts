@@ -35,7 +35,7 @@ export async function updateCounts(pool: Pool): Promise<Record<string, number>> 
 }
 
 /** A posts → member_uuid migration with small (capped) batches and a pause, so a test can act mid-backfill. */
-export function slowPostsMigration(opts: { batchSize?: number; pause?: string; approval?: boolean } = {}): string {
+export function slowPostsMigration(opts: { batchSize?: number; pause?: string; approval?: boolean; set?: string } = {}): string {
   return `import { defineMigration } from 'ferry';
 export default defineMigration({
   table: 'posts',
@@ -46,7 +46,7 @@ export default defineMigration({
   dualWrite: { by: 'trigger', body: 'NEW.member_uuid := (SELECT m.uuid FROM members m WHERE m.id = NEW.member_id);' },
   backfill: {
     where: 'member_uuid IS NULL AND member_id IS NOT NULL',
-    set: 'member_uuid = (SELECT m.uuid FROM members m WHERE m.id = posts.member_id)',
+    set: ${JSON.stringify(opts.set ?? 'member_uuid = (SELECT m.uuid FROM members m WHERE m.id = posts.member_id)')},
     batchSize: ${opts.batchSize ?? 100},
     maxBatchSize: ${opts.batchSize ?? 100}, // the adaptive sizer would grow the batches and finish before the test acts
     pause: '${opts.pause ?? '20ms'}',
