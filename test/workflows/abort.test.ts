@@ -27,7 +27,7 @@ interface Stay {
 const noop = () => {};
 const PASS_1 = ['initBackfill#1', 'backfillChunk', 'backfillStatus'];
 
-const STAYS: Record<Exclude<Phase, 'contracting' | 'completed' | 'aborted' | 'failed'>, Stay> = {
+const STAYS: Record<Exclude<Phase, 'contracting' | 'completed' | 'aborted' | 'failed' | 'cancelled'>, Stay> = {
   // The abort lands while describeTarget runs; expand is never called.
   expanding: {
     reach: async (s) => {
