@@ -13,6 +13,7 @@ import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
 import * as msg from '../contract/messages';
 import { formatAudit, formatList, formatProgress, webUiUrl } from './output';
 import { watchStatus } from './watch';
+import { addAbortCommand, explainNotStarted, statusNotes } from './recovery';
 
 /** Runs `fn` with a connected client, always closing it. */
 async function withClient<T>(fn: (fc: FerryClient) => Promise<T>): Promise<T> {
@@ -71,10 +72,12 @@ function addServiceCommands(program: Command): void {
         const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
+        const from = result.resumedFrom;
+        const resumed = from ? `; resuming the ${from.status.toLowerCase()} run ${from.runId} (${from.phase}) from its checkpoints` : '';
         print(
           o.json,
           { ...result, reached, webUi: url },
-          `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
+          `migration ${name} ${words[result.status]} (spec ${migration.specHash})${resumed}` +
             `${reached ? `; now ${reached}` : ''}\n  web UI: ${url}\n  status: ferry status ${name}`,
         );
       });
@@ -131,7 +134,7 @@ function addControlCommands(program: Command): void {
     msg.finalizeUpdate,
     'run the rest of the backfill now, without deadline pacing (health checks still apply)',
   );
-  addControl(program, 'abort', msg.abortUpdate, 'stop before contracting', (c) => c.option('--rollback', 'also run expand.down'));
+  addAbortCommand(program);
 }
 
 /** `status`, `list`, `history`. */
@@ -145,8 +148,13 @@ function addInspectCommands(program: Command): void {
     .action((name: string, o) =>
       withClient(async (fc) => {
         if (o.watch) return watchStatus(fc, name, o.until ? parseWaitFor(o.until) : undefined);
-        const p = await getProgress(fc, name);
-        print(o.json, p, formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))));
+        const p = await getProgress(fc, name).catch((err) => explainNotStarted(name, err));
+        const notes = statusNotes(name, p);
+        print(
+          o.json,
+          { ...p, ...notes.json },
+          [formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))), ...notes.lines].join('\n'),
+        );
       }),
     );
 

@@ -6,9 +6,10 @@ import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
 import * as sa from '../contract/search-attributes';
 import type { MigrationInput } from '../contract/migration';
-import { MIGRATION_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
+import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
+import { resumePoint, type ResumePoint } from './recover';
 
 /** Options of `ferry start`. */
 export interface StartOptions {
@@ -25,6 +26,8 @@ export interface StartResult {
   workflowId: string;
   runId?: string;
   phase?: string;
+  /** The ended run (cancelled, terminated, failed) whose checkpoints this run continues. */
+  resumedFrom?: ResumePoint;
 }
 
 /** The workflow input: names, settings and the spec hash; never connection settings or row data. */
@@ -57,7 +60,8 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
   const id = workflowId(m.name);
   const existing = await existingRun(fc, m, id);
   if (existing) return existing;
-  const input = migrationInput(m, opts);
+  const resumeFrom = await resumePoint(fc, m);
+  const input: MigrationInput = { ...migrationInput(m, opts), ...(resumeFrom ? { resumeFrom } : {}) };
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
@@ -75,7 +79,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
       staticSummary: `ferry migration ${m.name} on ${input.table}`,
       staticDetails: summaryMarkdown(m, input),
     });
-    return { status: 'started', workflowId: id, runId: handle.firstExecutionRunId };
+    return { status: 'started', workflowId: id, runId: handle.firstExecutionRunId, ...(resumeFrom ? { resumedFrom: resumeFrom } : {}) };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const raced = await existingRun(fc, m, id);
@@ -91,6 +95,12 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
   const { description } = found;
   const phase = description.typedSearchAttributes.get(sa.MigrationPhase);
   const running = description.status.name === 'RUNNING' || description.status.name === 'CONTINUED_AS_NEW';
+  if (running && description.type === ROLLBACK_WORKFLOW) {
+    throw new FerryError(
+      'CONFLICT',
+      `migration "${m.name}" is being rolled back; wait for it ("ferry status ${m.name}"), then start it again.`,
+    );
+  }
   if (!running && !(description.status.name === 'COMPLETED' && phase === 'completed')) return undefined;
   const hash = description.typedSearchAttributes.get(sa.MigrationSpecHash);
   if (hash === undefined || !acceptsSpecHash(m, hash)) {
