@@ -79,7 +79,7 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
   const broken = new Map<string, string>();
   const migrations = loadAllMigrations(dir, broken);
   // One file that does not load must not stop the other migrations: log it and serve the rest.
-  for (const [name, why] of broken) console.error(`ferry worker: skipping migration "${name}", its file does not load: ${why}`);
+  for (const [name, why] of broken) console.error(`[ferry] skipping migration "${name}", its file does not load: ${why}`);
   const pool = createPool();
   const client = await Connection.connect({ address: config.address });
   await ensureSearchAttributes(client, config.namespace);

@@ -94,7 +94,7 @@ export function statusNotes(name: string, p: Progress & { status?: string }): { 
 function nextSteps(name: string, p: Progress & { status?: string }): string | undefined {
   const rollback = `"ferry abort ${name} --rollback" drops ferry's trigger and runs expand.down`;
   const resume = `"ferry start ${name}" starts it again, resuming from its checkpoints when the definition is unchanged`;
-  if (p.phase === 'failed') return `fix the cause (see error), then ${resume}; or ${rollback}.`;
+  if (p.phase === 'failed') return `fix the cause (see error), then "ferry start ${name}" starts it again; or ${rollback}.`;
   if (p.phase === 'cancelled') return undefined; // the cancelled line says it
   if (p.status === 'TERMINATED' || p.status === 'TIMED_OUT' || p.status === 'CANCELLED' || p.status === 'FAILED') {
     if (p.phase === 'completed' || p.phase === 'aborted') return undefined;

@@ -19,8 +19,13 @@ import { control, findMigration, migrationHandle, type FoundMigration } from './
 /** How long `ferry abort --rollback` waits for a worker to run the rollback. */
 const ROLLBACK_WAIT_MS = 120_000;
 
-/** Temporal statuses of a run that is over without completing its migration. */
-const ENDED = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
+/**
+ * Temporal statuses of a run stopped from outside (a cancel request, a terminate, a run timeout):
+ * a new start resumes its checkpoints. A FAILED run failed on its definition or its data (e.g.
+ * more failed rows than allowed, recorded under its run id): a new start begins afresh, and
+ * `backfill.where` makes the rows it did no-ops.
+ */
+const STOPPED = ['CANCELLED', 'TERMINATED', 'TIMED_OUT'];
 
 /** The latest run of a migration, as recovery sees it. */
 export interface LatestRun {
@@ -111,7 +116,7 @@ function refuseRollback(name: string, run: LatestRun, rollback: boolean): void {
       `migration "${name}" is already over: it ended ${endedWords(run)}; nothing is running to abort. ` +
         `What expand added (columns, indexes, ferry's trigger) is still there: "ferry abort ${name} --rollback" drops ferry's ` +
         `trigger and runs expand.down through a worker; "ferry start ${name}" starts it again` +
-        `${run.type === MIGRATION_WORKFLOW && ENDED.includes(run.status) ? ', resuming from its checkpoints' : ''}.`,
+        `${run.type === MIGRATION_WORKFLOW && STOPPED.includes(run.status) ? ', resuming from its checkpoints' : ''}.`,
     );
   }
 }
@@ -192,16 +197,16 @@ export type ResumePoint = NonNullable<MigrationInput['resumeFrom']>;
 
 /**
  * The checkpoints a new `ferry start` continues: those of the latest run when it is a migration
- * run that ended without completing (failed, cancelled, terminated, timed out; not aborted or
- * rolled back) with the same definition. Its checkpoints are keyed by its `resumeFrom` run, or by
+ * run stopped from outside (cancelled, terminated, timed out; not failed, aborted or rolled back)
+ * with the same definition. Its checkpoints are keyed by its `resumeFrom` run, or by
  * its chain's first run.
  */
 export async function resumePoint(fc: FerryClient, m: LoadedMigration): Promise<ResumePoint | undefined> {
   const found = await findMigration(fc, m.name);
   if (!found) return undefined;
   const run = latestRun(found);
-  if (run.type !== MIGRATION_WORKFLOW || !ENDED.includes(run.status)) return undefined;
-  if (run.phase === 'aborted' || run.phase === 'completed') return undefined;
+  if (run.type !== MIGRATION_WORKFLOW || !STOPPED.includes(run.status)) return undefined;
+  if (run.phase === 'aborted' || run.phase === 'completed' || run.phase === 'failed') return undefined;
   if (!run.specHash || !acceptsSpecHash(m, run.specHash)) return undefined;
   const started = await startedEvent(fc, found.handle.workflowId, run.runId);
   const runId = started.input?.resumeFrom?.runId ?? started.firstExecutionRunId;
