@@ -9,7 +9,7 @@ import { connectClient } from '../client/connect';
 import { defaultActor } from '../config';
 import { FerryError } from '../contract/errors';
 import type { Progress } from '../contract/progress';
-import { loadMigration, type LoadedMigration } from '../definition/registry';
+import { listMigrationFiles, loadMigration, type LoadedMigration } from '../definition/registry';
 import { formatProgress } from './output';
 
 /** `ferry abort <name> [--rollback]`. */
@@ -57,7 +57,9 @@ export function definitionProblem(name: string): string | undefined {
     loadMigration(name);
     return undefined;
   } catch (err) {
-    return err instanceof FerryError && err.code === 'INVALID_DEFINITION' ? err.message : undefined;
+    if (!(err instanceof FerryError && err.code === 'INVALID_DEFINITION')) return undefined;
+    const file = listMigrationFiles().get(name) ?? '';
+    return err.message.includes(file) ? err.message : `file "${file}": ${err.message}`;
   }
 }
 
