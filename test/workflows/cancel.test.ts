@@ -8,6 +8,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
 import { auditQuery, progressQuery } from '../../src/contract/messages';
 import * as sa from '../../src/contract/search-attributes';
 import { chunk, Scenario, useEnv, type Handle } from './scenario';
@@ -61,6 +62,8 @@ test('cancel mid-backfill: the chunk finishes its batch, the run ends cancelled,
     expect(s.calls('rollback')).toBe(0);
     expect(s.calls('dropDualWriteTrigger')).toBe(0);
     expect(s.log.at(-1)).toBe('backfillStatus'); // after the chunk returned
+    // The cancelled run replays (queries on it replay it; so would a worker after a deploy).
+    await Worker.runReplayHistory({ workflowBundle: env().bundle }, await h.fetchHistory(), 'cancelled-run');
   });
 }, 60_000);
 
