@@ -24,6 +24,8 @@ export interface FerryWorkerOptions {
   migrations: Map<string, LoadedMigration>;
   /** Rescans the migrations into `migrations` when a workflow names one the worker lacks. */
   reload?: () => void;
+  /** Migration files that do not load (name → error): their activities fail saying so. */
+  broken?: Map<string, string>;
   /** A prebuilt bundle (tests build one per file); default: bundle `workflows/`. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Prometheus metrics the activities record (see `metricsFromEnv`); absent: none. */
@@ -54,6 +56,7 @@ export async function createFerryWorker(opts: FerryWorkerOptions): Promise<Worke
       pool: opts.pool,
       migrations: opts.migrations,
       reload: opts.reload,
+      broken: opts.broken,
       log: workerLog,
       metrics: opts.metrics,
     }),
@@ -78,7 +81,10 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
   runSettings();
   ddlDefaults();
   const dir = migrationsDir();
-  const migrations = loadAllMigrations(dir);
+  const broken = new Map<string, string>();
+  const migrations = loadAllMigrations(dir, broken);
+  // One file that does not load must not stop the other migrations: log it and serve the rest.
+  for (const [name, why] of broken) console.error(`[ferry] skipping migration "${name}", its file does not load: ${why}`);
   const pool = createPool(undefined, {}, workerLog);
   try {
     await pool.query('SELECT 1');
@@ -93,13 +99,14 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
   await ensureSearchAttributes(client, config.namespace);
   await client.close();
   const connection = await NativeConnection.connect({ address: config.address });
-  const reload = () => reloadMigrations(migrations, dir);
+  const reload = () => reloadMigrations(migrations, dir, console.error, broken);
   const served = await metricsFromEnv();
   if (served) console.log(`ferry worker: metrics at http://${served.server.host}:${served.server.port}/metrics`);
   const { namespace, taskQueue } = config;
-  const worker = await createFerryWorker({ connection, namespace, taskQueue, pool, migrations, reload, metrics: served?.metrics });
+  const worker = await createFerryWorker({ connection, namespace, taskQueue, pool, migrations, reload, broken, metrics: served?.metrics });
+  const skipped = broken.size ? `, skipping ${broken.size} that do not load (${[...broken.keys()].join(', ')})` : '';
   console.log(
-    `ferry worker: ${migrations.size} migrations (${[...migrations.keys()].join(', ') || 'none'}) ` +
+    `ferry worker: ${migrations.size} migrations (${[...migrations.keys()].join(', ') || 'none'})${skipped} ` +
       `on task queue "${config.taskQueue}" at ${config.address}`,
   );
   try {

@@ -20,6 +20,8 @@ export interface ActivityDeps {
   migrations: Map<string, LoadedMigration>;
   /** Rescans the migrations directory into `migrations` (a worker has it; tests may not). */
   reload?: () => void;
+  /** Migrations whose file does not load, with the error (name → message), kept up to date by `reload`. */
+  broken?: Map<string, string>;
   /** Worker-side log; never shipped to Temporal. */
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Prometheus metrics (`FERRY_METRICS_PORT`); absent: nothing is recorded. */
@@ -103,6 +105,13 @@ export function getMigration(deps: ActivityDeps, ref: MigrationRef): LoadedMigra
   const known = deps.migrations.get(ref.name);
   if (!known || !acceptsSpecHash(known, ref.specHash)) deps.reload?.();
   const migration = deps.migrations.get(ref.name);
+  const broken = deps.broken?.get(ref.name);
+  if (!migration && broken) {
+    throw new FerryError(
+      'UNKNOWN_MIGRATION',
+      `migration "${ref.name}" does not load on this worker: ${broken} Fix the file; the next retry loads it again.`,
+    );
+  }
   if (!migration) {
     throw new FerryError(
       'UNKNOWN_MIGRATION',

@@ -15,6 +15,7 @@ import * as msg from '../contract/messages';
 import { hasFailed } from '../contract/phases';
 import { formatAudit, formatList, formatProgress, webUiLine, webUiUrl } from './output';
 import { watchStatus } from './watch';
+import { addAbortCommand, explainNotStarted, statusNotes } from './recovery';
 
 /** Runs `fn` with a connected client, always closing it. */
 async function withClient<T>(fn: (fc: FerryClient) => Promise<T>): Promise<T> {
@@ -84,10 +85,12 @@ function addServiceCommands(program: Command): void {
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
         for (const line of o.json ? [] : (result.notApplied ?? [])) console.error(`ferry: ${line}`);
         if (result.previousRun && !o.json) console.log(`${result.previousRun}; starting a new run.`);
+        const from = result.resumedFrom;
+        const resumed = from ? `; resuming the ${from.status.toLowerCase()} run ${from.runId} (${from.phase}) from its checkpoints` : '';
         print(
           o.json,
           { ...result, reached, webUi: url },
-          `migration ${name} ${words[result.status]} (spec ${migration.specHash})` +
+          `migration ${name} ${words[result.status]} (spec ${migration.specHash})${resumed}` +
             `${reached ? `; now ${reached}` : ''}\n${result.checked ? `  definition: ${result.checked}\n` : ''}  web UI: ${webUiLine(url)}\n  status: ferry status ${name}`,
         );
       });
@@ -144,7 +147,7 @@ function addControlCommands(program: Command): void {
     msg.finalizeUpdate,
     'run the rest of the backfill now, without deadline pacing (health checks still apply)',
   );
-  addControl(program, 'abort', msg.abortUpdate, 'stop before contracting', (c) => c.option('--rollback', 'also run expand.down'));
+  addAbortCommand(program);
 }
 
 /** `status`, `list`, `history`. */
@@ -158,8 +161,13 @@ function addInspectCommands(program: Command): void {
     .action((name: string, o) =>
       withClient(async (fc) => {
         if (o.watch) return watchStatus(fc, name, o.until ? parseWaitFor(o.until) : undefined);
-        const p = await getProgress(fc, name);
-        print(o.json, p, formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))));
+        const p = await getProgress(fc, name).catch((err) => explainNotStarted(name, err));
+        const notes = statusNotes(name, p);
+        print(
+          o.json,
+          { ...p, ...notes.json },
+          [formatProgress(p, webUiUrl(fc.config.namespace, workflowId(name))), ...notes.lines].join('\n'),
+        );
         if (hasFailed(p.phase, p.status))
           throw new FerryError('FAILED', `migration "${name}" failed${p.lastError ? `: ${p.lastError.replace(/\.$/, '')}` : ''}.`);
       }),

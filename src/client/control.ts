@@ -90,7 +90,10 @@ export async function control(
   const { status, typedSearchAttributes } = description;
   if (status.name !== 'RUNNING') {
     const phase = typedSearchAttributes.get(sa.MigrationPhase) ?? status.name.toLowerCase();
-    throw new FerryError('CONFLICT', `migration "${name}" is ${phase} (${status.name}); there is nothing to ${update.name}.`);
+    throw new FerryError(
+      'CONFLICT',
+      `migration "${name}" is ${phase} (${status.name}); there is nothing to ${update.name}. "ferry status ${name}" says what to run next.`,
+    );
   }
   try {
     const p = await fc.client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>

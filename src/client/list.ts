@@ -1,7 +1,7 @@
 import { FerryError } from '../contract/errors';
 import * as sa from '../contract/search-attributes';
 import { isFinal, isPhase, PHASES, untilOutcome, type Phase, type PhaseTarget } from '../contract/phases';
-import { MIGRATION_WORKFLOW } from '../contract/workflow';
+import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { migrationHandle } from './control';
 
@@ -16,10 +16,11 @@ export interface MigrationSummary {
   contractNotBefore?: string;
 }
 
-/** Every migration the namespace knows (latest run of each), newest first. */
+/** Every migration the namespace knows (latest run of each, a rollback run included), newest first. */
 export async function listMigrations(fc: FerryClient): Promise<MigrationSummary[]> {
   const seen = new Map<string, MigrationSummary>();
-  for await (const wf of fc.client.workflow.list({ query: `WorkflowType = "${MIGRATION_WORKFLOW}"` })) {
+  const query = `WorkflowType = "${MIGRATION_WORKFLOW}" OR WorkflowType = "${ROLLBACK_WORKFLOW}"`;
+  for await (const wf of fc.client.workflow.list({ query })) {
     const name = wf.typedSearchAttributes.get(sa.MigrationName) ?? wf.workflowId.replace(/^migration\//, '');
     if (seen.has(name)) continue;
     seen.set(name, {

@@ -7,9 +7,10 @@ import { parseTableName, quoteTable } from '../pg/quote';
 import * as sa from '../contract/search-attributes';
 import type { MigrationInput } from '../contract/migration';
 import type { Progress } from '../contract/progress';
-import { MIGRATION_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
+import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
+import { resumePoint, type ResumePoint } from './recover';
 
 /** Options of `ferry start`. */
 export interface StartOptions {
@@ -40,6 +41,8 @@ export interface StartResult {
   checked?: string;
   /** Set when a new run replaces one that ended early: how it ended, e.g. `migration "x" was aborted at … by …`. */
   previousRun?: string;
+  /** The ended run (cancelled, terminated, failed) whose checkpoints this run continues. */
+  resumedFrom?: ResumePoint;
 }
 
 /** The workflow input: names, settings and the spec hash; never connection settings or row data. */
@@ -76,6 +79,8 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
     return existing.status === 'already-running' ? { ...existing, ...(await notApplied(fc, m.name, existing, opts)) } : existing;
   const checked = await opts.beforeStart?.();
   const previousRun = await previousRunEnded(fc, m.name);
+  const resumeFrom = await resumePoint(fc, m);
+  if (resumeFrom) input.resumeFrom = resumeFrom;
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
@@ -99,6 +104,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
       runId: handle.firstExecutionRunId,
       ...(checked && { checked }),
       ...(previousRun ? { previousRun } : {}),
+      ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
     };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -171,6 +177,12 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
   const { description } = found;
   const phase = description.typedSearchAttributes.get(sa.MigrationPhase);
   const running = description.status.name === 'RUNNING' || description.status.name === 'CONTINUED_AS_NEW';
+  if (running && description.type === ROLLBACK_WORKFLOW) {
+    throw new FerryError(
+      'CONFLICT',
+      `migration "${m.name}" is being rolled back; wait for it ("ferry status ${m.name}"), then start it again.`,
+    );
+  }
   if (!running && !(description.status.name === 'COMPLETED' && phase === 'completed')) return undefined;
   const hash = description.typedSearchAttributes.get(sa.MigrationSpecHash);
   if (hash === undefined || !acceptsSpecHash(m, hash)) {

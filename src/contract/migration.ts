@@ -35,6 +35,12 @@ export interface MigrationInput {
   deadlineMs?: number;
   startedBy: string;
   settings: RunSettings;
+  /**
+   * Continue the backfill of an earlier run that was cancelled, terminated or failed: its
+   * checkpoints and failed rows are keyed by that run's id (set by `ferry start`; absent in
+   * migrations started before 0.2 and in fresh starts, which key them by their own first run id).
+   */
+  resumeFrom?: { runId: string; status: string; phase: string };
 }
 
 /** One line of the audit trail: who did what, when. */
@@ -97,6 +103,8 @@ export interface MigrationState {
   coolOffUntil?: string;
   approved?: { by: string; at: string };
   abort?: { by: string; reason: string; rollback: boolean; at: string };
+  /** Temporal cancelled the workflow (`temporal workflow cancel`, the Web UI); the schema stayed as it was. */
+  cancelled?: { by: string; at: string };
   /** The pass started as a catch-up after verify found wrong rows; wrong rows after it hold the migration. */
   catchUp?: number;
   lastError?: string;

@@ -5,7 +5,10 @@
  * over?) is answered from the table, never from the order of `PHASES`.
  */
 
-/** The phases, main path first; `aborted` and `failed` end a migration early. */
+/**
+ * The phases, main path first; `aborted`, `failed` and `cancelled` end a migration early
+ * (`cancelled`: Temporal's cancel request, e.g. the Web UI's Request Cancellation).
+ */
 export const PHASES = [
   'expanding',
   'awaiting-deploy',
@@ -17,6 +20,7 @@ export const PHASES = [
   'completed',
   'aborted',
   'failed',
+  'cancelled',
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
@@ -86,6 +90,18 @@ export const TRANSITIONS: readonly Transition[] = [
   edge('cooling-off', 'failed', 'end'),
   edge('awaiting-approval', 'failed', 'end'),
   edge('contracting', 'failed', 'end'),
+
+  // Temporal cancelled the workflow (`temporal workflow cancel`, the Web UI's Request
+  // Cancellation), in any phase that is not over: running chunks finish their batch and
+  // checkpoint, the schema stays as it is. Next: "ferry abort --rollback" removes what expand
+  // added, "ferry start" resumes from the checkpoints.
+  edge('expanding', 'cancelled', 'end'),
+  edge('awaiting-deploy', 'cancelled', 'end'),
+  edge('backfilling', 'cancelled', 'end'),
+  edge('verifying', 'cancelled', 'end'),
+  edge('cooling-off', 'cancelled', 'end'),
+  edge('awaiting-approval', 'cancelled', 'end'),
+  edge('contracting', 'cancelled', 'end'),
 ];
 
 /** What `--wait-for` / `--until` take: a phase, or `expanded` (past expanding). */

@@ -36,6 +36,7 @@ export interface Progress {
   coolOffUntil?: string;
   approved?: MigrationState['approved'];
   abort?: MigrationState['abort'];
+  cancelled?: MigrationState['cancelled'];
   lastError?: string;
   /**
    * Set when no worker answered and the counters are the last ones the workflow published (its
@@ -78,7 +79,7 @@ export function rowMath(c: RowCounts): Pick<Progress, 'rowsDone' | 'rowsEstimate
  * What `ferry status` shows: counters, rate and an honest ETA, from the workflow's state. A
  * migration that ended is not paused, and only a running backfill has a rate and an ETA.
  */
-export function progressOf(input: MigrationInput, state: MigrationState): Progress {
+export function progressOf(input: Pick<MigrationInput, 'name' | 'table'>, state: MigrationState): Progress {
   const b = state.backfill;
   const rate = b.recentRate > 0 ? b.recentRate : b.activeMs > 0 ? (b.rowsScanned * 1000) / b.activeMs : 0;
   const ended = isFinal(state.phase);
@@ -106,6 +107,7 @@ export function progressOf(input: MigrationInput, state: MigrationState): Progre
     coolOffUntil: state.coolOffUntil,
     approved: state.approved,
     abort: state.abort,
+    ...(state.cancelled ? { cancelled: state.cancelled } : {}),
     lastError: state.lastError,
   };
 }
@@ -185,6 +187,14 @@ export function progressLines(p: Progress): ProgressLine[] {
   if (p.coolOffUntil) add('contract', `not before ${p.coolOffUntil}`);
   if (p.approved) add('approved', `by ${p.approved.by} at ${p.approved.at}`);
   if (p.abort) add('aborted', `by ${p.abort.by}: ${p.abort.reason}${p.abort.rollback ? ' (rollback)' : ''}`, true);
+  if (p.cancelled) {
+    add(
+      'cancelled',
+      `by ${p.cancelled.by} at ${p.cancelled.at}; the schema stays as it is. Next: "ferry start ${p.name}" resumes from the ` +
+        `checkpoints, or "ferry abort ${p.name} --rollback" removes what expand added`,
+      true,
+    );
+  }
   if (p.lastError) add('error', p.lastError, true);
   return lines;
 }

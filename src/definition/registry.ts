@@ -67,23 +67,49 @@ export function loadMigration(name: string, dir = migrationsDir()): LoadedMigrat
   return loadMigrationFile(name, file);
 }
 
-/** Loads every migration in the directory. */
-export function loadAllMigrations(dir = migrationsDir()): Map<string, LoadedMigration> {
+/**
+ * Loads every migration in the directory. Without `broken` the first file that does not load
+ * throws; with it, such a file is skipped and its error recorded there by name (a worker serves
+ * the other migrations: one bad file must not stop them all).
+ * @example const broken = new Map(); const all = loadAllMigrations(dir, broken); for (const [name, why] of broken) log(why);
+ */
+export function loadAllMigrations(dir = migrationsDir(), broken?: Map<string, string>): Map<string, LoadedMigration> {
   const all = new Map<string, LoadedMigration>();
-  for (const [name, file] of listMigrationFiles(dir)) all.set(name, loadMigrationFile(name, file));
+  for (const [name, file] of listMigrationFiles(dir)) {
+    if (!broken) {
+      all.set(name, loadMigrationFile(name, file));
+      continue;
+    }
+    try {
+      all.set(name, loadMigrationFile(name, file));
+    } catch (err) {
+      broken.set(name, withFile((err as Error).message, file));
+    }
+  }
   return all;
 }
 
 /**
  * Reloads `into` from the directory in place. A file that no longer loads keeps its previous
  * definition and is logged: a typo saved in one file must not stop the worker's other migrations.
+ * `broken` (name → error) is kept up to date: a file that loads again leaves it; a changed error
+ * is logged once.
  */
-export function reloadMigrations(into: Map<string, LoadedMigration>, dir = migrationsDir(), log = console.error): void {
+export function reloadMigrations(
+  into: Map<string, LoadedMigration>,
+  dir = migrationsDir(),
+  log = console.error,
+  broken?: Map<string, string>,
+): void {
   for (const [name, file] of listMigrationFiles(dir)) {
     try {
       into.set(name, loadMigrationFile(name, file));
+      broken?.delete(name);
     } catch (err) {
-      log(`ferry: keeping the loaded definition of "${name}": ${(err as Error).message}`);
+      const message = withFile((err as Error).message, file);
+      if (broken?.get(name) === message) continue;
+      broken?.set(name, message);
+      log(into.has(name) ? `ferry: keeping the loaded definition of "${name}": ${message}` : `ferry: skipping "${name}": ${message}`);
     }
   }
 }
@@ -101,6 +127,11 @@ function loadMigrationFile(name: string, file: string): LoadedMigration {
   const definition = validateDefinition(exported, name);
   const [current, ...earlier] = acceptedSpecHashes(authorInput(exported), name);
   return { name, file, definition, specHash: current, acceptedSpecHashes: earlier };
+}
+
+/** The error of a file that does not load, naming the file. */
+function withFile(message: string, file: string): string {
+  return message.includes(file) ? message : `${message} (file "${file}")`;
 }
 
 function relabel(err: FerryError, name: string): FerryError {

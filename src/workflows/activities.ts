@@ -34,3 +34,8 @@ export function migrationActivities(input: MigrationInput) {
 }
 
 export type Activities = ReturnType<typeof migrationActivities>;
+
+/** The `short` stubs alone, for workflows without a MigrationInput (`rollbackWorkflow`). */
+export function shortActivities() {
+  return proxyActivities<MigrationActivities>({ startToCloseTimeout: '15m', retry });
+}

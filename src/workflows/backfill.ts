@@ -4,9 +4,10 @@
  * running chunks within one batch; the loop hands back to the main loop to continue-as-new when
  * the history grows.
  */
-import { condition, patched, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, patched, workflowInfo } from '@temporalio/workflow';
 import type { ChunkResult } from '../contract/activities';
 import type { Activities } from './activities';
+import { CANCELLATION_PATCH, handlesCancellation } from './cancel';
 import { checkDeadline, paceFor } from './deadline';
 import { publish } from './ui';
 import type { MigrationInput, MigrationState } from '../contract/migration';
@@ -23,10 +24,19 @@ export function historyIsLong(input: MigrationInput): boolean {
   return info.continueAsNewSuggested || info.historyLength >= input.settings.historyLimit;
 }
 
+/**
+ * The run id that keys this migration's checkpoints, failed rows and deploy mark: the run that
+ * `ferry start` resumes (`input.resumeFrom`, after a cancelled, terminated or failed run), else
+ * this workflow chain's first run.
+ */
+export function checkpointRunId(input: MigrationInput): string {
+  return input.resumeFrom?.runId ?? workflowInfo().firstExecutionRunId;
+}
+
 /** Runs (or continues) the current backfill pass. */
 export async function runBackfillPass(input: MigrationInput, state: MigrationState, acts: Activities): Promise<PassOutcome> {
   const ref = { name: input.name, specHash: input.specHash };
-  const runId = workflowInfo().firstExecutionRunId;
+  const runId = checkpointRunId(input);
   const b = state.backfill;
   if (!b.partitionsLeft) {
     const init = await acts.short.initBackfill({ ...ref, runId, pass: b.pass });
@@ -38,6 +48,8 @@ export async function runBackfillPass(input: MigrationInput, state: MigrationSta
     if (state.paused || state.abort) return 'interrupted';
     const paced = paceFor(state, b.partitionsLeft.length, Date.now());
     const results = await runRound(input, state, acts, runId, b.partitionsLeft, paced).catch(async (err) => {
+      // Cancelled: the main loop records the counters, outside the cancelled scope.
+      if (handlesCancellation(err)) throw err;
       // Batches of a failed chunk committed before it failed: show them (new in 0.1.1).
       if (patched('sync-counters-after-failed-chunk')) await syncCounters(input.name, state, acts, runId);
       throw err;
@@ -66,16 +78,31 @@ async function runRound(
   const ref = { name: input.name, specHash: input.specHash };
   const pace = paced === undefined ? {} : { maxRowsPerSec: paced };
   let settled = false;
-  const all = Promise.allSettled(
-    partitions.map((partition) => acts.chunk.backfillChunk({ ...ref, runId, partition, maxMs: input.settings.chunkMs, ...pace })),
-  ).then((r) => ((settled = true), r));
+  const chunks = () =>
+    Promise.allSettled(
+      partitions.map((partition) => acts.chunk.backfillChunk({ ...ref, runId, partition, maxMs: input.settings.chunkMs, ...pace })),
+    );
+  // Since 0.2 the chunks are shielded from Temporal's cancel request: on cancellation they are
+  // stopped like a pause (below), so the run waits until each has finished and checkpointed its
+  // batch. (Cancelling them directly does not wait: their start is recorded only when they end.)
+  const all = (patched(CANCELLATION_PATCH) ? CancellationScope.nonCancellable(chunks) : chunks()).then((r) => ((settled = true), r));
   const finalizedWhilePaced = () => paced !== undefined && state.backfill.finalized !== undefined;
-  await condition(() => settled || state.paused || state.abort !== undefined || finalizedWhilePaced());
   // A chunk clears the stop flag when it starts, so a stop that lands before a chunk has started
   // is repeated until every chunk has returned.
-  while (!settled) {
-    await acts.short.requestStop({ name: input.name, runId });
-    await condition(() => settled, STOP_REPEAT_MS);
+  const stopChunks = async () => {
+    while (!settled) {
+      await acts.short.requestStop({ name: input.name, runId });
+      await condition(() => settled, STOP_REPEAT_MS);
+    }
+  };
+  try {
+    await condition(() => settled || state.paused || state.abort !== undefined || finalizedWhilePaced());
+    await stopChunks();
+  } catch (err) {
+    // Cancelled by Temporal: stop the chunks within a batch and wait for them, so that nothing
+    // runs after the run has ended.
+    if (handlesCancellation(err)) await CancellationScope.nonCancellable(stopChunks);
+    throw err;
   }
   const outcomes = await all;
   const failed = outcomes.find((o) => o.status === 'rejected');
@@ -108,7 +135,7 @@ async function recordRound(
 }
 
 /** Copies the counters from the checkpoints: exact even when a killed attempt's work is in no result. */
-async function syncCounters(name: string, state: MigrationState, acts: Activities, runId: string): Promise<void> {
+export async function syncCounters(name: string, state: MigrationState, acts: Activities, runId: string): Promise<void> {
   const totals = await acts.short.backfillStatus({ name, runId });
   state.backfill.rowsScanned = totals.rowsScanned;
   state.backfill.rowsUpdated = totals.rowsUpdated;

@@ -1,2 +1,3 @@
 /** The workflows a ferry worker registers. */
 export { migrationWorkflow } from './migration';
+export { rollbackWorkflow } from './rollback';

@@ -1,15 +1,24 @@
 /**
  * The migration workflow: expand → awaiting-deploy → backfilling → verifying → cooling-off →
  * awaiting-approval → contracting, one phase function each (phases.ts). Pause holds any phase,
- * abort ends any phase before contracting, and continue-as-new keeps the history short.
+ * abort ends any phase before contracting, Temporal's cancel request ends any phase that is not
+ * over (the schema stays as it is), and continue-as-new keeps the history short.
  */
-import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+} from '@temporalio/workflow';
 import { isRetryable } from '../contract/errors';
 import type { MigrationWorkflow } from '../contract/workflow';
 import { migrationActivities } from './activities';
 import { registerHandlers } from './handlers';
 import * as phases from './phases';
-import { historyIsLong } from './backfill';
+import { checkpointRunId, historyIsLong, syncCounters } from './backfill';
+import { handlesCancellation } from './cancel';
 import { progressOf, type Progress } from '../contract/progress';
 import { audit, enter, IllegalTransitionError, initialState } from './state';
 import { publish } from './ui';
@@ -25,15 +34,24 @@ export async function migrationWorkflow(input: MigrationInput, resumed?: Migrati
   registerHandlers(input, state);
   const ctx: phases.PhaseContext = { input, state, acts: migrationActivities(input) };
   publish(input, state);
-  while (!isFinal(state.phase)) {
-    await holdWhilePaused(input, state);
-    if (state.abort && canAbort(state.phase)) {
-      await guarded(ctx, () => abort(ctx));
-    } else if ((await guarded(ctx, () => runPhase(ctx))) === 'continue-as-new' || historyIsLong(input)) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof migrationWorkflow>(input, state);
+  try {
+    while (!isFinal(state.phase)) {
+      await holdWhilePaused(input, state);
+      if (state.abort && canAbort(state.phase)) {
+        await guarded(ctx, () => abort(ctx));
+      } else if ((await guarded(ctx, () => runPhase(ctx))) === 'continue-as-new' || historyIsLong(input)) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof migrationWorkflow>(input, state);
+      }
+      publish(input, state);
     }
-    publish(input, state);
+  } catch (err) {
+    if (isFinal(state.phase) || !handlesCancellation(err)) throw err;
+    await CancellationScope.nonCancellable(async () => {
+      await cancelled(ctx);
+      await condition(allHandlersFinished);
+    });
+    throw err; // the run ends CANCELLED
   }
   await condition(allHandlersFinished);
   if (state.phase === 'failed') throw ApplicationFailure.nonRetryable(state.lastError ?? 'migration failed', 'MigrationFailed');
@@ -81,6 +99,35 @@ async function abort({ input, state, acts }: phases.PhaseContext): Promise<void>
 }
 
 /**
+ * Temporal cancelled the run: the chunks have finished their batches (runRound waited for them);
+ * record the counters from the checkpoints and who cancelled, and end in `cancelled`. Nothing is
+ * rolled back: "ferry abort --rollback" does that, "ferry start" resumes from the checkpoints.
+ */
+async function cancelled({ input, state, acts }: phases.PhaseContext): Promise<void> {
+  const was = state.phase;
+  if (state.backfill.partitionsLeft) {
+    await syncCounters(input.name, state, acts, checkpointRunId(input)).catch(() => undefined); // counters are a nicety here
+  }
+  state.paused = false;
+  state.pauseReason = undefined;
+  state.waitingFor = undefined;
+  state.cancelled = { by: 'Temporal', at: new Date().toISOString() };
+  audit(
+    state,
+    {
+      action: 'cancelled',
+      by: 'Temporal',
+      detail:
+        `cancel request (temporal workflow cancel / Web UI) in ${was}; the schema stays as it is: ` +
+        `"ferry abort ${input.name} --rollback" removes what expand added, "ferry start ${input.name}" resumes from the checkpoints`,
+    },
+    new Date(),
+  );
+  enter(state, 'cancelled');
+  publish(input, state);
+}
+
+/**
  * Runs a step; a failure that a retry cannot fix fails the migration, any other failure (retries
  * exhausted) pauses it with the error so that an operator can fix the cause and resume.
  */
@@ -89,6 +136,7 @@ async function guarded<T>(ctx: phases.PhaseContext, step: () => Promise<T>): Pro
     return await step();
   } catch (err) {
     if (err instanceof IllegalTransitionError) throw err; // a bug: fail the workflow task, not the migration
+    if (handlesCancellation(err)) throw err; // Temporal's cancel request: the main loop ends the run
     const { state } = ctx;
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     const message = cause?.message ?? (err as Error).message;

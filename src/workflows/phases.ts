@@ -2,9 +2,9 @@
  * One function per phase. Each returns when its phase is over (having set the next phase) or
  * early when the migration is paused or aborted; the main loop then holds or aborts.
  */
-import { condition, workflowInfo } from '@temporalio/workflow';
+import { condition } from '@temporalio/workflow';
 import type { Activities } from './activities';
-import { runBackfillPass, type PassOutcome } from './backfill';
+import { checkpointRunId, runBackfillPass, type PassOutcome } from './backfill';
 import { startDeadline } from './deadline';
 import { audit, enter } from './state';
 import { publish } from './ui';
@@ -20,7 +20,6 @@ export interface PhaseContext {
 
 const interrupted = (s: MigrationState) => s.paused || s.abort !== undefined;
 const ref = (input: MigrationInput) => ({ name: input.name, specHash: input.specHash });
-const runId = () => workflowInfo().firstExecutionRunId;
 
 /** Additive DDL under a short lock_timeout (and ferry's trigger in trigger mode). */
 export async function expanding({ input, state, acts }: PhaseContext): Promise<void> {
@@ -48,7 +47,8 @@ export async function awaitingDeploy({ input, state, acts }: PhaseContext): Prom
   publish(input, state);
   await condition(() => state.deployed !== undefined || interrupted(state));
   if (!state.deployed) return;
-  if (!state.deployed.xidMark) state.deployed.xidMark = (await acts.short.markDeploy({ ...ref(input), runId: runId() })).xidMark;
+  if (!state.deployed.xidMark)
+    state.deployed.xidMark = (await acts.short.markDeploy({ ...ref(input), runId: checkpointRunId(input) })).xidMark;
   state.waitingFor = 'the dual-write probe: rows the application writes after the deploy signal';
   publish(input, state);
   await condition(() => interrupted(state), input.settings.probeWindowMs);
@@ -61,7 +61,7 @@ export async function awaitingDeploy({ input, state, acts }: PhaseContext): Prom
 /** Counts rows written in the old shape only since the deploy signal; a failed probe waits for a new deploy. */
 async function probe({ input, state, acts }: PhaseContext): Promise<void> {
   const xidMark = state.deployed?.xidMark ?? '0';
-  const result = await acts.scan.probeDualWrite({ ...ref(input), runId: runId(), xidMark });
+  const result = await acts.scan.probeDualWrite({ ...ref(input), runId: checkpointRunId(input), xidMark });
   state.probe = { ok: result.badRows === 0, badRows: result.badRows, skipped: result.skipped, at: new Date().toISOString() };
   if (state.probe.ok && state.lastError?.startsWith('dual-write probe')) state.lastError = undefined; // its cause is fixed
   if (!state.probe.ok) {
@@ -97,7 +97,7 @@ function caughtUpAlready(state: MigrationState): boolean {
 
 /** Counts wrong rows by key ranges. Wrong rows after a full pass get one catch-up, then a hold. */
 export async function verifying({ input, state, acts }: PhaseContext): Promise<void> {
-  const v = await acts.scan.verify({ ...ref(input), runId: runId() });
+  const v = await acts.scan.verify({ ...ref(input), runId: checkpointRunId(input) });
   state.verify = { wrongRows: v.wrongRows, failedRows: v.failedRows, at: new Date().toISOString() };
   if (v.wrongRows === 0) {
     enter(state, 'cooling-off');
@@ -154,7 +154,7 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
     const outcome = await runBackfillPass(input, state, acts);
     if (outcome !== 'done') return outcome;
   }
-  const v = await acts.scan.verify({ ...ref(input), runId: runId() });
+  const v = await acts.scan.verify({ ...ref(input), runId: checkpointRunId(input) });
   state.verify = { wrongRows: v.wrongRows, failedRows: v.failedRows, at: new Date().toISOString() };
   if (v.wrongRows > 0) {
     if (caughtUpAlready(state)) return holdForWrongRows(input, state, v.wrongRows);

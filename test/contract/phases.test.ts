@@ -36,8 +36,8 @@ describe('the table', () => {
     expect(TRANSITIONS.filter((t) => t.from === t.to)).toEqual([]);
   });
 
-  test('the final phases are completed, aborted and failed, and have no outgoing edges', () => {
-    expect(FINAL_PHASES).toEqual(['completed', 'aborted', 'failed']);
+  test('the final phases are completed, aborted, failed and cancelled, and have no outgoing edges', () => {
+    expect(FINAL_PHASES).toEqual(['completed', 'aborted', 'failed', 'cancelled']);
     for (const p of FINAL_PHASES) expect(TRANSITIONS.filter((t) => t.from === p)).toEqual([]);
     expect(PHASES.filter((p) => !isFinal(p))).toEqual([
       'expanding',
@@ -63,12 +63,16 @@ describe('the table', () => {
     expect(PHASES.filter((p) => transition(p, 'failed'))).toEqual(PHASES.filter((p) => !isFinal(p)));
   });
 
+  test('Temporal can cancel every phase that is not over', () => {
+    expect(PHASES.filter((p) => transition(p, 'cancelled'))).toEqual(PHASES.filter((p) => !isFinal(p)));
+  });
+
   test('finalize is legal while the backfill is ahead or running', () => {
     expect(PHASES.filter(canFinalize)).toEqual(['expanding', 'awaiting-deploy', 'backfilling']);
   });
 
-  test('edges into aborted and failed are "end" edges; back edges leave verifying only', () => {
-    for (const t of TRANSITIONS) expect(t.kind === 'end').toBe(t.to === 'aborted' || t.to === 'failed');
+  test('edges into aborted, failed and cancelled are "end" edges; back edges leave verifying only', () => {
+    for (const t of TRANSITIONS) expect(t.kind === 'end').toBe(t.to === 'aborted' || t.to === 'failed' || t.to === 'cancelled');
     expect(edges('back').map((t) => key(t.from, t.to))).toEqual(['verifying → backfilling', 'verifying → awaiting-deploy']);
   });
 
@@ -193,7 +197,7 @@ describe('the workflow makes only moves the table has', () => {
 
   test('the main loop enters aborted only where abort is legal, and failed from any phase', () => {
     const found = entersByFunction(source('migration.ts'));
-    expect(Object.fromEntries(found)).toEqual({ abort: ['aborted'], guarded: ['failed'] });
+    expect(Object.fromEntries(found)).toEqual({ abort: ['aborted'], cancelled: ['cancelled'], guarded: ['failed'] });
     // abort() runs when `state.abort && canAbort(state.phase)`; guarded() runs in any phase that is not over.
     expect(source('migration.ts')).toMatch(
       /if \(state\.abort && canAbort\(state\.phase\)\) \{\s*await guarded\(ctx, \(\) => abort\(ctx\)\);/,

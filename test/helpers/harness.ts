@@ -140,7 +140,7 @@ async function spawnWorker(env: NodeJS.ProcessEnv): Promise<ChildWorker> {
   };
 }
 
-const FINAL = ['completed', 'aborted', 'failed'];
+const FINAL = ['completed', 'aborted', 'failed', 'cancelled'];
 
 async function waitForPhase(h: Harness, name: string, phase: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;

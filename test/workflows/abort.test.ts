@@ -5,9 +5,10 @@
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { control } from '../../src/client/control';
+import { abortMigration } from '../../src/client/recover';
 import type { FerryConfig } from '../../src/config';
 import { FerryError } from '../../src/contract/errors';
-import { abortUpdate, type Actor } from '../../src/contract/messages';
+import { abortUpdate, pauseUpdate, type Actor } from '../../src/contract/messages';
 import { canAbort, PHASES, type Phase } from '../../src/contract/phases';
 import type { MigrationInput } from '../../src/contract/migration';
 import { Scenario, send, sequence, useEnv, verified, type Handle } from './scenario';
@@ -27,7 +28,7 @@ interface Stay {
 const noop = () => {};
 const PASS_1 = ['initBackfill#1', 'backfillChunk', 'backfillStatus'];
 
-const STAYS: Record<Exclude<Phase, 'contracting' | 'completed' | 'aborted' | 'failed'>, Stay> = {
+const STAYS: Record<Exclude<Phase, 'contracting' | 'completed' | 'aborted' | 'failed' | 'cancelled'>, Stay> = {
   // The abort lands while describeTarget runs; expand is never called.
   expanding: {
     reach: async (s) => {
@@ -120,13 +121,16 @@ test('abort is refused once the migration has completed: by the server and by fe
     await expect(send(h, abortUpdate, { by: 'jest', rollback: true })).rejects.toBeInstanceOf(WorkflowNotFoundError);
     // `ferry abort` says why, with its conflict exit code.
     const fc = { client: env().t.client, config: {} as FerryConfig, close: async () => {} };
-    const refused = await control(fc, input.name, abortUpdate, { by: 'jest', rollback: true }).catch((err: unknown) => err);
+    const refused = await abortMigration(fc, input.name, { by: 'jest', rollback: true }).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(FerryError);
     expect(refused).toMatchObject({
       code: 'CONFLICT',
       exitCode: 3,
-      message: `migration "${input.name}" is completed (COMPLETED); there is nothing to abort.`,
+      message: `migration "${input.name}" is completed; there is nothing to abort. Write a new migration to undo it.`,
     });
+    // Any other update on an ended run: a conflict that points at the next step.
+    const paused = await control(fc, input.name, pauseUpdate, { by: 'jest' }).catch((err: unknown) => err);
+    expect(paused).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('there is nothing to pause') });
   });
   expect(s.calls('rollback')).toBe(0);
 });

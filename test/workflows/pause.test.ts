@@ -33,7 +33,7 @@ const waiting = (phase: Phase) => async (s: Scenario, h: Handle) => (
   noop
 );
 
-const HOLDS: Record<Exclude<Phase, 'completed' | 'aborted' | 'failed'>, Hold> = {
+const HOLDS: Record<Exclude<Phase, 'completed' | 'aborted' | 'failed' | 'cancelled'>, Hold> = {
   // Paused while describeTarget runs: expand waits for resume.
   expanding: {
     arrive: async (s) => {
