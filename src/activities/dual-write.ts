@@ -85,6 +85,7 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
           extra: [mark.xid_mark],
           startAfter: mark.max_key,
           rangeSize: opts.rangeSize,
+          unevaluable: 'skip' as const, // a row whose predicate cannot be evaluated is not an old-shape write
         };
         const totals = await scanWithHeartbeat(
           (onRange) => countByRanges(deps.pool, probeSql(info, definition.verify.where ?? definition.backfill.where), { ...scan, onRange }),

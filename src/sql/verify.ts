@@ -7,10 +7,16 @@ export interface ScanTarget {
   key: KeyColumn[];
 }
 
-/** The two statements of a range scan: the first range, and every range after a cursor. */
+/**
+ * The two statements of a range scan: the first range, and every range after a cursor; and the
+ * key of the first row (`keyFirst`, no parameters) or of the row after a cursor (`keyNext`, the
+ * cursor as `$1`..): how a scan steps past a row whose predicate cannot be evaluated.
+ */
 export interface RangeScanSql {
   first: string;
   next: string;
+  keyFirst: string;
+  keyNext: string;
 }
 
 /** Options of `rangeCountSql`. */
@@ -60,7 +66,14 @@ SELECT count(*)::int AS checked,
        count(*) FILTER (WHERE page.ferry_match)::int AS matched,
        (SELECT p.ferry_key FROM page p ORDER BY ${cols.map((_c, i) => `p.ferry_k${i + 1} DESC`).join(', ')} LIMIT 1) AS last_key
   FROM page`;
-  return { first: build(''), next: build(`\n   WHERE (${cols.join(', ')}) > (${cursor.join(', ')})`) };
+  const keyAfter = (after: string) => `SELECT ${key} AS key FROM ${target.quoted}${after} ORDER BY ${cols.join(', ')} LIMIT 1`;
+  const ownCursor = target.key.map((k, i) => `$${1 + i}::${k.type}`);
+  return {
+    first: build(''),
+    next: build(`\n   WHERE (${cols.join(', ')}) > (${cursor.join(', ')})`),
+    keyFirst: keyAfter(''),
+    keyNext: keyAfter(` WHERE (${cols.join(', ')}) > (${ownCursor.join(', ')})`),
+  };
 }
 
 /**

@@ -9,6 +9,7 @@
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createHarness, variantSource, type Harness } from '../helpers/harness';
+import type { Progress } from '../../src/contract/progress';
 
 const EXAMPLE = path.resolve(__dirname, '../../migrations/examples/services-extract-url.ts');
 const ROWS = 4000;
@@ -94,6 +95,19 @@ async function wrongUrls(db: TestDatabase, app: AppWrites): Promise<string[]> {
   return wrong;
 }
 
+/** Polls `ferry status --json` until `check` holds. */
+async function waitForStatus(h: Harness, name: string, check: (p: Progress) => boolean, timeoutMs = 60_000): Promise<Progress> {
+  const end = Date.now() + timeoutMs;
+  let last: Progress | undefined;
+  while (Date.now() < end) {
+    const r = await h.ferry('status', name, '--json');
+    if (r.code === 0) last = JSON.parse(r.stdout) as Progress;
+    if (last && check(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`timed out waiting for the status of ${name}; last: ${JSON.stringify(last)}`);
+}
+
 describe('services-extract-url', () => {
   let db: TestDatabase;
   let h: Harness;
@@ -147,17 +161,34 @@ describe('services-extract-url', () => {
       JSON.stringify({ url: 'https://late.example.com' }),
     ]);
     writes.urls.set(Number(late.rows[0].id), 'https://late.example.com');
+    // ... and one with invalid JSON: verify cannot evaluate it, counts it as wrong, and the
+    // catch-up pass records it as a failed row.
+    const lateBad = Number((await db.pool.query(`INSERT INTO services (properties) VALUES ('{"url": broken') RETURNING id`)).rows[0].id);
+    writes.urls.set(lateBad, null);
+    const failedIds = [...BAD_IDS, lateBad];
 
     // The invalid JSON rows cannot be fixed by a re-run: approving means accepting them.
     const refused = await h.ferry('approve', name);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain(`has ${BAD_IDS.length} recorded failed rows that still fail`);
     expect((await h.ferry('approve', name, '--accept-failed-rows')).code).toBe(0);
+    // The catch-up before the contract recorded one more: the approval accepted 8, so ferry asks again.
+    const again = await waitForStatus(h, name, (p) => p.phase === 'awaiting-approval' && p.failedRows?.remaining === failedIds.length);
+    expect(again.approved).toBeUndefined();
+    expect(again.lastError).toContain(`failed rows: ${failedIds.length} rows of "public"."services" still fail`);
+    expect((await h.ferry('approve', name, '--accept-failed-rows', '--by', 'carol')).code).toBe(0);
     const done = await h.waitForPhase('services-extract-url', 'completed', 60_000);
-    expect(done).toMatchObject({ phase: 'completed', rowsFailed: BAD_IDS.length, verify: { wrongRows: 0 } });
+    expect(done).toMatchObject({
+      phase: 'completed',
+      rowsFailed: failedIds.length,
+      verify: { wrongRows: 0 },
+      approved: { by: 'carol', acceptedFailedRows: failedIds.length },
+    });
 
     const status = JSON.parse((await h.ferry('status', name, '--json')).stdout);
-    expect(status).toMatchObject({ phase: 'completed', rowsFailed: BAD_IDS.length });
+    expect(status).toMatchObject({ phase: 'completed', rowsFailed: failedIds.length });
+    const recorded = await db.pool.query(`SELECT key[1]::int AS id FROM ferry.failed_rows WHERE migration = $1::text ORDER BY 1`, [name]);
+    expect(recorded.rows.map((r) => r.id)).toEqual(failedIds);
     const cols = await db.pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'services' ORDER BY 1`);
     expect(cols.rows.map((r) => r.column_name)).toEqual(['id', 'url']);
     expect(await wrongUrls(db, writes)).toEqual([]);
@@ -179,8 +210,8 @@ describe('services-extract-url', () => {
     const counted = await db.pool.query(`SELECT sum(rows_failed)::int AS n FROM ferry.backfill_checkpoints WHERE migration = $1::text`, [
       name,
     ]);
-    expect(counted.rows[0].n).toBe(BAD_IDS.length);
-  }, 150_000);
+    expect(counted.rows[0].n).toBe(failedIds.length);
+  }, 180_000);
 });
 
 describe('services-extract-url with more bad rows than maxFailedRows', () => {
