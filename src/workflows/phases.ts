@@ -142,6 +142,7 @@ export async function coolingOff({ input, state, recheckFailedRows }: PhaseConte
     publish(input, state);
     const check = await recheckFailedRows('ferry');
     state.waitingFor = undefined;
+    if (interrupted(state)) return; // an abort that came meanwhile must not find the migration contracting
     // Rows that still fail wait for a person even when contract.approval is off.
     if (unacceptedFailedRows(state, check.remaining) > 0) {
       holdForFailedRows(input, state, check);
@@ -169,6 +170,7 @@ export async function awaitingApproval({ input, state, recheckFailedRows }: Phas
     publish(input, state);
     const check = await recheckFailedRows('ferry');
     if (unacceptedFailedRows(state, check.remaining) > 0) return holdForFailedRows(input, state, check);
+    if (interrupted(state)) return; // an abort that came meanwhile must not find the migration contracting
   }
   state.waitingFor = undefined;
   enter(state, 'contracting');

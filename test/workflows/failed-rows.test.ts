@@ -8,7 +8,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Progress } from '../../src/contract/progress';
 import type { RetryFailedResult, VerifyResult } from '../../src/contract/activities';
-import { approveUpdate, auditQuery, retryFailedUpdate, type Approval } from '../../src/contract/messages';
+import { abortUpdate, approveUpdate, auditQuery, retryFailedUpdate, type Approval } from '../../src/contract/messages';
 import { jestActor, Scenario, sequence, sleep, useEnv, type Handle } from './scenario';
 
 const env = useEnv();
@@ -135,4 +135,20 @@ test('retryFailed is refused before the backfill and verify are over', async () 
     return h.result();
   });
   expect(s.calls('retryFailedRows')).toBe(0);
+});
+
+test('an abort that arrives while the failed rows are re-run before the contract still aborts', async () => {
+  const s = new Scenario(env);
+  s.impl.verify = sequence(withFailed(2));
+  s.impl.retryFailedRows = sequence(retried(2, 0));
+  const rerun = s.gate('retryFailedRows');
+  const done = await s.run({ approvalRequired: false }, async (h) => {
+    await rerun.entered;
+    await update(h, abortUpdate, { by: 'frank', reason: 'changed our mind', rollback: true });
+    rerun.release();
+    return h.result();
+  });
+  expect(done).toMatchObject({ phase: 'aborted', abort: { by: 'frank', rollback: true } });
+  expect(s.calls('contract')).toBe(0);
+  expect(s.calls('rollback')).toBe(1);
 });
