@@ -1,5 +1,13 @@
 import { Context } from '@temporalio/activity';
-import type { BackfillChunkInput, BackfillStatus, ChunkResult, InitBackfillInput, RunRef } from '../contract/activities';
+import type {
+  BackfillChunkInput,
+  BackfillStatus,
+  ChunkResult,
+  InitBackfillInput,
+  RetryFailedResult,
+  RunInput,
+  RunRef,
+} from '../contract/activities';
 import { checkChunkInput } from '../engine/chunk-setup';
 import { createBackfillEngine } from '../engine/engine';
 import type { EnginePort } from '../engine/port';
@@ -51,6 +59,19 @@ export function createBackfillActivities(deps: ActivityDeps, options: BackfillOp
     /** The run's counters summed over partitions, to re-sync the workflow after a crash. */
     async backfillStatus(input: RunRef): Promise<BackfillStatus> {
       return asActivity(() => engine.status(input));
+    },
+
+    /**
+     * Re-runs the run's recorded failed rows, one short transaction each; rows that now succeed
+     * (or no longer match `backfill.where`) leave `ferry.failed_rows`. Heartbeats and the result
+     * carry counts only. Safe to run again.
+     */
+    async retryFailedRows(input: RunInput): Promise<RetryFailedResult> {
+      return withMigration(deps, input, ({ migration }) => {
+        const activity = Context.current();
+        const log = deps.log ?? ((message: string, fields?: Record<string, unknown>) => activity.log.info(message, fields));
+        return engine.retryFailed(migration, input, { signal: activity.cancellationSignal, heartbeat: (r) => activity.heartbeat(r), log });
+      });
     },
   };
 }

@@ -62,8 +62,9 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
 
     /**
      * Checks that the deployed application writes the new shape: counts rows INSERTED after the
-     * deploy mark that still match `backfill.where`, i.e. rows the application created after the
-     * "deployed" signal in the old shape only. Inserted after the mark means: a key above the
+     * deploy mark that verify would call wrong (`verify.where`, default `backfill.where`), i.e. rows
+     * the application created after the "deployed" signal in the old shape only. (`backfill.where`
+     * alone may also match rows that are right as they are, e.g. a NULL that stays NULL.) Inserted after the mark means: a key above the
      * largest key at the mark, and an `xmin` (the transaction that wrote the row version) after
      * the mark, compared modulo 2^32 so wraparound is harmless. Updates of older rows do not
      * count: dual-writing code may change other columns of a row the backfill has not reached.
@@ -84,9 +85,10 @@ export function createDualWriteActivities(deps: ActivityDeps, opts: DualWriteOpt
           extra: [mark.xid_mark],
           startAfter: mark.max_key,
           rangeSize: opts.rangeSize,
+          unevaluable: 'skip' as const, // a row whose predicate cannot be evaluated is not an old-shape write
         };
         const totals = await scanWithHeartbeat(
-          (onRange) => countByRanges(deps.pool, probeSql(info, definition.backfill.where), { ...scan, onRange }),
+          (onRange) => countByRanges(deps.pool, probeSql(info, definition.verify.where ?? definition.backfill.where), { ...scan, onRange }),
           (t) => ({ ranges: t.ranges, checkedRows: t.checkedRows, badRows: t.matchedRows }),
         );
         return { badRows: totals.matchedRows, checkedRows: totals.checkedRows, skipped: false };

@@ -16,6 +16,7 @@ import { hasFailed } from '../contract/phases';
 import { formatAudit, formatList, formatProgress, webUiLine, webUiUrl } from './output';
 import { watchStatus } from './watch';
 import { addAbortCommand, explainNotStarted, statusNotes } from './recovery';
+import { addFailedRowsCommands } from './failed-rows';
 
 /** Runs `fn` with a connected client, always closing it. */
 async function withClient<T>(fn: (fc: FerryClient) => Promise<T>): Promise<T> {
@@ -140,7 +141,7 @@ function addControlCommands(program: Command): void {
 
   addControl(program, 'pause', msg.pauseUpdate, 'stop the backfill after the current batch, or hold the current phase');
   addControl(program, 'resume', msg.resumeUpdate, 'continue from the checkpoint');
-  addControl(program, 'approve', msg.approveUpdate, 'allow the contract once the cool-off has passed');
+  addFailedRowsCommands(program, withClient, print);
   addControl(
     program,
     'finalize',

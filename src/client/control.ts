@@ -74,7 +74,12 @@ export async function signalDeployed(fc: FerryClient, name: string, actor: msg.A
 }
 
 type ControlUpdate =
-  typeof msg.pauseUpdate | typeof msg.resumeUpdate | typeof msg.approveUpdate | typeof msg.finalizeUpdate | typeof msg.abortUpdate;
+  | typeof msg.pauseUpdate
+  | typeof msg.resumeUpdate
+  | typeof msg.approveUpdate
+  | typeof msg.finalizeUpdate
+  | typeof msg.abortUpdate
+  | typeof msg.retryFailedUpdate;
 
 /**
  * Runs pause/resume/approve/abort and returns the new progress. A rejected update (wrong phase)
@@ -84,7 +89,7 @@ export async function control(
   fc: FerryClient,
   name: string,
   update: ControlUpdate,
-  actor: msg.Actor & { rollback?: boolean },
+  actor: msg.Actor & { rollback?: boolean; acceptFailedRows?: boolean },
 ): Promise<Progress> {
   const { handle, description } = await migrationHandle(fc, name);
   const { status, typedSearchAttributes } = description;

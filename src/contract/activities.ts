@@ -130,6 +130,19 @@ export interface VerifyResult {
   ranges: number;
 }
 
+/**
+ * What `retryFailedRows` did to the run's recorded failed rows: counts only (the rows' keys and
+ * errors stay in `ferry.failed_rows`).
+ */
+export interface RetryFailedResult {
+  /** Rows re-run (recorded before the retry). */
+  retried: number;
+  /** Rows that now succeed, or no longer match `backfill.where` (fixed by hand, deleted): removed from the list. */
+  fixed: number;
+  /** Rows that still fail: kept, with their new error. */
+  remaining: number;
+}
+
 /** Every activity of a migration, by the name Temporal records. One file per phase implements them. */
 export interface MigrationActivities {
   /** Checks the table and key, estimates rows; or says the contract already ran. Changes nothing. */
@@ -154,6 +167,11 @@ export interface MigrationActivities {
   backfillStatus(input: RunRef): Promise<BackfillStatus>;
   /** Counts the rows that are still wrong. */
   verify(input: RunInput): Promise<VerifyResult>;
+  /**
+   * Re-runs the run's recorded failed rows (`set` or `process` on exactly those keys, row by row);
+   * removes the ones that now succeed or no longer match `backfill.where`, keeps the others.
+   */
+  retryFailedRows(input: RunInput): Promise<RetryFailedResult>;
   /** Drops ferry's trigger, runs `contract.up`, records the migration as completed. */
   contract(ref: MigrationRef): Promise<StatementsRun>;
   /** Drops ferry's trigger and runs `expand.down`. */

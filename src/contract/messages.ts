@@ -22,8 +22,20 @@ export const pauseUpdate = defineUpdate<Progress, [Actor?]>('pause');
 /** Continue from the checkpoint (`ferry resume`). */
 export const resumeUpdate = defineUpdate<Progress, [Actor?]>('resume');
 
+/**
+ * What `approve` takes: who, and `acceptFailedRows` to contract although recorded failed rows still
+ * fail (`ferry approve --accept-failed-rows`); without it, approval waits until none remain.
+ */
+export type Approval = Actor & { acceptFailedRows?: boolean };
+
 /** Allow the contract to run once the cool-off has passed; may arrive early (`ferry approve`). */
-export const approveUpdate = defineUpdate<Progress, [Actor?]>('approve');
+export const approveUpdate = defineUpdate<Progress, [Approval?]>('approve');
+
+/**
+ * Re-run the recorded failed rows now and answer with the new progress (`ferry retry-failed`):
+ * rows that now succeed leave the list; `failedRows.remaining` says how many still fail.
+ */
+export const retryFailedUpdate = defineUpdate<Progress, [Actor?]>('retryFailed');
 
 /** Stop the migration before contracting; `rollback` also runs `expand.down` (`ferry abort`). */
 export const abortUpdate = defineUpdate<Progress, [Actor & { rollback?: boolean }]>('abort');

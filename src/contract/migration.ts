@@ -90,6 +90,17 @@ export interface DeadlineState {
   note?: string;
 }
 
+/** What the last re-run of the recorded failed rows found: counts, and the query that lists the rows. */
+export interface FailedRowsCheck {
+  /** Rows that still fail. */
+  remaining: number;
+  /** Rows fixed by the last re-run. */
+  fixed: number;
+  at: string;
+  /** `SELECT * FROM ferry.failed_rows WHERE migration = '…' AND run_id = '…'` (names only, no row data). */
+  query: string;
+}
+
 /** Everything the workflow knows; continue-as-new passes it to the next run. */
 export interface MigrationState {
   phase: Phase;
@@ -101,7 +112,10 @@ export interface MigrationState {
   probe?: { ok: boolean; badRows: number; skipped?: boolean; at: string };
   verify?: { wrongRows: number; failedRows: number; at: string };
   coolOffUntil?: string;
-  approved?: { by: string; at: string };
+  /** With `acceptedFailedRows`: approved with `--accept-failed-rows` while that many rows still failed. */
+  approved?: { by: string; at: string; acceptedFailedRows?: number };
+  /** The last re-run of the recorded failed rows (before the contract, on approve, `ferry retry-failed`). */
+  failedRows?: FailedRowsCheck;
   abort?: { by: string; reason: string; rollback: boolean; at: string };
   /** Temporal cancelled the workflow (`temporal workflow cancel`, the Web UI); the schema stayed as it was. */
   cancelled?: { by: string; at: string };

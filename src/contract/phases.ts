@@ -71,6 +71,9 @@ export const TRANSITIONS: readonly Transition[] = [
   edge('awaiting-approval', 'contracting', 'forward'),
   // the contract's re-verify found no wrong rows and contract.up ran.
   edge('contracting', 'completed', 'forward'),
+  // recorded failed rows (new since the approval) still fail after a re-run: the approval is
+  // withdrawn; fix them, or approve accepting them (`ferry approve --accept-failed-rows`).
+  edge('contracting', 'awaiting-approval', 'back'),
 
   // `ferry abort [--rollback]`, legal until the contract starts (contracting drops the old shape:
   // there is nothing left to abort to). With --rollback, expand.down runs first.

@@ -35,6 +35,7 @@ export interface Progress {
   verify?: MigrationState['verify'];
   coolOffUntil?: string;
   approved?: MigrationState['approved'];
+  failedRows?: MigrationState['failedRows'];
   abort?: MigrationState['abort'];
   cancelled?: MigrationState['cancelled'];
   lastError?: string;
@@ -106,6 +107,7 @@ export function progressOf(input: Pick<MigrationInput, 'name' | 'table'>, state:
     verify: state.verify,
     coolOffUntil: state.coolOffUntil,
     approved: state.approved,
+    failedRows: state.failedRows,
     abort: state.abort,
     ...(state.cancelled ? { cancelled: state.cancelled } : {}),
     lastError: state.lastError,
@@ -145,6 +147,15 @@ export function withInFlight(p: Progress, live: InFlightRows): Progress {
   return { ...p, ...counts, rowsUpdated: p.rowsUpdated + live.updated, etaSeconds: counts.etaSeconds ?? p.etaSeconds };
 }
 
+/**
+ * The query that lists a run's recorded failed rows, as ferry prints it (names only, no row data).
+ * @example failedRowsQuery('posts-uuid', 'a1b2') // SELECT * FROM ferry.failed_rows WHERE migration = 'posts-uuid' AND run_id = 'a1b2'
+ */
+export function failedRowsQuery(name: string, runId: string): string {
+  const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  return `SELECT * FROM ferry.failed_rows WHERE migration = ${q(name)} AND run_id = ${q(runId)}`;
+}
+
 /** One line of a rendered progress: a short label and its text. */
 export interface ProgressLine {
   label: string;
@@ -181,11 +192,21 @@ export function progressLines(p: Progress): ProgressLine[] {
     add('deadline', `${d.at}, needs ${d.neededRowsPerSec} rows/s: ${d.onTrack ? 'on track' : `AT RISK: ${d.note ?? ''}`}`, !d.onTrack);
   }
   if (p.finalized) add('finalized', `by ${p.finalized.by} at ${p.finalized.at} (no pacing)`);
-  if (p.rowsFailed) add('failed', `${n(p.rowsFailed)} rows skipped (see ferry.failed_rows)`, true);
+  if (p.failedRows) {
+    const f = p.failedRows;
+    const next =
+      f.remaining > 0
+        ? `; fix them, then "ferry retry-failed ${p.name}" (or "ferry approve ${p.name} --accept-failed-rows"): ${f.query}`
+        : '';
+    add('failed', `${n(f.remaining)} rows still fail (last re-run at ${f.at}: ${n(f.fixed)} fixed)${next}`, f.remaining > 0);
+  } else if (p.rowsFailed) add('failed', `${n(p.rowsFailed)} rows skipped (see ferry.failed_rows)`, true);
   if (p.probe) add('probe', p.probe.ok ? 'ok' : `${p.probe.badRows} rows written after the deploy signal lack the new shape`, !p.probe.ok);
   if (p.verify) add('verify', `${p.verify.wrongRows} wrong rows, ${p.verify.failedRows} recorded failed rows`, p.verify.wrongRows > 0);
   if (p.coolOffUntil) add('contract', `not before ${p.coolOffUntil}`);
-  if (p.approved) add('approved', `by ${p.approved.by} at ${p.approved.at}`);
+  if (p.approved) {
+    const accepted = p.approved.acceptedFailedRows ? ` (accepting ${n(p.approved.acceptedFailedRows)} failed rows)` : '';
+    add('approved', `by ${p.approved.by} at ${p.approved.at}${accepted}`);
+  }
   if (p.abort) add('aborted', `by ${p.abort.by}: ${p.abort.reason}${p.abort.rollback ? ' (rollback)' : ''}`, true);
   if (p.cancelled) {
     add(

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { BackfillChunkInput, BackfillStatus, ChunkResult, InitBackfillInput, RunRef } from '../contract/activities';
+import type { BackfillChunkInput, BackfillStatus, ChunkResult, InitBackfillInput, RetryFailedResult, RunRef } from '../contract/activities';
 import type { LoadedMigration } from '../definition/registry';
 import type { EngineMetrics } from './port';
 import { describeTable } from '../pg/catalog';
@@ -11,6 +11,7 @@ import { checkFailedRows } from './isolate';
 import { initPartitions } from './partitions';
 import type { EnginePort } from './port';
 import { createResources, type EngineOptions } from './resources';
+import { retryFailedRows, type RetryPort } from './retry-failed';
 
 /**
  * The backfill engine: checkpointed, time-boxed chunks of batches over one partition of the key.
@@ -41,6 +42,8 @@ export interface BackfillEngine {
   requestStop(ref: RunRef): Promise<void>;
   /** The run's counters summed over its partitions. */
   status(ref: RunRef): Promise<BackfillStatus>;
+  /** Re-runs the run's recorded failed rows (`retry-failed.ts`); counts only. */
+  retryFailed(migration: LoadedMigration, ref: RunRef, port: Omit<RetryPort, 'rateLimit'>): Promise<RetryFailedResult>;
 }
 
 /**
@@ -73,5 +76,6 @@ export function createBackfillEngine(deps: EngineDeps, options: EngineOptions = 
 
     requestStop: (ref) => requestStop(deps.pool, ref),
     status: (ref) => sumCounters(deps.pool, ref),
+    retryFailed: (migration, ref, port) => retryFailedRows(deps.pool, migration, ref, { ...port, rateLimit: resources.limiter(migration) }),
   };
 }

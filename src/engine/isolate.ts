@@ -78,7 +78,7 @@ async function recordFailure(iso: Isolation, key: string[], error: unknown): Pro
 }
 
 /** The error's message, with PostgreSQL's `detail` when it has one. */
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const detail = (error as { detail?: unknown }).detail;
   return typeof detail === 'string' && detail !== '' ? `${error.message} (${detail})` : error.message;

@@ -39,13 +39,13 @@ export async function processBatch(tx: BatchTx, tools: ProcessTools, cursor: Cur
 }
 
 /** A row without ferry's key column, and that key. */
-function splitRowKey(raw: Row): KeyedRow {
+export function splitRowKey(raw: Row): KeyedRow {
   const { [ROW_KEY_COLUMN]: key, ...row } = raw;
   return { key: key as string[], row };
 }
 
 /** What `process` gets: the batch's client, the log, the rate limit (cancellable) and the signal. */
-function processContext(tx: BatchTx, tools: ProcessTools): ProcessContext {
+export function processContext(tx: BatchTx, tools: ProcessTools): ProcessContext {
   const signal = tx.signal;
   return { client: tx.client, log: tools.log, rateLimit: () => tools.rateLimit(signal), signal };
 }

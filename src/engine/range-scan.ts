@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { FerryError } from '../contract/errors';
+import { sqlstate } from '../pg/errors';
 import { withTransaction } from '../pg/transaction';
 import type { RangeScanSql } from '../sql/verify';
 
@@ -29,6 +30,13 @@ export interface CountByRangesOptions {
   startAfter?: string[] | null;
   /** Called after each range (activities heartbeat here; it may throw to stop the scan). */
   onRange?: (totals: RangeTotals) => void | Promise<void>;
+  /**
+   * A row whose predicate raises a data error (SQLSTATE class 22, e.g. invalid JSON in a row the
+   * backfill has not recorded yet): `'match'` counts it (verify: not proven right, so a catch-up
+   * pass visits it and records it), `'skip'` does not (the probe: not a sign of old-shape writes).
+   * Either way the scan steps past it. Default `'match'`.
+   */
+  unevaluable?: 'match' | 'skip';
 }
 
 /**
@@ -44,18 +52,44 @@ export async function countByRanges(pool: Pool, sql: RangeScanSql, opts: CountBy
     throw new FerryError('BAD_INPUT', `range size ${rangeSize} is not a positive integer; pass e.g. 50000.`);
   }
   const totals: RangeTotals = { checkedRows: 0, matchedRows: 0, ranges: 0 };
+  const timeoutMs = opts.statementTimeoutMs ?? 60_000;
   let cursor: string[] | null = opts.startAfter ?? null;
+  // Halved down to single rows around a row whose predicate raises a data error, then back up.
+  let size = rangeSize;
   for (;;) {
-    const params = [opts.migration, opts.runId, rangeSize, ...(opts.extra ?? []), ...(cursor ?? [])];
-    const row = await readRange(pool, cursor ? sql.next : sql.first, params, opts.statementTimeoutMs ?? 60_000);
+    const params = [opts.migration, opts.runId, size, ...(opts.extra ?? []), ...(cursor ?? [])];
+    const row = await readRange(pool, cursor ? sql.next : sql.first, params, timeoutMs).catch((err: unknown) => {
+      if (!sqlstate(err)?.startsWith('22')) throw err;
+      return undefined;
+    });
+    if (row === undefined && size > 1) {
+      size = Math.ceil(size / 2);
+      continue;
+    }
+    if (row === undefined) {
+      // The next row alone raises: step past it.
+      const key = await readKey(pool, cursor ? sql.keyNext : sql.keyFirst, cursor ?? [], timeoutMs);
+      if (key === undefined) return totals;
+      totals.checkedRows += 1;
+      if (opts.unevaluable !== 'skip') totals.matchedRows += 1;
+      cursor = key;
+      continue;
+    }
     if (row.checked === 0) return totals;
     totals.checkedRows += row.checked;
     totals.matchedRows += row.matched;
     totals.ranges++;
     await opts.onRange?.({ ...totals });
-    if (row.checked < rangeSize) return totals;
+    if (row.checked < size) return totals;
     cursor = row.last_key;
+    size = Math.min(rangeSize, size * 2);
   }
+}
+
+/** The key of the row after `cursor` (or the first row), in a read-only transaction of its own. */
+async function readKey(pool: Pool, text: string, cursor: string[], statementTimeoutMs: number): Promise<string[] | undefined> {
+  const settings = { statement_timeout: `${statementTimeoutMs}ms` };
+  return withTransaction(pool, async (client) => (await client.query(text, cursor)).rows[0]?.key, { readOnly: true, settings });
 }
 
 interface RangeRow {

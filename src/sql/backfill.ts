@@ -194,6 +194,22 @@ export function buildSelectRows(table: TableInfo, sql: BackfillSql, shape: Range
   return { text, params: range.next - 1 };
 }
 
+/**
+ * Process mode on chosen rows: the rows with the given keys that still match `where`, locked and
+ * keyed as `buildSelectRows` returns them (a recorded failed row re-run by `retryFailedRows`).
+ * Parameters: one `text[]` per key column (column-wise, equal lengths).
+ */
+export function buildSelectRowsByKeys(table: TableInfo, sql: BackfillSql): Statement {
+  const arrays = table.key.map((_c, i) => `$${i + 1}::text[]`).join(', ');
+  const aliases = table.key.map((_c, i) => `k${i + 1}`).join(', ');
+  const casts = table.key.map((c, i) => `k.k${i + 1}::${c.type}`).join(', ');
+  const text =
+    `SELECT *, ${keyAsText(table)} AS ${quoteIdent(ROW_KEY_COLUMN)} FROM ${table.quoted}` +
+    ` WHERE ${keyTuple(table)} IN (SELECT ${casts} FROM unnest(${arrays}) AS k(${aliases})) AND (${sql.where})` +
+    ` ORDER BY ${keyOrder(table)} FOR NO KEY UPDATE`;
+  return { text, params: table.key.length };
+}
+
 /** `{ min, max }` of the first key column as text: the span an integer key is split over. */
 export function buildFirstKeySpan(table: TableInfo): Statement {
   const first = quoteIdent(table.key[0].name);

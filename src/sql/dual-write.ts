@@ -98,13 +98,13 @@ export function xminAfterMarkSql(table: string): string {
 }
 
 /**
- * The probe scan: per key range, rows written after the mark that still match
- * `backfill.where`, excluding recorded failed rows. Parameters: `$1` migration, `$2` run id,
+ * The probe scan: per key range, rows written after the mark that match `wrongWhere` (the
+ * verify predicate: `verify.where ?? backfill.where`), excluding recorded failed rows. Parameters: `$1` migration, `$2` run id,
  * `$3` range size, `$4` the mark, then the cursor (`next` only).
  * @example probeSql({ quoted: '"public"."orders"', key: [{ name: 'id', type: 'bigint' }] }, 'total_cents IS NULL')
  */
-export function probeSql(target: ScanTarget, backfillWhere: string): RangeScanSql {
-  return rangeCountSql(target, backfillWhere, { also: xminAfterMarkSql(target.quoted), extraParams: 1 });
+export function probeSql(target: ScanTarget, wrongWhere: string): RangeScanSql {
+  return rangeCountSql(target, wrongWhere, { also: xminAfterMarkSql(target.quoted), extraParams: 1 });
 }
 
 function dollarTag(body: string): string {

@@ -7,10 +7,16 @@ export interface ScanTarget {
   key: KeyColumn[];
 }
 
-/** The two statements of a range scan: the first range, and every range after a cursor. */
+/**
+ * The two statements of a range scan: the first range, and every range after a cursor; and the
+ * key of the first row (`keyFirst`, no parameters) or of the row after a cursor (`keyNext`, the
+ * cursor as `$1`..): how a scan steps past a row whose predicate cannot be evaluated.
+ */
 export interface RangeScanSql {
   first: string;
   next: string;
+  keyFirst: string;
+  keyNext: string;
 }
 
 /** Options of `rangeCountSql`. */
@@ -25,6 +31,9 @@ export interface RangeCountOptions {
  * Builds the statements that count, over one key range, the rows matching `where` that are not
  * recorded in `ferry.failed_rows`. A range is the next `$3` rows in key order after the cursor
  * (keyset, never OFFSET), so each statement reads a bounded slice through the key's index.
+ * The predicates are evaluated only for rows that are not recorded (a `CASE`, which PostgreSQL
+ * evaluates lazily): a predicate may parse what the backfill could not (`doc::json->>'url'`)
+ * without the recorded bad rows making the whole statement fail.
  *
  * Parameters: `$1` migration, `$2` run id, `$3` range size, then `opts.extraParams` of `also`,
  * then the cursor, one text value per key column, cast to the column's type (`next` only).
@@ -40,21 +49,31 @@ export function rangeCountSql(target: ScanTarget, where: string, opts: RangeCoun
   const cursor = target.key.map((k, i) => `$${firstCursor + i}::${k.type}`);
   const author = `(\n${where}\n         )`;
   const predicate = opts.also ? `(${opts.also}\n         AND ${author})` : author;
+  const key = `ARRAY[${cols.map((c) => `${c}::text`).join(', ')}]`;
   const build = (after: string) => `WITH page AS MATERIALIZED (
-  SELECT ARRAY[${cols.map((c) => `${c}::text`).join(', ')}] AS ferry_key,
+  SELECT ${key} AS ferry_key,
          ${cols.map((c, i) => `${c} AS ferry_k${i + 1}`).join(',\n         ')},
-         ${predicate} IS TRUE AS ferry_match
+         CASE WHEN ${key} IN (
+                SELECT f.key FROM ferry.failed_rows f WHERE f.migration = $1::text AND f.run_id = $2::text)
+              THEN false
+              ELSE ${predicate} IS TRUE
+         END AS ferry_match
     FROM ${target.quoted}${after}
    ORDER BY ${cols.join(', ')}
    LIMIT $3::int
 )
 SELECT count(*)::int AS checked,
-       count(*) FILTER (WHERE page.ferry_match AND NOT EXISTS (
-         SELECT 1 FROM ferry.failed_rows f
-          WHERE f.migration = $1::text AND f.run_id = $2::text AND f.key = page.ferry_key))::int AS matched,
+       count(*) FILTER (WHERE page.ferry_match)::int AS matched,
        (SELECT p.ferry_key FROM page p ORDER BY ${cols.map((_c, i) => `p.ferry_k${i + 1} DESC`).join(', ')} LIMIT 1) AS last_key
   FROM page`;
-  return { first: build(''), next: build(`\n   WHERE (${cols.join(', ')}) > (${cursor.join(', ')})`) };
+  const keyAfter = (after: string) => `SELECT ${key} AS key FROM ${target.quoted}${after} ORDER BY ${cols.join(', ')} LIMIT 1`;
+  const ownCursor = target.key.map((k, i) => `$${1 + i}::${k.type}`);
+  return {
+    first: build(''),
+    next: build(`\n   WHERE (${cols.join(', ')}) > (${cursor.join(', ')})`),
+    keyFirst: keyAfter(''),
+    keyNext: keyAfter(` WHERE (${cols.join(', ')}) > (${ownCursor.join(', ')})`),
+  };
 }
 
 /**

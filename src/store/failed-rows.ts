@@ -39,3 +39,24 @@ export async function recordFailedRow(client: PoolClient, ref: RunRef, row: Fail
 export async function countFailedRows(db: Pool | PoolClient, ref: RunRef): Promise<number> {
   return (await db.query(COUNT_FAILED_ROWS, [ref.name, ref.runId])).rows[0].n;
 }
+
+/** The next `$4` recorded keys of a run (`$1`, `$2`) after key `$3` (null: from the first), in key order. */
+export const LIST_FAILED_KEYS = `SELECT key FROM ferry.failed_rows
+ WHERE migration = $1::text AND run_id = $2::text AND ($3::text[] IS NULL OR key > $3::text[])
+ ORDER BY key LIMIT $4::int`;
+
+/** Removes one recorded row of a run (`$1`, `$2`, key `$3`): its change now applies. */
+export const DELETE_FAILED_ROW = `DELETE FROM ferry.failed_rows WHERE migration = $1::text AND run_id = $2::text AND key = $3::text[]`;
+
+/**
+ * The next `limit` recorded keys of the run after `after` (keyset over the table's primary key).
+ * @example for (let keys = await listFailedKeys(pool, ref, null, 100); keys.length > 0; ...) {}
+ */
+export async function listFailedKeys(db: Pool | PoolClient, ref: RunRef, after: string[] | null, limit: number): Promise<string[][]> {
+  return (await db.query(LIST_FAILED_KEYS, [ref.name, ref.runId, after, limit])).rows.map((r) => r.key);
+}
+
+/** Removes a recorded row of the run (in the caller's transaction); true when it was recorded. */
+export async function deleteFailedRow(client: PoolClient, ref: RunRef, key: string[]): Promise<boolean> {
+  return ((await client.query(DELETE_FAILED_ROW, [ref.name, ref.runId, key])).rowCount ?? 0) > 0;
+}

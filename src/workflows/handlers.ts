@@ -13,13 +13,16 @@ import {
   pauseUpdate,
   progressQuery,
   resumeUpdate,
+  retryFailedUpdate,
   type Actor,
+  type Approval,
 } from '../contract/messages';
 import { progressOf, type Progress } from '../contract/progress';
 import { audit } from './state';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 import { canAbort, canFinalize, isFinal } from '../contract/phases';
 import { publish } from './ui';
+import { knownFailedRows, type RecheckFailedRows } from './failed-rows';
 
 const who = (actor?: Actor) => actor?.by || 'unknown';
 
@@ -36,13 +39,16 @@ interface HandlerContext {
   done: () => boolean;
   /** Publishes the state to the Web UI and returns the progress (what updates answer). */
   changed: () => Progress;
+  /** Re-runs the recorded failed rows (`retryFailed`). */
+  recheckFailedRows: RecheckFailedRows;
 }
 
 /** Registers every handler; call before the first `await`. */
-export function registerHandlers(input: MigrationInput, state: MigrationState): void {
+export function registerHandlers(input: MigrationInput, state: MigrationState, recheckFailedRows: RecheckFailedRows): void {
   const ctx: HandlerContext = {
     input,
     state,
+    recheckFailedRows,
     name: input.name,
     done: () => isFinal(state.phase),
     changed: () => {
@@ -55,6 +61,7 @@ export function registerHandlers(input: MigrationInput, state: MigrationState): 
   registerPauseResume(ctx);
   registerApproveFinalize(ctx);
   registerAbort(ctx);
+  registerRetryFailed(ctx);
 }
 
 /** `progress` and `audit`. */
@@ -119,17 +126,28 @@ function registerApproveFinalize({ state, name, done, changed }: HandlerContext)
   setHandler(
     approveUpdate,
     (actor) => {
-      state.approved = { by: who(actor), at: new Date().toISOString() };
+      const failed = knownFailedRows(state);
+      const accepting = actor?.acceptFailedRows === true;
+      state.approved = { by: who(actor), at: new Date().toISOString(), ...(accepting ? { acceptedFailedRows: failed } : {}) };
       if (state.phase === 'awaiting-approval' && !state.paused) state.waitingFor = 'the contract to start (approved)';
-      audit(state, { action: 'approved', by: who(actor), detail: actor?.reason }, new Date());
+      const action = accepting && failed > 0 ? `approved (accepting ${failed} failed rows)` : 'approved';
+      audit(state, { action, by: who(actor), detail: actor?.reason }, new Date());
       return changed();
     },
     {
-      validator: (_actor?: Actor) => {
+      validator: (actor?: Approval) => {
         if (done()) reject(`migration "${name}" is ${state.phase}; there is nothing to approve.`);
         if (state.approved) reject(`migration "${name}" was already approved by ${state.approved.by}.`);
+        const remaining = state.failedRows?.remaining ?? 0;
+        if (remaining > 0 && actor?.acceptFailedRows !== true) {
+          reject(
+            `migration "${name}" has ${remaining} recorded failed rows that still fail; list them with ${state.failedRows!.query}; ` +
+              `fix them and run "ferry retry-failed ${name}", then approve again; or "ferry approve ${name} --accept-failed-rows" to contract without them.`,
+          );
+        }
       },
-      description: 'Allow the contract once the cool-off has passed.',
+      description:
+        'Allow the contract once the cool-off has passed. Refused while recorded failed rows still fail, unless acceptFailedRows is true.',
     },
   );
 
@@ -171,6 +189,28 @@ function registerAbort({ state, name, changed }: HandlerContext): void {
         }
       },
       description: 'Stop before contracting; with rollback, also run expand.down.',
+    },
+  );
+}
+
+/** `retryFailed`: re-runs the recorded failed rows now and answers with the new progress. */
+function registerRetryFailed({ state, name, changed, recheckFailedRows }: HandlerContext): void {
+  setHandler(
+    retryFailedUpdate,
+    async (actor) => {
+      await recheckFailedRows(who(actor));
+      return changed();
+    },
+    {
+      validator: (_actor?: Actor) => {
+        if (state.phase !== 'cooling-off' && state.phase !== 'awaiting-approval') {
+          reject(
+            `migration "${name}" is ${state.phase}; failed rows are re-run once the backfill and verify are over ` +
+              '(cooling-off or awaiting-approval), and before the contract.',
+          );
+        }
+      },
+      description: 'Re-run the recorded failed rows now (fixed ones leave the list); answers with the count that still fails.',
     },
   );
 }

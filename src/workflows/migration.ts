@@ -16,6 +16,7 @@ import { isRetryable } from '../contract/errors';
 import type { MigrationWorkflow } from '../contract/workflow';
 import { migrationActivities } from './activities';
 import { registerHandlers } from './handlers';
+import { failedRowsRecheck } from './failed-rows';
 import * as phases from './phases';
 import { checkpointRunId, historyIsLong, syncCounters } from './backfill';
 import { handlesCancellation } from './cancel';
@@ -31,8 +32,10 @@ import { canAbort, isFinal } from '../contract/phases';
  */
 export async function migrationWorkflow(input: MigrationInput, resumed?: MigrationState): Promise<Progress> {
   const state = resumed ?? initialState(input, new Date());
-  registerHandlers(input, state);
-  const ctx: phases.PhaseContext = { input, state, acts: migrationActivities(input) };
+  const acts = migrationActivities(input);
+  const recheckFailedRows = failedRowsRecheck(input, state, acts);
+  registerHandlers(input, state, recheckFailedRows);
+  const ctx: phases.PhaseContext = { input, state, acts, recheckFailedRows };
   publish(input, state);
   try {
     while (!isFinal(state.phase)) {

@@ -2,10 +2,18 @@
  * One function per phase. Each returns when its phase is over (having set the next phase) or
  * early when the migration is paused or aborted; the main loop then holds or aborts.
  */
-import { condition } from '@temporalio/workflow';
+import { condition, patched } from '@temporalio/workflow';
 import type { Activities } from './activities';
 import { checkpointRunId, runBackfillPass, type PassOutcome } from './backfill';
 import { startDeadline } from './deadline';
+import {
+  FAILED_ROWS_GATE,
+  failedRowsWaiting,
+  holdForFailedRows,
+  knownFailedRows,
+  unacceptedFailedRows,
+  type RecheckFailedRows,
+} from './failed-rows';
 import { audit, enter } from './state';
 import { publish } from './ui';
 import type { MigrationInput, MigrationState } from '../contract/migration';
@@ -16,6 +24,8 @@ export interface PhaseContext {
   input: MigrationInput;
   state: MigrationState;
   acts: Activities;
+  /** Re-runs the recorded failed rows (see failed-rows.ts). */
+  recheckFailedRows: RecheckFailedRows;
 }
 
 const interrupted = (s: MigrationState) => s.paused || s.abort !== undefined;
@@ -59,7 +69,7 @@ export async function awaitingDeploy({ input, state, acts }: PhaseContext): Prom
 }
 
 /** Counts rows written in the old shape only since the deploy signal; a failed probe waits for a new deploy. */
-async function probe({ input, state, acts }: PhaseContext): Promise<void> {
+async function probe({ input, state, acts }: Pick<PhaseContext, 'input' | 'state' | 'acts'>): Promise<void> {
   const xidMark = state.deployed?.xidMark ?? '0';
   const result = await acts.scan.probeDualWrite({ ...ref(input), runId: checkpointRunId(input), xidMark });
   state.probe = { ok: result.badRows === 0, badRows: result.badRows, skipped: result.skipped, at: new Date().toISOString() };
@@ -124,8 +134,8 @@ function holdForWrongRows(input: MigrationInput, state: MigrationState, wrong: n
     `check that backfill.set makes backfill.where false, fix the data or the definition, then run "ferry resume ${input.name}"`;
 }
 
-/** The durable cool-off timer (`contract.after`, or `ferry start --cool-off`). */
-export async function coolingOff({ input, state }: PhaseContext): Promise<void> {
+/** The durable cool-off timer (`contract.after`, or `ferry start --cool-off`); then failed rows are re-run. */
+export async function coolingOff({ input, state, recheckFailedRows }: PhaseContext): Promise<void> {
   if (!state.coolOffUntil) state.coolOffUntil = new Date(Date.now() + input.coolOffMs).toISOString();
   state.waitingFor = `the cool-off to end at ${state.coolOffUntil}`;
   publish(input, state);
@@ -133,15 +143,41 @@ export async function coolingOff({ input, state }: PhaseContext): Promise<void> 
   if (left > 0) await condition(() => interrupted(state), left);
   if (Date.now() < Date.parse(state.coolOffUntil)) return;
   state.waitingFor = undefined;
+  if (patched(FAILED_ROWS_GATE) && knownFailedRows(state) > 0) {
+    state.waitingFor = 'a re-run of the recorded failed rows';
+    publish(input, state);
+    const check = await recheckFailedRows('ferry');
+    state.waitingFor = undefined;
+    if (interrupted(state)) return; // an abort that came meanwhile must not find the migration contracting
+    // Rows that still fail wait for a person even when contract.approval is off.
+    if (unacceptedFailedRows(state, check.remaining) > 0) {
+      holdForFailedRows(input, state, check);
+      enter(state, 'awaiting-approval');
+      return;
+    }
+  }
   enter(state, input.approvalRequired ? 'awaiting-approval' : 'contracting');
 }
 
-/** Waits for `approve` (which may have arrived earlier). */
-export async function awaitingApproval({ input, state }: PhaseContext): Promise<void> {
-  state.waitingFor = `approval: run "ferry approve ${input.name}"`;
+/**
+ * Waits for `approve` (which may have arrived earlier). With the failed-rows gate, an approval
+ * that does not accept them re-runs the recorded failed rows first; while any still fail, the
+ * approval is withdrawn and the migration keeps waiting, saying which query lists them.
+ */
+export async function awaitingApproval({ input, state, recheckFailedRows }: PhaseContext): Promise<void> {
+  const gate = patched(FAILED_ROWS_GATE);
+  const blocking = gate && state.failedRows && unacceptedFailedRows(state, state.failedRows.remaining) > 0;
+  state.waitingFor = blocking ? failedRowsWaiting(input, state.failedRows!) : `approval: run "ferry approve ${input.name}"`;
   publish(input, state);
   await condition(() => state.approved !== undefined || interrupted(state));
   if (!state.approved) return;
+  if (gate && state.approved.acceptedFailedRows === undefined && knownFailedRows(state) > 0) {
+    state.waitingFor = 'a re-run of the recorded failed rows before the contract';
+    publish(input, state);
+    const check = await recheckFailedRows('ferry');
+    if (unacceptedFailedRows(state, check.remaining) > 0) return holdForFailedRows(input, state, check);
+    if (interrupted(state)) return; // an abort that came meanwhile must not find the migration contracting
+  }
   state.waitingFor = undefined;
   enter(state, 'contracting');
 }
@@ -160,6 +196,17 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
     if (caughtUpAlready(state)) return holdForWrongRows(input, state, v.wrongRows);
     startCatchUp(state);
     return;
+  }
+  if (patched(FAILED_ROWS_GATE) && v.failedRows > 0 && unacceptedFailedRows(state, v.failedRows) > 0) {
+    // Rows failed since the approval (a catch-up pass): re-run them; still failing, back to a person.
+    state.waitingFor = 'a re-run of the recorded failed rows before the contract';
+    publish(input, state);
+    const check = await ctx.recheckFailedRows('ferry');
+    if (unacceptedFailedRows(state, check.remaining) > 0) {
+      holdForFailedRows(input, state, check);
+      enter(state, 'awaiting-approval');
+      return;
+    }
   }
   state.waitingFor = undefined;
   const result = await acts.ddl.contract(ref(input));

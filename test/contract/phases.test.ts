@@ -71,9 +71,13 @@ describe('the table', () => {
     expect(PHASES.filter(canFinalize)).toEqual(['expanding', 'awaiting-deploy', 'backfilling']);
   });
 
-  test('edges into aborted, failed and cancelled are "end" edges; back edges leave verifying only', () => {
+  test('edges into aborted, failed and cancelled are "end" edges; back edges are catch-ups and the failed-rows hold', () => {
     for (const t of TRANSITIONS) expect(t.kind === 'end').toBe(t.to === 'aborted' || t.to === 'failed' || t.to === 'cancelled');
-    expect(edges('back').map((t) => key(t.from, t.to))).toEqual(['verifying → backfilling', 'verifying → awaiting-deploy']);
+    expect(edges('back').map((t) => key(t.from, t.to))).toEqual([
+      'verifying → backfilling',
+      'verifying → awaiting-deploy',
+      'contracting → awaiting-approval',
+    ]);
   });
 
   test('forward edges form a path without cycles from expanding to completed', () => {
@@ -185,9 +189,11 @@ describe('the workflow makes only moves the table has', () => {
         'verifying → cooling-off',
         'verifying → awaiting-deploy',
         'verifying → backfilling',
+        'cooling-off → awaiting-approval', // failed rows still fail after the cool-off
         'cooling-off → awaiting-approval',
         'cooling-off → contracting',
         'awaiting-approval → contracting',
+        'contracting → awaiting-approval', // failed rows since the approval still fail
         'contracting → completed',
       ].sort(),
     );

@@ -129,6 +129,7 @@ export class Scenario {
       verify: async () => verified(0),
       contract: async () => ({ statements: 1, retries: 0 }),
       rollback: async () => ({ statements: 1, retries: 0 }),
+      retryFailedRows: async () => ({ retried: 0, fixed: 0, remaining: 0 }),
     };
     const mock = <K extends Name>(name: K) =>
       jest.fn(async (...args: Parameters<MigrationActivities[K]>) => {
