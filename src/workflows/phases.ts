@@ -151,8 +151,8 @@ export async function coolingOff({ input, state, recheckFailedRows }: PhaseConte
     if (interrupted(state)) return; // an abort that came meanwhile must not find the migration contracting
     // Rows that still fail wait for a person even when contract.approval is off.
     if (unacceptedFailedRows(state, check.remaining) > 0) {
+      enter(state, 'awaiting-approval'); // first: a forward move clears the last error
       holdForFailedRows(input, state, check);
-      enter(state, 'awaiting-approval');
       return;
     }
   }
@@ -203,8 +203,8 @@ export async function contracting(ctx: PhaseContext): Promise<PassOutcome | void
     publish(input, state);
     const check = await ctx.recheckFailedRows('ferry');
     if (unacceptedFailedRows(state, check.remaining) > 0) {
+      enter(state, 'awaiting-approval'); // first: a forward move clears the last error
       holdForFailedRows(input, state, check);
-      enter(state, 'awaiting-approval');
       return;
     }
   }

@@ -74,7 +74,7 @@ test('the audit trail records the re-runs and the approval that accepted the row
     expect.arrayContaining([
       ['retried failed rows', 'ferry', '0 fixed, 2 remain'],
       ['approved (accepting 2 failed rows)', 'carol', undefined],
-      ['contracted', 'ferry', '1 statements'],
+      ['contracted', 'ferry', '1 statement'],
     ]),
   );
 });
