@@ -1,3 +1,4 @@
+import { FerryError } from '../contract/errors';
 import { describeTable } from '../pg/catalog';
 import { createPool } from '../pg/pool';
 import { proveMigration } from '../plan';
@@ -8,7 +9,8 @@ import { databaseError } from './plan';
  * What `ferry start` runs before a new run starts: the definition proved against DATABASE_URL in
  * a transaction that is rolled back (`proveMigration`), so bad SQL is refused (exit 2) before the
  * expand. Without DATABASE_URL the start goes on (a CI job may reach only Temporal) and says the
- * check was skipped; the worker still runs the same SQL at expand.
+ * check was skipped; the worker still runs the same SQL at expand. A table locked by another
+ * transaction does not stop the start either: the trial says so and the worker's expand waits.
  * @example await startMigration(fc, m, { ...opts, beforeStart: () => proveBeforeStart(m) })
  */
 export async function proveBeforeStart(m: LoadedMigration, env = process.env): Promise<string> {
@@ -22,7 +24,12 @@ export async function proveBeforeStart(m: LoadedMigration, env = process.env): P
     const skipped = proof.skipped.length ? `; not proved: ${proof.skipped.join('; ')}` : '';
     return `proved ${proof.checked.join(', ')} in a transaction that was rolled back${skipped}`;
   } catch (err) {
-    throw databaseError(m.name, err);
+    const error = databaseError(m.name, err);
+    // A lock another transaction holds (or a trial that ran too long) is not bad SQL: the start goes
+    // on, and the worker's expand waits for the lock itself (short lock_timeout, retried).
+    if (error instanceof FerryError && error.code === 'UNAVAILABLE')
+      return `not proved now: ${error.message.replace(/ Run it again.*$/, '')}; the worker's expand waits for the lock (FERRY_LOCK_TIMEOUT, retried)`;
+    throw error;
   } finally {
     await pool.end();
   }

@@ -71,7 +71,7 @@ test('a worker that cannot reach Temporal says where it looked and what to do, i
   const r = await runFerry(['worker'], { ...ctx.h.env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
   expect(r.code).toBe(1);
   expect(r.stderr).toContain('the Temporal server at "127.0.0.1:1" (TEMPORAL_ADDRESS) is unreachable');
-  expect(r.stderr).toContain('start one with "ferry dev" or set TEMPORAL_ADDRESS');
+  expect(r.stderr).toContain('or set TEMPORAL_ADDRESS; for a local stack run "ferry dev"');
   expect(r.stderr).not.toMatch(STACK);
 }, 60_000);
 

@@ -40,10 +40,9 @@ const json = async (...args: string[]) => {
 
 /** A row the backfill cannot convert (post 2500's body is not a uuid): with maxFailedRows 0 the migration fails after expand. */
 function failingMigration(): string {
-  return slowPostsMigration({ batchSize: 100, pause: '10ms' }).replace(
-    "set: 'member_uuid = (SELECT m.uuid FROM members m WHERE m.id = posts.member_id)',",
-    "set: 'member_uuid = CASE WHEN posts.id = 2500 THEN posts.body::uuid ELSE (SELECT m.uuid FROM members m WHERE m.id = posts.member_id) END',\n    maxFailedRows: 0,",
-  );
+  const set =
+    'member_uuid = CASE WHEN posts.id = 2500 THEN posts.body::uuid ELSE (SELECT m.uuid FROM members m WHERE m.id = posts.member_id) END';
+  return slowPostsMigration({ batchSize: 100, pause: '10ms', set }).replace("pause: '10ms',", "pause: '10ms',\n    maxFailedRows: 0,");
 }
 
 test('a failed migration: abort --rollback removes what expand added, records who, and start begins clean', async () => {
