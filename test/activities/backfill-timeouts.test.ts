@@ -85,23 +85,25 @@ describe('batch timeouts', () => {
   });
 
   it('shrinks on statement_timeout until a batch fits', async () => {
-    await makeTable(db.pool, 'slowrows', 300);
+    // ~4 ms a row: 1,200 and 600 rows need 4.8 s and 2.4 s, over the 1.8 s statement_timeout; 300 rows
+    // need 1.2 s and fit. The margins (0.6 s each way) keep a loaded machine from changing the outcome.
+    await makeTable(db.pool, 'slowrows', 1200);
     const a = acts();
     const ref = register(migrations, 'slowrows', 'slowrows', {
-      batchSize: 300,
+      batchSize: 1200,
       targetBatchMs: 100,
-      statementTimeout: '500ms',
-      set: 'data = CASE WHEN pg_sleep(0.004) IS NULL THEN NULL ELSE raw::jsonb END', // ~4 ms a row: 300 rows need 1.2 s
+      statementTimeout: '1800ms',
+      set: 'data = CASE WHEN pg_sleep(0.004) IS NULL THEN NULL ELSE raw::jsonb END',
       health: { autovacuum: false },
     });
     await init(a, ref);
-    const result = await runChunk(activityEnv().env, a, { ...ref, runId: 'r1', partition: 0, maxMs: 60_000 });
-    expect(result).toMatchObject({ done: true, rowsUpdated: 300 });
-    expect(await touchHistogram(db.pool, 'slowrows')).toEqual({ '1': 300 });
+    const result = await runChunk(activityEnv().env, a, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 });
+    expect(result).toMatchObject({ done: true, rowsUpdated: 1200 });
+    expect(await touchHistogram(db.pool, 'slowrows')).toEqual({ '1': 1200 });
     const log = observed.get('slowrows')!;
-    expect(log.slice(0, 2).map((o) => o[2])).toEqual([true, true]); // 300 and 150 rows time out; 75 fit
-    expect(log[2]).toEqual([expect.any(Number), 75, false]);
-  });
+    expect(log.slice(0, 2).map((o) => o[2])).toEqual([true, true]); // 1,200 and 600 rows time out; 300 fit
+    expect(log[2]).toEqual([expect.any(Number), 300, false]);
+  }, 120_000);
 
   it('fails the chunk (retryable) after too many timeouts in a row, naming the table and what to do', async () => {
     await makeTable(db.pool, 'stuck', 100);
