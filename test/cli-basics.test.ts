@@ -32,3 +32,29 @@ test('before npm install, ferry says to run it instead of printing a stack', () 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('output larger than a pipe holds reaches the reader whole before ferry exits', async () => {
+  // `ferry plan --json --no-trial` prints the DDL; a 200 KB statement makes the output larger than
+  // the 64 KiB a pipe holds. pg_catalog.pg_class (key oid) is a table every database has; --no-trial
+  // runs nothing.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-big-output-'));
+  try {
+    const statement = `ALTER TABLE pg_catalog.pg_class ADD COLUMN IF NOT EXISTS x int /* ${'x'.repeat(200_000)} */`;
+    fs.writeFileSync(
+      path.join(dir, 'big.ts'),
+      `export default ${JSON.stringify({
+        table: 'pg_catalog.pg_class',
+        key: ['oid'],
+        expand: { up: statement, down: 'SELECT 1' },
+        backfill: { where: 'false', set: 'relname = relname' },
+        contract: { up: 'SELECT 1' },
+      })};\n`,
+    );
+    const env = { ...process.env, FERRY_MIGRATIONS: dir, DATABASE_URL: process.env.FERRY_TEST_ADMIN_URL };
+    const r = await runFerry(['plan', 'big', '--no-trial', '--json'], env);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).ddl.expand).toEqual([statement]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -232,7 +232,14 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
-/** Entry point of bin/ferry.js: runs and exits with the command's code. */
+/**
+ * Entry point of bin/ferry.js: runs and exits with the command's code, once stdout and stderr are
+ * flushed (into a pipe — CI, a script — output is written asynchronously, and exiting at once
+ * cut `ferry list --json` off at 64 KiB).
+ */
 export function run(): void {
-  main().then((code) => process.exit(code));
+  main().then((code) => {
+    process.exitCode = code;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  });
 }
