@@ -213,8 +213,8 @@ export async function resumePoint(fc: FerryClient, m: LoadedMigration): Promise<
   return runId ? { runId, status: run.status, phase: run.phase } : undefined;
 }
 
-/** The first event of a run: its input and its chain's first run id. */
-async function startedEvent(
+/** The first event of a run: its input and its chain's first run id (one page of one event). */
+export async function startedEvent(
   fc: FerryClient,
   workflowId: string,
   runId: string,

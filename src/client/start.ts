@@ -1,4 +1,4 @@
-import { defaultPayloadConverter, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FerryError } from '../contract/errors';
 import { formatDuration, parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
@@ -10,7 +10,7 @@ import type { Progress } from '../contract/progress';
 import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
-import { resumePoint, type ResumePoint } from './recover';
+import { resumePoint, startedEvent, type ResumePoint } from './recover';
 
 /** Options of `ferry start`. */
 export interface StartOptions {
@@ -120,7 +120,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
  */
 async function notApplied(fc: FerryClient, name: string, run: StartResult, opts: StartOptions): Promise<Pick<StartResult, 'notApplied'>> {
   if (opts.coolOff === undefined && opts.deadline === undefined) return {};
-  const running = await runningInput(fc, run);
+  const running = run.runId ? (await startedEvent(fc, run.workflowId, run.runId)).input : undefined;
   if (!running) return {};
   const lines: string[] = [];
   const next = `abort it ("ferry abort ${name}") and start it again to change it`;
@@ -134,17 +134,6 @@ async function notApplied(fc: FerryClient, name: string, run: StartResult, opts:
     lines.push(`--deadline ${opts.deadline} was not applied: migration ${name} is running with ${has}; ${next}`);
   }
   return lines.length ? { notApplied: lines } : {};
-}
-
-/** The input of the current run (its first event); undefined when the server does not return it. */
-async function runningInput(fc: FerryClient, run: StartResult): Promise<MigrationInput | undefined> {
-  const history = await fc.client.workflowService.getWorkflowExecutionHistory({
-    namespace: fc.config.namespace,
-    execution: { workflowId: run.workflowId, runId: run.runId },
-    maximumPageSize: 1,
-  });
-  const payload = history.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  return payload ? defaultPayloadConverter.fromPayload<MigrationInput>(payload) : undefined;
 }
 
 /**
