@@ -6,8 +6,9 @@
  * registered by deploy/temporal/setup-namespace.sh through the Temporal CLI over mTLS.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,7 +17,6 @@ import pg from 'pg';
 import { quoteIdent } from '../src/pg/quote';
 import { createCertificateAuthority, type CertPair } from './certificates';
 import { defaultLog, type Log } from './go-install';
-import { freePort } from './postgres';
 import { isAlive } from './process';
 import { findTemporalCli } from './temporal-cli';
 import { findTemporalServer, type TemporalServerBuild } from './temporal-server';
@@ -32,6 +32,7 @@ const START_TIMEOUT_MS = 120_000;
 const SETUP_TIMEOUT_MS = 180_000;
 const STOP_GRACE_MS = 15_000;
 const PROBE_TIMEOUT_MS = 2_000;
+const PORT_RANGE = [20_000, 32_000];
 
 /** Options of {@link startProductionTemporal}. */
 export interface ProductionTemporalOptions {
@@ -69,12 +70,24 @@ export interface ProductionTemporal {
   cleanup(): Promise<void>;
 }
 
-/** Ports of the four services on 127.0.0.1, none of the dev server's; fixed for the life of the server so a restart keeps its address. */
+/** True if 127.0.0.1:`port` can be bound right now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer().once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Ports of the four services on 127.0.0.1, fixed for the life of the server so that a restart
+ * keeps its address. Below 32768 (the server stores membership ports as smallint, so the kernel's
+ * ephemeral range will not do), none of the dev server's (7233, 7234, 8233).
+ */
 async function allocatePorts(): Promise<ServicePorts> {
   const ports: number[] = [];
   while (ports.length < 9) {
-    const port = await freePort();
-    if (![7233, 7234, 8233, ...ports].includes(port)) ports.push(port);
+    const port = PORT_RANGE[0] + randomInt(PORT_RANGE[1] - PORT_RANGE[0]);
+    if (!ports.includes(port) && (await isFree(port))) ports.push(port);
   }
   const [grpcPort, httpPort, membershipPort, ...rest] = ports;
   const pair = (i: number) => ({ grpcPort: rest[i], membershipPort: rest[i + 1] });
@@ -241,7 +254,8 @@ function spawnServer(server: string, dir: string, logFile: string): ChildProcess
 /** The last lines of the server log, for error messages. */
 function logTail(logFile: string, lines = 40): string {
   try {
-    return fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    const tail = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines);
+    return tail.map((line) => (line.length > 400 ? `${line.slice(0, 400)}...` : line)).join('\n');
   } catch {
     return '(no log)';
   }

@@ -48,7 +48,7 @@ const DYNAMIC_CONFIG = {
 
 type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the server's config, read from YAML
 
-/** The template with our databases, ports, TLS and no side listeners (pprof, metrics, archival). */
+/** The template with our databases, ports, TLS and no side listeners (pprof, metrics); archival stays off for namespaces, as in the template. */
 function serverConfig(input: ServerConfigInput): Yaml {
   const cfg = parse(fs.readFileSync(input.template, 'utf8')) as Yaml;
   cfg.log = { stdout: true, level: 'warn' };
@@ -70,7 +70,6 @@ function serverConfig(input: ServerConfigInput): Yaml {
   cfg.global.tls = tls(input);
   for (const [service, ports] of Object.entries(input.ports)) Object.assign(cfg.services[service].rpc, ports, { bindOnLocalHost: true });
   cfg.clusterMetadata.clusterInformation[cfg.clusterMetadata.currentClusterName].rpcAddress = `127.0.0.1:${input.ports.frontend.grpcPort}`;
-  cfg.archival = { history: { state: 'disabled' }, visibility: { state: 'disabled' } };
   cfg.dynamicConfigClient = { filepath: path.join(input.root, 'config', 'dynamicconfig.yaml'), pollInterval: '10s' };
   return cfg;
 }
