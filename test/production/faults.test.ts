@@ -7,7 +7,7 @@
  */
 import { Client } from '@temporalio/client';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { postsEndState, SLOW_SET, timeToProgress } from '../helpers/faults';
+import { postsEndState, recordFault, SLOW_SET, timeToProgress } from '../helpers/faults';
 import {
   checkpointTotals,
   createCountedPosts,
