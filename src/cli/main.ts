@@ -54,6 +54,14 @@ function addServiceCommands(program: Command): void {
     .action(() => (require('../worker') as typeof import('../worker')).runWorker()); // loaded lazily: it pulls in the worker SDK
 
   program
+    .command('doctor')
+    .description(
+      'check what ferry connects to: Temporal (address, namespace, TLS, server version, search attributes) and DATABASE_URL (version, privileges, ferry schema)',
+    )
+    .option('--json', 'print JSON')
+    .action((o) => (require('./doctor') as typeof import('./doctor')).doctorCommand({ json: o.json }));
+
+  program
     .command('dev')
     .description('start a local Temporal dev server and PostgreSQL (reusing running ones) until Ctrl-C')
     .option('--port <port>', 'Temporal port', (v) => Number(v), 7233)
