@@ -75,9 +75,10 @@ async function expectEveryRowOnce(
 productionTest(
   'three workers share a backfill of six partitions; one SIGKILLed while it runs chunks: every row once',
   async () => {
-    const source = slowPostsMigration({ batchSize: 25, pause: '20ms', set: SLOW_SET }).replace(
-      'batchSize: 25,',
-      'batchSize: 25, concurrency: 6,',
+    // ~500 rows per partition in batches of 10 with a 250 ms pause: each partition needs ~15 s.
+    const source = slowPostsMigration({ batchSize: 10, pause: '250ms', set: SLOW_SET }).replace(
+      'batchSize: 10,',
+      'batchSize: 10, concurrency: 6,',
     );
     const name = writeMigration(h, 'shared', source);
     const workers: ChildWorker[] = [];
