@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startStack, type Stack } from '../devstack/stack';
 import { connectClient } from '../src/client/connect';
+import { loadConfig } from '../src/config';
 import { parseArgs, type BenchArgs } from './bench/args';
 import { terminateAll } from './bench/children';
 import { renderChart } from './bench/chart';
@@ -255,7 +256,13 @@ async function cleanUp(ctx: Ctx): Promise<void> {
 
 /** Terminates (if still running) and deletes every run of the bench's workflows. */
 async function forgetWorkflows(ctx: Ctx): Promise<void> {
-  const fc = await connectClient({ address: ctx.stack.temporalAddress, namespace: ctx.stack.namespace, taskQueue: ctx.names.taskQueue });
+  const fc = await connectClient(
+    loadConfig({
+      TEMPORAL_ADDRESS: ctx.stack.temporalAddress,
+      TEMPORAL_NAMESPACE: ctx.stack.namespace,
+      FERRY_TASK_QUEUE: ctx.names.taskQueue,
+    }),
+  );
   try {
     for (const name of allNames(ctx.names).migrations) {
       const workflowId = `migration/${name}`;

@@ -3,21 +3,113 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDuration } from './contract/duration';
 import type { RunSettings } from './contract/migration';
+import { FerryError } from './contract/errors';
+import { loadClientConfig, loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 
-/** Connection and naming settings from the environment; no secret among them reaches Temporal. */
+/**
+ * Connection and naming settings. `address` and `namespace` come from Temporal's own environment
+ * configuration (see `loadTemporalProfile`); `temporal` is the whole profile, which may hold an API
+ * key and TLS key data: never log it, never put it in a workflow input (`describeConnection` in
+ * src/client/connect.ts says what is safe to print).
+ */
 export interface FerryConfig {
   address: string;
   namespace: string;
   taskQueue: string;
+  temporal: TemporalProfile;
 }
 
-/** `TEMPORAL_ADDRESS` (localhost:7233), `TEMPORAL_NAMESPACE` (default), `FERRY_TASK_QUEUE` (ferry). */
-export function loadConfig(env = process.env): FerryConfig {
+/** The Temporal connection profile ferry resolved, and where its settings came from. */
+export interface TemporalProfile {
+  /** The profile's settings, environment variables applied on top (secrets inside). */
+  settings: ClientConfigProfile;
+  /** `TEMPORAL_PROFILE`, else `default`. */
+  name: string;
+  /** The `temporal.toml` read, when there was one. */
+  configFile?: string;
+  /** The environment it was read from: error messages name the variable that set a value. */
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * Settings from the environment: the Temporal connection exactly as the Temporal CLI and SDKs read
+ * it (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS*`, over the
+ * `TEMPORAL_PROFILE` profile of `TEMPORAL_CONFIG_FILE` or ~/.config/temporalio/temporal.toml;
+ * defaults localhost:7233 and `default`) and `FERRY_TASK_QUEUE` (ferry).
+ * @throws FerryError BAD_INPUT for a config file that is missing or not TOML, or a profile it lacks.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): FerryConfig {
+  const temporal = loadTemporalProfile(env);
   return {
-    address: env.TEMPORAL_ADDRESS || 'localhost:7233',
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    address: temporal.settings.address || 'localhost:7233',
+    namespace: temporal.settings.namespace || 'default',
     taskQueue: env.FERRY_TASK_QUEUE || 'ferry',
+    temporal,
   };
+}
+
+/**
+ * The file the Temporal CLI reads its profiles from: `TEMPORAL_CONFIG_FILE`, else
+ * `$XDG_CONFIG_HOME/temporalio/temporal.toml` (`~/.config/...`; `~/Library/Application Support/...` on macOS).
+ */
+export function temporalConfigFile(env: Record<string, string | undefined> = process.env): string | undefined {
+  if (env.TEMPORAL_CONFIG_FILE) return env.TEMPORAL_CONFIG_FILE;
+  if (process.platform === 'win32') return env.APPDATA ? path.join(env.APPDATA, 'temporalio', 'temporal.toml') : undefined;
+  const home = env.HOME;
+  if (process.platform === 'darwin')
+    return home ? path.join(home, 'Library', 'Application Support', 'temporalio', 'temporal.toml') : undefined;
+  const xdg = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : home && path.join(home, '.config');
+  return xdg ? path.join(xdg, 'temporalio', 'temporal.toml') : undefined;
+}
+
+/**
+ * Reads the Temporal profile with `@temporalio/envconfig` (the loader the Temporal SDKs share), so
+ * one `temporal.toml` profile serves `temporal` and `ferry` alike. Stricter than the loader in one
+ * place: a `TEMPORAL_CONFIG_FILE` that does not exist is an error, not an empty file.
+ * @example loadTemporalProfile({ TEMPORAL_CONFIG_FILE: '/etc/temporal.toml', TEMPORAL_PROFILE: 'prod' })
+ */
+export function loadTemporalProfile(env: Record<string, string | undefined> = process.env): TemporalProfile {
+  const file = temporalConfigFile(env);
+  const name = env.TEMPORAL_PROFILE || 'default';
+  const exists = file !== undefined && fs.existsSync(file);
+  if (env.TEMPORAL_CONFIG_FILE && !exists) {
+    throw new FerryError(
+      'BAD_INPUT',
+      `the Temporal config file "${env.TEMPORAL_CONFIG_FILE}" (TEMPORAL_CONFIG_FILE) does not exist; ` +
+        'fix the path, or unset TEMPORAL_CONFIG_FILE to use TEMPORAL_ADDRESS and the other TEMPORAL_* variables alone.',
+    );
+  }
+  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  let settings: ClientConfigProfile;
+  try {
+    if (!exists && env.TEMPORAL_PROFILE) throw new Error(`Profile '${name}' not found`);
+    settings = loadClientConfigProfile({ overrideEnvVars, ...(exists ? { configSource: { path: file } } : { disableFile: true }) });
+  } catch (err) {
+    throw profileError(err as Error, name, exists ? file : undefined, overrideEnvVars);
+  }
+  return { settings, name, configFile: exists ? file : undefined, env };
+}
+
+/** What went wrong reading the profile, naming the file, the profile and the next step. */
+function profileError(err: Error, name: string, file: string | undefined, env: Record<string, string>): FerryError {
+  if (/Profile '.*' not found/.test(err.message)) {
+    const found = file ? Object.keys(loadClientConfig({ configSource: { path: file }, overrideEnvVars: env }).profiles) : [];
+    const where = file
+      ? `the Temporal config file "${file}" has no profile "${name}" (found: ${found.join(', ') || 'none'})`
+      : `there is no Temporal config file (looked for ${temporalConfigFile(env) ?? 'TEMPORAL_CONFIG_FILE'})`;
+    return new FerryError(
+      'BAD_INPUT',
+      `TEMPORAL_PROFILE="${name}", but ${where}; set TEMPORAL_PROFILE to one of its profiles, or create it with ` +
+        `"temporal config set --profile ${name} --prop address --value <host:port>".`,
+    );
+  }
+  const fileName = file
+    ? `the Temporal config file "${file}"${env.TEMPORAL_CONFIG_FILE ? ' (TEMPORAL_CONFIG_FILE)' : ''}`
+    : 'the Temporal settings';
+  return new FerryError(
+    'BAD_INPUT',
+    `${fileName} cannot be read: ${err.message.replace(/\s+/g, ' ').trim()}; fix it ("temporal config get --profile ${name}" shows what the Temporal CLI reads).`,
+  );
 }
 
 /** The workflow id of a migration. */

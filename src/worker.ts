@@ -10,7 +10,7 @@ import { migrateStore } from './store/migrate';
 import { metricsFromEnv, type FerryMetrics } from './metrics';
 import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
 import { ensureSearchAttributes } from './client/search-attributes';
-import { temporalUnavailable } from './client/connect';
+import { temporalConnectionOptions, temporalUnavailable, type ConnectionSummary } from './client/connect';
 
 /** The workflow code a worker bundles. */
 export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'index.ts');
@@ -73,6 +73,30 @@ function workerLog(message: string, fields?: Record<string, unknown>): void {
 }
 
 /**
+ * Connects the worker the way the CLI connects (`temporalConnectionOptions`: Temporal's environment
+ * configuration), after registering ferry's search attributes with a short-lived client connection.
+ */
+async function connectWorker(config: FerryConfig): Promise<{ connection: NativeConnection; summary: ConnectionSummary }> {
+  const { options, summary } = temporalConnectionOptions(config);
+  const unreachable = (err: unknown) => {
+    throw temporalUnavailable(config.address, err, summary);
+  };
+  const client = await Connection.connect({ ...options, connectTimeout: '5s' }).catch(unreachable);
+  try {
+    await ensureSearchAttributes(client, config.namespace);
+  } finally {
+    await client.close();
+  }
+  return { connection: await NativeConnection.connect(options).catch(unreachable), summary };
+}
+
+/** How the worker connected, for its start-up line: never a key. */
+function connectionWords(s: ConnectionSummary): string {
+  const how = [s.tls ? 'TLS' : 'no TLS', s.clientCert ? `client certificate "${s.clientCert}"` : '', s.apiKey ? 'API key' : ''];
+  return [`namespace "${s.namespace}"`, ...how.filter(Boolean)].join(', ');
+}
+
+/**
  * `ferry worker`: settings from the environment; runs until SIGTERM or SIGINT. With
  * `FERRY_METRICS_PORT` set it serves Prometheus metrics at /metrics (on `FERRY_METRICS_HOST`, default 127.0.0.1).
  */
@@ -92,13 +116,10 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
     await pool.end();
     throw connectionError(err);
   }
-  const client = await Connection.connect({ address: config.address, connectTimeout: '5s' }).catch(async (err) => {
+  const { connection, summary } = await connectWorker(config).catch(async (err) => {
     await pool.end();
-    throw temporalUnavailable(config.address, err);
+    throw err;
   });
-  await ensureSearchAttributes(client, config.namespace);
-  await client.close();
-  const connection = await NativeConnection.connect({ address: config.address });
   const reload = () => reloadMigrations(migrations, dir, console.error, broken);
   const served = await metricsFromEnv();
   if (served) console.log(`ferry worker: metrics at http://${served.server.host}:${served.server.port}/metrics`);
@@ -107,7 +128,7 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
   const skipped = broken.size ? `, skipping ${broken.size} that do not load (${[...broken.keys()].join(', ')})` : '';
   console.log(
     `ferry worker: ${migrations.size} migrations (${[...migrations.keys()].join(', ') || 'none'})${skipped} ` +
-      `on task queue "${config.taskQueue}" at ${config.address}`,
+      `on task queue "${config.taskQueue}" at ${config.address} (${connectionWords(summary)})`,
   );
   try {
     await worker.run();

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectClient, type FerryClient } from '../../src/client/connect';
 import { waitForPhase } from '../../src/client/list';
+import { loadConfig } from '../../src/config';
 import { batchMedianOf, readHistory, type HistorySummary } from './history';
 import { withClient } from './databases';
 import { log, sleep } from './log';
@@ -171,7 +172,9 @@ export async function runFerry(
   const worker = await startWorker(env, path.join(setup.outDir, `${name}-worker.log`));
   await untilIdle(worker);
   await beforeStart?.(); // e.g. a window of application load without a backfill, the worker idle
-  const fc = await connectClient({ address: setup.temporalAddress, namespace: setup.namespace, taskQueue: setup.taskQueue });
+  const fc = await connectClient(
+    loadConfig({ TEMPORAL_ADDRESS: setup.temporalAddress, TEMPORAL_NAMESPACE: setup.namespace, FERRY_TASK_QUEUE: setup.taskQueue }),
+  );
   const poll = pollCheckpoints(url, name);
   const workflowId = `migration/${name}`;
   try {

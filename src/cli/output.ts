@@ -31,9 +31,11 @@ export function formatList(rows: MigrationSummary[]): string {
     .join('\n');
 }
 
-/** `ferry history` for people. */
+/** `ferry history` for people: who typed (`--by`), and in brackets the identity their credentials gave. */
 export function formatAudit(entries: AuditEntry[]): string {
-  return entries.map((e) => `${e.at}  ${e.action.padEnd(20)} ${e.by}${e.detail ? `  (${e.detail})` : ''}`).join('\n');
+  return entries
+    .map((e) => `${e.at}  ${e.action.padEnd(20)} ${e.by}${e.identity ? ` [${e.identity}]` : ''}${e.detail ? `  (${e.detail})` : ''}`)
+    .join('\n');
 }
 
 /**

@@ -70,7 +70,7 @@ export function notStarted(name: string, namespace: string): FerryError {
 /** Sends the `deployed` signal; the server records it even when no worker is up. */
 export async function signalDeployed(fc: FerryClient, name: string, actor: msg.Actor): Promise<void> {
   const { handle } = await migrationHandle(fc, name);
-  await handle.signal(msg.deployedSignal, actor);
+  await handle.signal(msg.deployedSignal, { ...actor, identity: fc.caller.identity });
 }
 
 type ControlUpdate =
@@ -102,7 +102,8 @@ export async function control(
   }
   try {
     const p = await fc.client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
-      handle.executeUpdate(update as typeof msg.abortUpdate, { args: [actor] }),
+      // The caller's identity from its credentials goes with every update, beside the typed `by`.
+      handle.executeUpdate(update as typeof msg.abortUpdate, { args: [{ ...actor, identity: fc.caller.identity }] }),
     );
     // The workflow's counters move once per chunk: add the rows of the chunks still running.
     return withInFlight(p, inFlightChunks(fc, await handle.describe()));

@@ -54,7 +54,8 @@ export function migrationInput(m: LoadedMigration, opts: StartOptions): Migratio
     specHash: m.specHash,
     dualWrite: d.dualWrite.by,
     coolOffMs: parseDuration(opts.coolOff ?? d.contract.after, opts.coolOff ? '--cool-off' : 'contract.after'),
-    approvalRequired: d.contract.approval,
+    approvalRequired: d.contract.approval !== false,
+    ...(typeof d.contract.approval === 'object' ? { approval: d.contract.approval } : {}),
     maxFailedRows: d.backfill.maxFailedRows,
     concurrency: d.backfill.concurrency,
     ...deadlineOf(opts.deadline ?? d.backfill.deadline, opts.deadline ? '--deadline' : 'backfill.deadline'),
@@ -81,6 +82,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
   const previousRun = await previousRunEnded(fc, m.name);
   const resumeFrom = await resumePoint(fc, m);
   if (resumeFrom) input.resumeFrom = resumeFrom;
+  input.startedIdentity = fc.caller.identity; // contract.approval.notBy 'starter' compares approvers with it
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,

@@ -7,10 +7,15 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { AuditEntry } from './migration';
 import type { Progress } from './progress';
 
-/** Who sends a message, and why. */
+/**
+ * Who sends a message, and why. `by` is what the caller typed (`--by`, else `$FERRY_USER`);
+ * `identity` is what its credentials say (the client certificate's subject, an API key's subject,
+ * else user@host: see src/client/identity.ts), recorded beside it in the audit trail.
+ */
 export interface Actor {
   by?: string;
   reason?: string;
+  identity?: string;
 }
 
 /** The code that writes both shapes is deployed (`ferry deployed`). */

@@ -5,6 +5,7 @@
  */
 
 import type { Phase } from './phases';
+import type { ApprovalRule } from './approval';
 
 /** The phases moved to ./phases.ts (with the transition table); re-exported for older imports. */
 
@@ -34,6 +35,10 @@ export interface MigrationInput {
   /** Finish the backfill within this long after it starts (`backfill.deadline`, `ferry start --deadline`). */
   deadlineMs?: number;
   startedBy: string;
+  /** The identity of the credentials that started it (src/client/identity.ts); absent before 0.3. */
+  startedIdentity?: string;
+  /** Who may approve (`contract.approval` as an object); absent: anyone who can reach the namespace. */
+  approval?: ApprovalRule;
   settings: RunSettings;
   /**
    * Continue the backfill of an earlier run that was cancelled, terminated or failed: its
@@ -48,6 +53,8 @@ export interface AuditEntry {
   at: string;
   action: string;
   by: string;
+  /** The caller's identity from its credentials, beside the `by` it typed (absent before 0.3). */
+  identity?: string;
   detail?: string;
 }
 
@@ -113,7 +120,7 @@ export interface MigrationState {
   verify?: { wrongRows: number; failedRows: number; at: string };
   coolOffUntil?: string;
   /** With `acceptedFailedRows`: approved with `--accept-failed-rows` while that many rows still failed. */
-  approved?: { by: string; at: string; acceptedFailedRows?: number };
+  approved?: { by: string; identity?: string; at: string; acceptedFailedRows?: number };
   /** The last re-run of the recorded failed rows (before the contract, on approve, `ferry retry-failed`). */
   failedRows?: FailedRowsCheck;
   abort?: { by: string; reason: string; rollback: boolean; at: string };

@@ -115,6 +115,21 @@ const backfillSchema = z
     path: ['minBatchSize'],
   });
 
+/**
+ * `contract.approval`: `true` (a person approves the contract, anyone who can reach the namespace),
+ * `false` (no approval), or who may approve: `{ notBy: 'starter' }` needs a second person,
+ * `{ by: ['CN=alice', 'api-key:ci-bot'] }` names the identities allowed (src/contract/approval.ts).
+ */
+const approvalSchema = z.union([
+  z.boolean(),
+  z
+    .object({
+      notBy: z.literal('starter').optional(),
+      by: z.array(z.string().trim().min(1)).min(1, 'list at least one identity, e.g. "CN=alice"').optional(),
+    })
+    .strict(),
+]);
+
 export const definitionSchema = z
   .object({
     table: sqlText,
@@ -128,7 +143,7 @@ export const definitionSchema = z
       .default({ by: 'app' }),
     backfill: backfillSchema,
     verify: z.object({ where: sqlText.optional() }).strict().default({}),
-    contract: z.object({ up: sqlList, after: duration.default('7d'), approval: z.boolean().default(true) }).strict(),
+    contract: z.object({ up: sqlList, after: duration.default('7d'), approval: approvalSchema.default(true) }).strict(),
   })
   .strict();
 

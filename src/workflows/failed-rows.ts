@@ -15,12 +15,12 @@ import { publish } from './ui';
 export const FAILED_ROWS_GATE = 'failed-rows-gate';
 
 /** Re-runs the failed rows, one re-run at a time (the main loop and `retryFailed` may both ask). */
-export type RecheckFailedRows = (by: string) => Promise<FailedRowsCheck>;
+export type RecheckFailedRows = (by: string, identity?: string) => Promise<FailedRowsCheck>;
 
 /** The re-run of a migration, bound to its state: it records the result and the audit line. */
 export function failedRowsRecheck(input: MigrationInput, state: MigrationState, acts: Activities): RecheckFailedRows {
   let running = false;
-  return async (by) => {
+  return async (by, identity) => {
     await condition(() => !running);
     running = true;
     try {
@@ -36,7 +36,11 @@ export function failedRowsRecheck(input: MigrationInput, state: MigrationState, 
       state.backfill.rowsFailed = r.remaining;
       if (state.verify) state.verify.failedRows = r.remaining;
       if (r.remaining === 0 && state.lastError?.startsWith(LAST_ERROR_PREFIX)) state.lastError = undefined;
-      audit(state, { action: 'retried failed rows', by, detail: `${r.fixed} fixed, ${r.remaining} remain` }, new Date());
+      audit(
+        state,
+        { action: 'retried failed rows', by, ...(identity ? { identity } : {}), detail: `${r.fixed} fixed, ${r.remaining} remain` },
+        new Date(),
+      );
       publish(input, state);
       return check;
     } finally {

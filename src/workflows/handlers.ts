@@ -19,12 +19,19 @@ import {
 } from '../contract/messages';
 import { progressOf, type Progress } from '../contract/progress';
 import { audit } from './state';
+import { approvalRefusal } from '../contract/approval';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 import { canAbort, canFinalize, isFinal } from '../contract/phases';
 import { publish } from './ui';
 import { knownFailedRows, type RecheckFailedRows } from './failed-rows';
 
 const who = (actor?: Actor) => actor?.by || 'unknown';
+
+/**
+ * Who, for the audit trail: what the caller typed (`by`) and, beside it, the identity its
+ * credentials give (`identity`, set by the ferry client; the workflow cannot see the TLS peer).
+ */
+const caller = (actor?: Actor) => ({ by: who(actor), ...(actor?.identity ? { identity: actor.identity } : {}) });
 
 function reject(message: string): never {
   throw ApplicationFailure.nonRetryable(message, 'CONFLICT');
@@ -75,7 +82,7 @@ function registerDeployed({ input, state }: HandlerContext): void {
   setHandler(
     deployedSignal,
     (actor) => {
-      audit(state, { action: 'deployed', by: who(actor), detail: actor?.reason }, new Date());
+      audit(state, { action: 'deployed', ...caller(actor), detail: actor?.reason }, new Date());
       if (!state.deployed) state.deployed = { by: who(actor), at: new Date().toISOString() };
       publish(input, state);
     },
@@ -90,7 +97,7 @@ function registerPauseResume({ state, name, done, changed }: HandlerContext): vo
     (actor) => {
       state.paused = true;
       state.pauseReason = actor?.reason || `paused by ${who(actor)}`;
-      audit(state, { action: 'paused', by: who(actor), detail: actor?.reason }, new Date());
+      audit(state, { action: 'paused', ...caller(actor), detail: actor?.reason }, new Date());
       return changed();
     },
     {
@@ -109,7 +116,7 @@ function registerPauseResume({ state, name, done, changed }: HandlerContext): vo
       state.pauseReason = undefined;
       state.lastError = undefined;
       if (state.waitingFor?.startsWith(`"ferry resume`)) state.waitingFor = undefined; // holdWhilePaused's, over now
-      audit(state, { action: 'resumed', by: who(actor), detail: actor?.reason }, new Date());
+      audit(state, { action: 'resumed', ...caller(actor), detail: actor?.reason }, new Date());
       return changed();
     },
     {
@@ -122,22 +129,26 @@ function registerPauseResume({ state, name, done, changed }: HandlerContext): vo
 }
 
 /** `approve` (may arrive early) and `finalize` (drops deadline pacing). */
-function registerApproveFinalize({ state, name, done, changed }: HandlerContext): void {
+function registerApproveFinalize({ input, state, name, done, changed }: HandlerContext): void {
   setHandler(
     approveUpdate,
     (actor) => {
       const failed = knownFailedRows(state);
       const accepting = actor?.acceptFailedRows === true;
-      state.approved = { by: who(actor), at: new Date().toISOString(), ...(accepting ? { acceptedFailedRows: failed } : {}) };
+      state.approved = { ...caller(actor), at: new Date().toISOString(), ...(accepting ? { acceptedFailedRows: failed } : {}) };
       if (state.phase === 'awaiting-approval' && !state.paused) state.waitingFor = 'the contract to start (approved)';
       const action = accepting && failed > 0 ? `approved (accepting ${failed} failed rows)` : 'approved';
-      audit(state, { action, by: who(actor), detail: actor?.reason }, new Date());
+      audit(state, { action, ...caller(actor), detail: actor?.reason }, new Date());
       return changed();
     },
     {
       validator: (actor?: Approval) => {
         if (done()) reject(`migration "${name}" is ${state.phase}; there is nothing to approve.`);
         if (state.approved) reject(`migration "${name}" was already approved by ${state.approved.by}.`);
+        // Who may approve (contract.approval as an object). A validator does not run on replay, so
+        // this rule needs no patched(): histories keep the approvals they accepted.
+        const refusal = input.approval && approvalRefusal(name, input.approval, input.startedIdentity, actor?.identity);
+        if (refusal) reject(refusal);
         const remaining = state.failedRows?.remaining ?? 0;
         if (remaining > 0 && actor?.acceptFailedRows !== true) {
           reject(
@@ -155,7 +166,7 @@ function registerApproveFinalize({ state, name, done, changed }: HandlerContext)
     finalizeUpdate,
     (actor) => {
       state.backfill.finalized = { by: who(actor), at: new Date().toISOString() };
-      audit(state, { action: 'finalized', by: who(actor), detail: actor?.reason }, new Date());
+      audit(state, { action: 'finalized', ...caller(actor), detail: actor?.reason }, new Date());
       return changed();
     },
     {
@@ -178,7 +189,7 @@ function registerAbort({ state, name, changed }: HandlerContext): void {
       const reason = actor?.reason || 'no reason given';
       state.abort = { by: who(actor), reason, rollback: actor?.rollback === true, at: new Date().toISOString() };
       state.waitingFor = `the abort to take effect${actor?.rollback ? ' (expand.down runs first)' : ''}`;
-      audit(state, { action: actor?.rollback ? 'aborted (rollback)' : 'aborted', by: who(actor), detail: reason }, new Date());
+      audit(state, { action: actor?.rollback ? 'aborted (rollback)' : 'aborted', ...caller(actor), detail: reason }, new Date());
       return changed();
     },
     {
@@ -198,7 +209,7 @@ function registerRetryFailed({ state, name, changed, recheckFailedRows }: Handle
   setHandler(
     retryFailedUpdate,
     async (actor) => {
-      await recheckFailedRows(who(actor));
+      await recheckFailedRows(who(actor), actor?.identity);
       return changed();
     },
     {

@@ -120,7 +120,12 @@ test('abort is refused once the migration has completed: by the server and by fe
     // A closed workflow takes no updates at all.
     await expect(send(h, abortUpdate, { by: 'jest', rollback: true })).rejects.toBeInstanceOf(WorkflowNotFoundError);
     // `ferry abort` says why, with its conflict exit code.
-    const fc = { client: env().t.client, config: {} as FerryConfig, close: async () => {} };
+    const fc = {
+      client: env().t.client,
+      config: {} as FerryConfig,
+      caller: { identity: 'jest', proof: 'none' as const },
+      close: async () => {},
+    };
     const refused = await abortMigration(fc, input.name, { by: 'jest', rollback: true }).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(FerryError);
     expect(refused).toMatchObject({
