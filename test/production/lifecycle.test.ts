@@ -27,7 +27,7 @@ beforeAll(async () => {
   db = await createTestDatabase('prod_lifecycle');
   await createCountedPosts(db.pool, ROWS);
   h = createHarness(db, {}, t.env('ferry-ci'));
-}, 900_000); // the first run on a machine builds the server (minutes)
+}, 1_800_000); // the first run on a machine builds the server (minutes; 10 on a loaded 2-core machine)
 
 afterAll(async () => {
   await h?.close();
