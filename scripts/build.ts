@@ -11,6 +11,7 @@
  * the two trees are then laid out as above, and the few imports between them (`../src/...` in
  * devstack, `../../devstack/...` in src/cli/dev.ts) are pointed at the new layout. Each rewritten
  * import is checked to resolve, so a new cross-tree import fails the build instead of the user.
+ * Its one line of output goes to stderr: `npm pack --json` prints the JSON on stdout.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,7 +49,11 @@ function outsideDist(): string[] {
   const bad: string[] = [];
   for (const f of (fs.readdirSync(DIST, { recursive: true }) as string[]).filter((f) => f.endsWith('.js'))) {
     const file = path.join(DIST, f);
-    for (const [, spec] of fs.readFileSync(file, 'utf8').matchAll(/require\(["'](\.[^"']*)["']\)/g)) {
+    const code = fs
+      .readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '') // JSDoc examples show require() calls that are not code
+      .replace(/^\s*\/\/.*$/gm, '');
+    for (const [, spec] of code.matchAll(/require\(["'](\.[^"']*)["']\)/g)) {
       const target = path.resolve(path.dirname(file), spec);
       if (target === path.join(ROOT, 'package.json')) continue;
       if (!target.startsWith(DIST + path.sep) || !resolves(target)) bad.push(`${f} → ${spec}`);
@@ -80,7 +85,9 @@ function build(): void {
   for (const f of fs.readdirSync(path.join(DIST, 'devstack'))) crossings += repoint(path.join(DIST, 'devstack', f), '../src/', '../');
   const outside = outsideDist();
   if (outside.length) throw new Error(`build: imports that leave dist/: ${outside.join(', ')}; teach scripts/build.ts the new layout.`);
-  console.log(`build: dist/ written in ${((Date.now() - started) / 1000).toFixed(1)}s (${crossings} imports between src/ and devstack/ repointed)`);
+  console.error(
+    `build: dist/ written in ${((Date.now() - started) / 1000).toFixed(1)}s (${crossings} imports between src/ and devstack/ repointed)`,
+  );
 }
 
 build();

@@ -125,7 +125,10 @@ function loadMigrationFile(name: string, file: string): LoadedMigration {
     exported = mod?.default ?? mod;
   } catch (err) {
     if (err instanceof FerryError) throw relabel(err, name);
-    throw new FerryError('INVALID_DEFINITION', `migration "${name}" (${file}) failed to load: ${loadFailure(err as NodeJS.ErrnoException, file)}`);
+    throw new FerryError(
+      'INVALID_DEFINITION',
+      `migration "${name}" (${file}) failed to load: ${loadFailure(err as NodeJS.ErrnoException, file)}`,
+    );
   }
   const definition = validateDefinition(exported, name);
   const [current, ...earlier] = acceptedSpecHashes(authorInput(exported), name);
