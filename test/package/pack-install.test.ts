@@ -225,18 +225,21 @@ describe('npx ferry from the application', () => {
     expect(history.map((e) => `${e.action}:${e.by}`)).toEqual(expect.arrayContaining(['started:pack-test', 'approved:alice']));
   }, 400_000);
 
-  test('an ES module migration (.mjs) loads too, and a broken file is named in the error', async () => {
-    const esm = `esm-${suffix}`;
-    fs.writeFileSync(
-      path.join(app, 'migrations', `${esm}.mjs`),
-      TS_MIGRATION.replace(': string', '')
-        .replace(/member_uuid/g, 'member_ref')
-        .replace('approval: false', 'approval: true'),
-    );
-    const plan = await ferry('plan', esm, '--no-trial');
-    expect(plan.stderr).toBe('');
-    expect(plan.code).toBe(0);
-    expect(plan.stdout).toContain('ADD COLUMN IF NOT EXISTS member_ref uuid');
+  test('ES modules (.mjs, .js under "type": "module") and .cjs load too, and a broken file is named in the error', async () => {
+    const esm = TS_MIGRATION.replace(': string', '');
+    const cjs = esm
+      .replace("import { defineMigration } from 'ferry';", "const { defineMigration } = require('ferry');")
+      .replace('export default', 'module.exports =');
+    fs.mkdirSync(path.join(app, 'migrations', 'esm'));
+    fs.writeFileSync(path.join(app, 'migrations', 'esm', 'package.json'), '{ "type": "module" }\n');
+    const files = { mjs: `mjs-${suffix}.mjs`, 'esm/js': `esm/js-${suffix}.js`, cjs: `cjs-${suffix}.cjs` };
+    for (const [kind, file] of Object.entries(files)) {
+      const column = `member_${kind.replace('/', '_')}`;
+      fs.writeFileSync(path.join(app, 'migrations', file), (kind === 'cjs' ? cjs : esm).replace(/member_uuid/g, column));
+      const plan = await ferry('plan', path.basename(file).replace(/\.\w+$/, ''), '--no-trial');
+      expect([kind, plan.stderr, plan.code]).toEqual([kind, '', 0]);
+      expect(plan.stdout).toContain(`ADD COLUMN IF NOT EXISTS ${column} uuid`);
+    }
 
     const broken = path.join(app, 'migrations', `broken-${suffix}.ts`);
     fs.writeFileSync(broken, "import { defineMigration } from 'ferry';\nexport default defineMigration({ table: 'posts', expand: ");
