@@ -14,13 +14,26 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# Production dependencies only. ferry runs its TypeScript through tsx (a dependency), so there is
-# no compile step; the worker bundles its workflow code with the SDK's bundler at start-up.
+# Build: every dependency (TypeScript among them), then dist/, the compiled JavaScript the npm
+# package ships (scripts/build.ts: src/ and devstack/ compiled, ferry's schema files copied).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --prefer-offline --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/
+COPY src ./src
+COPY devstack ./devstack
+RUN npm run build
+
+# Production dependencies only (tsx among them: it loads TypeScript migration files).
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --prefer-offline --no-audit --no-fund
 
+# Runtime: production dependencies and dist/, no TypeScript sources; the worker bundles its
+# workflow code (dist/workflows) with the SDK's bundler at start-up.
 FROM ${NODE_IMAGE} AS runtime
 # tini as PID 1: it forwards SIGTERM to node and reaps children. node itself as PID 1 ignores a
 # SIGTERM that arrives before the worker has installed its handlers (the first seconds of start-up).
@@ -29,10 +42,11 @@ WORKDIR /app
 ENV NODE_ENV=production \
     FERRY_MIGRATIONS=/app/migrations
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
+COPY --from=build /app/dist ./dist
+COPY package.json ./
 COPY bin ./bin
-COPY src ./src
-# Mount or COPY the migrations here: files under /app import `ferry` from this package.
+# Mount or COPY the migrations here (.ts, .js, .cjs, .mjs): files under /app import `ferry` from
+# this package (package.json's name and exports).
 RUN mkdir -p migrations
 # The image's `node` user (uid 1000); the application files stay root-owned and read-only to it.
 USER node

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -12,8 +11,11 @@ import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigratio
 import { ensureSearchAttributes } from './client/search-attributes';
 import { temporalConnectionOptions, temporalUnavailable, type ConnectionSummary } from './client/connect';
 
-/** The workflow code a worker bundles. */
-export const WORKFLOWS_PATH = path.join(__dirname, 'workflows', 'index.ts');
+/**
+ * The workflow code a worker bundles: `src/workflows/index.ts` from source, `dist/workflows/index.js`
+ * in the installed package (the SDK's bundler resolves @temporalio/workflow beside it).
+ */
+export const WORKFLOWS_PATH = require.resolve('./workflows');
 
 /** What a ferry worker runs with. */
 export interface FerryWorkerOptions {

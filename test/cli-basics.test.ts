@@ -21,6 +21,8 @@ test('before npm install, ferry says to run it instead of printing a stack', () 
   try {
     fs.mkdirSync(path.join(dir, 'bin'));
     fs.copyFileSync(path.join(ROOT, 'bin', 'ferry.js'), path.join(dir, 'bin', 'ferry.js'));
+    fs.mkdirSync(path.join(dir, 'src', 'cli'), { recursive: true }); // a checkout: bin/ferry.js runs the source under tsx
+    fs.writeFileSync(path.join(dir, 'src', 'cli', 'main.ts'), '');
     const r = spawnSync(process.execPath, [path.join(dir, 'bin', 'ferry.js'), 'dev'], {
       cwd: dir,
       encoding: 'utf8',

@@ -38,12 +38,26 @@ function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride(); // before the subcommands, which inherit it
 
+  addInitCommand(program);
   addServiceCommands(program);
   addSetupCommand(program);
   addStartCommand(program);
   addControlCommands(program);
   addInspectCommands(program);
   return program;
+}
+
+/** `init`: an application's first step after `npm i ferry` (src/cli/init.ts). */
+function addInitCommand(program: Command): void {
+  program
+    .command('init')
+    .description('create the migrations directory with an example migration, and print the next steps')
+    .addOption(new Option('--ts', 'write the example in TypeScript (default when ./tsconfig.json exists)').conflicts('js'))
+    .option('--js', 'write the example in JavaScript (CommonJS, or ESM when package.json says "type": "module")')
+    .action((o) => {
+      const init = require('./init') as typeof import('./init');
+      console.log(init.nextSteps(init.initCommand({ language: o.ts ? 'ts' : o.js ? 'js' : undefined })));
+    });
 }
 
 /** `worker`, `dev` and `plan`: what runs beside the migrations. */

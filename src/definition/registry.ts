@@ -24,7 +24,9 @@ export function acceptsSpecHash(m: LoadedMigration, hash: string): boolean {
   return m.specHash === hash || (m.acceptedSpecHashes ?? []).includes(hash);
 }
 
-const MIGRATION_FILE = /\.(ts|js|cjs|mts)$/;
+/** Migration files: TypeScript (.ts/.mts/.cts) and JavaScript, CommonJS or ESM (.js/.cjs/.mjs). */
+const MIGRATION_FILE = /\.(ts|mts|cts|js|cjs|mjs)$/;
+const DECLARATION_FILE = /\.d\.(ts|mts|cts)$/;
 
 /** The migrations directory: `FERRY_MIGRATIONS`, default `./migrations`. */
 export function migrationsDir(dir = process.env.FERRY_MIGRATIONS): string {
@@ -38,7 +40,7 @@ export function listMigrationFiles(dir = migrationsDir()): Map<string, string> {
   }
   const files = new Map<string, string>();
   for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile() || !MIGRATION_FILE.test(entry.name) || entry.name.endsWith('.d.ts')) continue;
+    if (!entry.isFile() || !MIGRATION_FILE.test(entry.name) || DECLARATION_FILE.test(entry.name)) continue;
     const name = entry.name.replace(MIGRATION_FILE, '');
     const file = path.join(entry.parentPath, entry.name);
     const seen = files.get(name);
@@ -117,16 +119,50 @@ export function reloadMigrations(
 function loadMigrationFile(name: string, file: string): LoadedMigration {
   let exported: unknown;
   try {
+    useTsx();
     delete require.cache[file]; // a reload sees the file as it is now
     const mod = require(file);
     exported = mod?.default ?? mod;
   } catch (err) {
     if (err instanceof FerryError) throw relabel(err, name);
-    throw new FerryError('INVALID_DEFINITION', `migration "${name}" (${file}) failed to load: ${(err as Error).message}`);
+    throw new FerryError(
+      'INVALID_DEFINITION',
+      `migration "${name}" (${file}) failed to load: ${loadFailure(err as NodeJS.ErrnoException, file)}`,
+    );
   }
   const definition = validateDefinition(exported, name);
   const [current, ...earlier] = acceptedSpecHashes(authorInput(exported), name);
   return { name, file, definition, specHash: current, acceptedSpecHashes: earlier };
+}
+
+let loaderChecked = false;
+
+/**
+ * Makes `require` load every kind of migration file: under plain Node (the installed CLI runs
+ * compiled JavaScript) it registers tsx's require hook once, which compiles TypeScript and turns
+ * ESM (`.mjs`, `.js` under `"type": "module"`) into CommonJS, so a reload re-reads any of them.
+ * The application needs nothing for it: tsx is a dependency of ferry. From source (bin/ferry.js
+ * in a checkout has registered tsx already) or under a test runner with its own `require` (jest),
+ * the runtime's loader is left as it is.
+ */
+function useTsx(): void {
+  if (loaderChecked) return;
+  loaderChecked = true;
+  const nodeRequire = '.js' in require.extensions; // jest's require has no extensions of its own
+  if (!nodeRequire || '.ts' in require.extensions) return;
+  (require('tsx/cjs/api') as { register(): () => void }).register();
+}
+
+/** Why a file did not load, with the next step where the cause is a known one. */
+function loadFailure(err: NodeJS.ErrnoException, file: string): string {
+  const message = err?.message ?? String(err);
+  if (err?.code === 'ERR_REQUIRE_ASYNC_MODULE' || /top-level await/i.test(message)) {
+    return `${message}. A migration file is loaded synchronously: move the top-level await into the definition's functions (e.g. backfill.process).`;
+  }
+  if (err?.code === 'MODULE_NOT_FOUND' && /['"]ferry['"]/.test(message)) {
+    return `${message}. Install ferry in the application that holds "${path.dirname(file)}" (npm i ferry), or set FERRY_MIGRATIONS to a directory inside it.`;
+  }
+  return message;
 }
 
 /** The error of a file that does not load, naming the file. */

@@ -5,8 +5,8 @@ import { FerryError } from '../contract/errors';
 
 /**
  * Where ferry's own schema files come from, kept apart from running them (src/store/migrate.ts).
- * The files ship beside this module; the package runs from source under tsx, so `__dirname`
- * is `src/store` at run time.
+ * The files ship beside this module: `src/store/migrations` from source, `dist/store/migrations`
+ * in the installed package (scripts/build.ts copies them there).
  */
 export const STORE_MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 

@@ -1,10 +1,12 @@
 /**
  * The worker image (Dockerfile), checked without a Docker engine: its structure (stages, user,
  * entrypoint, stop signal, nothing secret), then its build carried out here (test/deploy/dockerfile.ts:
- * the same `npm ci --omit=dev` in a directory outside the repository), then its entrypoint run
- * against the local stack: `--help`, and `worker` draining its in-flight batch on SIGTERM.
+ * the build stage's `npm ci` and `npm run build`, the deps stage's `npm ci --omit=dev`, in a
+ * directory outside the repository), then its entrypoint run against the local stack: `--help`,
+ * and `worker` draining its in-flight batch on SIGTERM. The runtime stage has no TypeScript source:
+ * what runs is dist/.
  *
- * Slow: the install takes about 45 s with a warm npm cache (measured), more on a busy machine.
+ * Slow: two installs and a build, about 2 minutes with a warm npm cache, more on a busy machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +15,7 @@ import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { checkpointTotals, createCountedPosts, eventually, slowPostsMigration, updateCounts } from '../helpers/fixtures';
 import { FAST_ENV, type CliResult } from '../helpers/harness';
-import { buildHere, execForm, parseDockerfile, type BuiltImage } from './dockerfile';
+import { buildHere, execForm, parseDockerfile, type BuiltImage, type Stage } from './dockerfile';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
@@ -22,16 +24,21 @@ const last = stages[stages.length - 1];
 const instructions = (op: string) => last.instructions.filter((i) => i.op === op);
 
 describe('structure', () => {
-  test('multi-stage: production dependencies installed with `npm ci --omit=dev` in a stage of their own', () => {
-    expect(stages.length).toBeGreaterThanOrEqual(2);
-    const deps = stages.find((s) => s.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args)));
+  test('multi-stage: a build stage compiles dist/, production dependencies come from `npm ci --omit=dev` in a stage of their own', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(3);
+    const runs = (s: Stage) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
+    const build = stages.find((s) => runs(s).some((r) => /^npm run build$/.test(r)));
+    const deps = stages.find((s) => runs(s).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)));
+    expect(build).toBeDefined();
     expect(deps).toBeDefined();
-    expect(deps).not.toBe(last);
-    // the final stage takes node_modules from it, and nothing from the context but the runtime files
+    expect(runs(build!).some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit'))).toBe(true); // TypeScript is a dev dependency
+    expect([build, deps]).not.toContain(last);
+    // the final stage takes node_modules from deps, dist from build, and from the context only bin and package.json
     const copies = instructions('COPY');
     expect(copies.some((c) => c.flags.from === deps!.name && c.args.includes('node_modules'))).toBe(true);
+    expect(copies.some((c) => c.flags.from === build!.name && /^\/app\/dist\s/.test(c.args))).toBe(true);
     const fromContext = copies.filter((c) => !c.flags.from).flatMap((c) => c.args.split(/\s+/).slice(0, -1));
-    expect(fromContext.sort()).toEqual(['bin', 'package-lock.json', 'package.json', 'src', 'tsconfig.json']);
+    expect(fromContext.sort()).toEqual(['bin', 'package.json']);
   });
 
   test('runs as a non-root user', () => {
@@ -137,7 +144,7 @@ describe('built here and run', () => {
   test('only production dependencies are installed (none the lockfile marks dev-only), and every dependency, tsx among them', () => {
     const app = image.hostPath(image.workdir);
     const pkg = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8'));
-    const lock = JSON.parse(fs.readFileSync(path.join(app, 'package-lock.json'), 'utf8')) as {
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { dev?: boolean }>;
     };
     const devOnly = Object.entries(lock.packages).filter(([key, p]) => key && p.dev);
@@ -147,6 +154,21 @@ describe('built here and run', () => {
     for (const dep of Object.keys(pkg.dependencies)) {
       expect(fs.existsSync(path.join(app, 'node_modules', dep, 'package.json'))).toBe(true);
     }
+  });
+
+  test('the runtime has dist/ (with the schema files) and no TypeScript source', () => {
+    const app = image.hostPath(image.workdir);
+    expect(fs.readdirSync(app).sort()).toEqual(['bin', 'dist', 'migrations', 'node_modules', 'package.json']);
+    expect(fs.readdirSync(path.join(app, 'dist', 'store', 'migrations')).sort()).toEqual(
+      fs
+        .readdirSync(path.join(ROOT, 'src', 'store', 'migrations'))
+        .filter((f) => f.endsWith('.sql'))
+        .sort(),
+    );
+    const sources = (fs.readdirSync(path.join(app, 'dist'), { recursive: true }) as string[]).filter(
+      (f) => /\.(ts|mts|cts)$/.test(f) && !/\.d\.ts$/.test(f),
+    );
+    expect(sources).toEqual([]);
   });
 
   test('`ferry --help` from the entrypoint', async () => {
