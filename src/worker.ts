@@ -9,7 +9,7 @@ import { ddlDefaults } from './pg/ddl';
 import { migrateStore } from './store/migrate';
 import { metricsFromEnv, type FerryMetrics } from './metrics';
 import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
-import { ensureSearchAttributes } from './client/search-attributes';
+import { addSearchAttributes, missingMessage } from './client/search-attributes';
 import { temporalUnavailable } from './client/connect';
 
 /** The workflow code a worker bundles. */
@@ -96,7 +96,9 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
     await pool.end();
     throw temporalUnavailable(config.address, err);
   });
-  await ensureSearchAttributes(client, config.namespace);
+  // Without them migrations still run (their workflows upsert only those that exist): say so, go on.
+  const { missing, error } = await addSearchAttributes(client, config.namespace);
+  if (missing.length > 0) console.error(`[ferry] ${missingMessage(config.namespace, missing)} (adding them failed: ${error})`);
   await client.close();
   const connection = await NativeConnection.connect({ address: config.address });
   const reload = () => reloadMigrations(migrations, dir, console.error, broken);
