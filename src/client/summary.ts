@@ -56,13 +56,12 @@ function short(text: string, max = 80): string {
 /**
  * The Web UI's one-line summary of a migration, in the words of the list: what the backfill
  * changes, which rows, and what the contract drops after which wait.
- * @example summaryLine(m, input) // 'backfill "public"."posts".member_uuid where member_uuid IS NULL … — contract drops member_id after 7d cool-off and approval'
+ * @example summaryLine(m, input) // 'backfill posts.member_uuid where member_uuid IS NULL AND member_id IS NOT NULL — contract drops member_id after 7d cool-off and approval'
  */
-export function summaryLine(m: LoadedMigration, input: Pick<MigrationInput, 'table' | 'coolOffMs' | 'approvalRequired'>): string {
+export function summaryLine(m: LoadedMigration, input: Pick<MigrationInput, 'coolOffMs' | 'approvalRequired'>): string {
   const d = m.definition;
-  const what = d.backfill.set
-    ? `backfill ${input.table}.${assignedColumns(d.backfill.set).join(', ')}`
-    : `process the rows of ${input.table}`;
+  // The table as its author wrote it (`posts`, `app.users`): the Web UI renders quotes as typography.
+  const what = d.backfill.set ? `backfill ${d.table}.${assignedColumns(d.backfill.set).join(', ')}` : `process the rows of ${d.table}`;
   const wait = `${formatDuration(input.coolOffMs)} cool-off${input.approvalRequired ? ' and approval' : ''}`;
   return `${what} where ${short(d.backfill.where)} — contract ${contractWords(d.contract.up)} after ${wait}`;
 }
