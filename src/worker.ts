@@ -8,7 +8,7 @@ import { ddlDefaults } from './pg/ddl';
 import { migrateStore } from './store/migrate';
 import { metricsFromEnv, type FerryMetrics } from './metrics';
 import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
-import { ensureSearchAttributes } from './client/search-attributes';
+import { addSearchAttributes, missingMessage } from './client/search-attributes';
 import { temporalConnectionOptions, temporalUnavailable, type ConnectionSummary } from './client/connect';
 
 /**
@@ -85,7 +85,9 @@ async function connectWorker(config: FerryConfig): Promise<{ connection: NativeC
   };
   const client = await Connection.connect({ ...options, connectTimeout: '5s' }).catch(unreachable);
   try {
-    await ensureSearchAttributes(client, config.namespace);
+    // Without them migrations still run (their workflows upsert only those that exist): say so, go on.
+    const { missing, error } = await addSearchAttributes(client, config.namespace);
+    if (missing.length > 0) console.error(`[ferry] ${missingMessage(config.namespace, missing)} (adding them failed: ${error})`);
   } finally {
     await client.close();
   }

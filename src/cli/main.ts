@@ -11,6 +11,7 @@ import { connectClient, type FerryClient } from '../client/connect';
 import { startMigration } from '../client/start';
 import { control, getAudit, getProgress, signalDeployed } from '../client/control';
 import { listMigrations, parseWaitFor, waitForPhase } from '../client/list';
+import { missingNotice } from '../client/search-attributes';
 import * as msg from '../contract/messages';
 import { hasFailed } from '../contract/phases';
 import { formatAudit, formatList, formatProgress, webUiLine, webUiUrl } from './output';
@@ -103,6 +104,7 @@ function addServiceCommands(program: Command): void {
           deadline: o.deadline,
           beforeStart,
         });
+        await noteMissingAttributes(fc);
         const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
         const url = webUiUrl(fc.config.namespace, result.workflowId);
         const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
@@ -173,6 +175,12 @@ function addControlCommands(program: Command): void {
   addAbortCommand(program);
 }
 
+/** Says once, on stderr, that the namespace lacks ferry's search attributes and how to add them. */
+async function noteMissingAttributes(fc: FerryClient): Promise<void> {
+  const note = await missingNotice(fc);
+  if (note) console.error(`ferry: ${note}`);
+}
+
 /** `status`, `list`, `history`. */
 function addInspectCommands(program: Command): void {
   program
@@ -185,6 +193,7 @@ function addInspectCommands(program: Command): void {
       withClient(async (fc) => {
         if (o.watch) return watchStatus(fc, name, o.until ? parseWaitFor(o.until) : undefined);
         const p = await getProgress(fc, name).catch((err) => explainNotStarted(name, err));
+        await noteMissingAttributes(fc);
         const notes = statusNotes(name, p);
         print(
           o.json,
@@ -203,6 +212,7 @@ function addInspectCommands(program: Command): void {
     .action((o) =>
       withClient(async (fc) => {
         const rows = await listMigrations(fc);
+        await noteMissingAttributes(fc);
         print(o.json, rows, formatList(rows));
       }),
     );

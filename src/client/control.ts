@@ -8,14 +8,14 @@ import {
 import { FerryError } from '../contract/errors';
 import { workflowId } from '../config';
 import * as msg from '../contract/messages';
-import * as sa from '../contract/search-attributes';
 import type { AuditEntry } from '../contract/migration';
 import { PROGRESS_MEMO, rowMath, withInFlight, type InFlightRows, type Progress, type ProgressMemo } from '../contract/progress';
-import { hasReached, isFinal, type Phase } from '../contract/phases';
+import { hasReached, isFinal } from '../contract/phases';
 import { listMigrationFiles, migrationsDir } from '../definition/registry';
 import { temporal } from '@temporalio/proto';
 import type { ChunkHeartbeat } from '../contract/activities';
 import type { FerryClient } from './connect';
+import { migrationAttributes } from './search-attributes';
 
 /** How long an update waits for a worker to answer. */
 const UPDATE_DEADLINE_MS = 30_000;
@@ -92,9 +92,9 @@ export async function control(
   actor: msg.Actor & { rollback?: boolean; acceptFailedRows?: boolean },
 ): Promise<Progress> {
   const { handle, description } = await migrationHandle(fc, name);
-  const { status, typedSearchAttributes } = description;
+  const { status } = description;
   if (status.name !== 'RUNNING') {
-    const phase = typedSearchAttributes.get(sa.MigrationPhase) ?? status.name.toLowerCase();
+    const phase = migrationAttributes(description).phase ?? status.name.toLowerCase();
     throw new FerryError(
       'CONFLICT',
       `migration "${name}" is ${phase} (${status.name}); there is nothing to ${update.name}. "ferry status ${name}" says what to run next.`,
@@ -185,8 +185,8 @@ async function hasPollers(fc: FerryClient, taskQueue: string): Promise<boolean> 
 
 /** The last progress the workflow published: phase from its search attributes, rows from its memo and running chunks. */
 function lastKnownProgress(fc: FerryClient, name: string, description: FoundMigration['description']): Progress {
-  const attrs = description.typedSearchAttributes;
-  const phase = (attrs.get(sa.MigrationPhase) ?? 'expanding') as Phase;
+  const attrs = migrationAttributes(description);
+  const phase = attrs.phase ?? 'expanding';
   const memo = description.memo?.[PROGRESS_MEMO] as Partial<ProgressMemo> | undefined;
   const live = inFlightChunks(fc, description);
   const counts = rowMath({
@@ -201,8 +201,8 @@ function lastKnownProgress(fc: FerryClient, name: string, description: FoundMigr
     ...emptyProgress(name),
     ...counts,
     phase,
-    paused: (attrs.get(sa.MigrationPaused) ?? false) && !isFinal(phase),
-    table: attrs.get(sa.MigrationTable) ?? '',
+    paused: attrs.paused && !isFinal(phase),
+    table: attrs.table ?? '',
     rowsUpdated: (memo?.rowsUpdated ?? 0) + live.updated,
     rowsFailed: memo?.rowsFailed ?? 0,
     ...(at ? { asOf: { at, ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000)) } } : {}),

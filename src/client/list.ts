@@ -1,9 +1,10 @@
 import { FerryError } from '../contract/errors';
-import * as sa from '../contract/search-attributes';
+import { progressQuery } from '../contract/messages';
 import { isFinal, isPhase, PHASES, untilOutcome, type Phase, type PhaseTarget } from '../contract/phases';
 import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { migrationHandle } from './control';
+import { migrationAttributes } from './search-attributes';
 
 /** One line of `ferry list`. */
 export interface MigrationSummary {
@@ -16,26 +17,46 @@ export interface MigrationSummary {
   contractNotBefore?: string;
 }
 
-/** Every migration the namespace knows (latest run of each, a rollback run included), newest first. */
+/**
+ * The visibility query of `ferry list`: ferry's workflow types under the `migration/` id prefix.
+ * Only built-in search attributes, so it works in a namespace that lacks ferry's own.
+ */
+export const LIST_QUERY = `(WorkflowType = "${MIGRATION_WORKFLOW}" OR WorkflowType = "${ROLLBACK_WORKFLOW}") AND WorkflowId STARTS_WITH "migration/"`;
+
+/**
+ * Every migration the namespace knows (latest run of each, a rollback run included), newest first.
+ * Each one's attributes come from its search attributes, or its memo where the namespace lacks
+ * them (`migrationAttributes`); a migration started before the memo existed there shows its phase
+ * from the `progress` query when it is running and a worker answers.
+ */
 export async function listMigrations(fc: FerryClient): Promise<MigrationSummary[]> {
   const seen = new Map<string, MigrationSummary>();
-  const query = `WorkflowType = "${MIGRATION_WORKFLOW}" OR WorkflowType = "${ROLLBACK_WORKFLOW}"`;
-  for await (const wf of fc.client.workflow.list({ query })) {
-    const name = wf.typedSearchAttributes.get(sa.MigrationName) ?? wf.workflowId.replace(/^migration\//, '');
+  for await (const wf of fc.client.workflow.list({ query: LIST_QUERY })) {
+    const attrs = migrationAttributes(wf);
+    const name = attrs.name ?? wf.workflowId.replace(/^migration\//, '');
     if (seen.has(name)) continue;
+    const phase = attrs.phase ?? (await queriedPhase(fc, wf.workflowId, wf.status.name));
     seen.set(name, {
       name,
-      table: wf.typedSearchAttributes.get(sa.MigrationTable) ?? '',
-      phase: wf.typedSearchAttributes.get(sa.MigrationPhase) ?? '',
-      paused:
-        (wf.typedSearchAttributes.get(sa.MigrationPaused) ?? false) &&
-        running(wf.typedSearchAttributes.get(sa.MigrationPhase), wf.status.name),
+      table: attrs.table ?? '',
+      phase: phase ?? '',
+      paused: attrs.paused && running(phase, wf.status.name),
       status: wf.status.name,
       startedAt: wf.startTime.toISOString(),
-      contractNotBefore: wf.typedSearchAttributes.get(sa.ContractNotBefore)?.toISOString(),
+      contractNotBefore: attrs.contractNotBefore?.toISOString(),
     });
   }
   return [...seen.values()];
+}
+
+/** The phase from a running migration's `progress` query (5 s at most), or undefined. */
+async function queriedPhase(fc: FerryClient, id: string, status: string): Promise<Phase | undefined> {
+  if (status !== 'RUNNING') return undefined;
+  const handle = fc.client.workflow.getHandle(id);
+  return fc.client
+    .withDeadline(Date.now() + 5000, () => handle.query(progressQuery))
+    .then((p) => p.phase)
+    .catch(() => undefined);
 }
 
 /** Whether a migration is still under way: a paused flag of one that ended means nothing. */
@@ -58,7 +79,7 @@ export async function waitForPhase(fc: FerryClient, name: string, target: PhaseT
   const { handle } = await migrationHandle(fc, name);
   for (;;) {
     const d = await handle.describe();
-    const phase = (d.typedSearchAttributes.get(sa.MigrationPhase) ?? 'expanding') as Phase;
+    const phase = migrationAttributes(d).phase ?? 'expanding';
     const outcome = untilOutcome(phase, d.status.name, target);
     if (outcome === 'reached') return phase;
     if (outcome !== 'waiting') throw untilError(name, phase, d.status.name, target, outcome);

@@ -9,12 +9,12 @@ import * as msg from '../contract/messages';
 import type { AuditEntry, MigrationInput } from '../contract/migration';
 import type { Phase } from '../contract/phases';
 import type { Progress } from '../contract/progress';
-import * as sa from '../contract/search-attributes';
 import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW, type RollbackInput, type RollbackWorkflow } from '../contract/workflow';
 import { workflowId } from '../config';
 import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import type { FerryClient } from './connect';
 import { control, findMigration, migrationHandle, type FoundMigration } from './control';
+import { migrationAttributes, missingSearchAttributes, startAttributes } from './search-attributes';
 
 /** How long `ferry abort --rollback` waits for a worker to run the rollback. */
 const ROLLBACK_WAIT_MS = 120_000;
@@ -41,14 +41,14 @@ export interface LatestRun {
 
 /** The latest run, from its description. */
 export function latestRun({ description }: FoundMigration): LatestRun {
-  const attrs = description.typedSearchAttributes;
+  const attrs = migrationAttributes(description);
   return {
     runId: description.runId,
     type: description.type,
     status: description.status.name,
-    phase: (attrs.get(sa.MigrationPhase) ?? 'expanding') as Phase,
-    specHash: attrs.get(sa.MigrationSpecHash),
-    table: attrs.get(sa.MigrationTable) ?? '',
+    phase: attrs.phase ?? 'expanding',
+    specHash: attrs.specHash,
+    table: attrs.table ?? '',
   };
 }
 
@@ -132,6 +132,8 @@ async function runRollback(fc: FerryClient, name: string, run: LatestRun, actor:
     reason: actor.reason || 'no reason given',
     previous: { runId: run.runId, status: run.status, phase: run.phase, audit: await auditOf(fc, id, run.runId) },
   };
+  const missing = await missingSearchAttributes(fc);
+  if (missing.length > 0) input.missingSearchAttributes = missing;
   let handle;
   try {
     handle = await fc.client.workflow.start<RollbackWorkflow>(ROLLBACK_WORKFLOW, {
@@ -140,13 +142,7 @@ async function runRollback(fc: FerryClient, name: string, run: LatestRun, actor:
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: sa.MigrationName, value: name },
-        { key: sa.MigrationTable, value: run.table },
-        { key: sa.MigrationPhase, value: run.phase },
-        { key: sa.MigrationPaused, value: false },
-        ...(run.specHash ? [{ key: sa.MigrationSpecHash, value: run.specHash }] : []),
-      ],
+      ...startAttributes({ name, table: run.table, specHash: input.specHash, phase: run.phase, paused: false }, missing),
       staticSummary: `ferry rollback of ${name} on ${run.table} (${input.by}: ${input.reason})`,
     });
   } catch (err) {

@@ -4,13 +4,14 @@ import { formatDuration, parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
 import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
-import * as sa from '../contract/search-attributes';
 import type { MigrationInput } from '../contract/migration';
 import type { Progress } from '../contract/progress';
 import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
 import { findMigration } from './control';
 import { resumePoint, startedEvent, type ResumePoint } from './recover';
+import { migrationAttributes, missingSearchAttributes, startAttributes } from './search-attributes';
+import { summaryLine, summaryMarkdown } from './summary';
 
 /** Options of `ferry start`. */
 export interface StartOptions {
@@ -83,6 +84,8 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
   const resumeFrom = await resumePoint(fc, m);
   if (resumeFrom) input.resumeFrom = resumeFrom;
   input.startedIdentity = fc.caller.identity; // contract.approval.notBy 'starter' compares approvers with it
+  const missing = await missingSearchAttributes(fc);
+  if (missing.length > 0) input.missingSearchAttributes = missing;
   try {
     const handle = await fc.client.workflow.start<MigrationWorkflow>(MIGRATION_WORKFLOW, {
       workflowId: id,
@@ -90,14 +93,8 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: sa.MigrationName, value: m.name },
-        { key: sa.MigrationTable, value: input.table },
-        { key: sa.MigrationPhase, value: 'expanding' },
-        { key: sa.MigrationPaused, value: false },
-        { key: sa.MigrationSpecHash, value: m.specHash },
-      ],
-      staticSummary: `ferry migration ${m.name} on ${input.table}`,
+      ...startAttributes({ name: m.name, table: input.table, specHash: m.specHash, phase: 'expanding', paused: false }, missing),
+      staticSummary: summaryLine(m, input),
       staticDetails: summaryMarkdown(m, input),
     });
     return {
@@ -146,7 +143,7 @@ async function previousRunEnded(fc: FerryClient, name: string): Promise<string |
   const found = await findMigration(fc, name);
   if (!found) return undefined;
   const { handle, description } = found;
-  const phase = description.typedSearchAttributes.get(sa.MigrationPhase);
+  const { phase } = migrationAttributes(description);
   const status = description.status.name;
   const closed = description.closeTime?.toISOString() ?? 'an unknown time';
   if (status === 'COMPLETED' && phase === 'aborted') {
@@ -166,7 +163,7 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
   const found = await findMigration(fc, m.name);
   if (!found) return undefined;
   const { description } = found;
-  const phase = description.typedSearchAttributes.get(sa.MigrationPhase);
+  const { phase, specHash: hash } = migrationAttributes(description);
   const running = description.status.name === 'RUNNING' || description.status.name === 'CONTINUED_AS_NEW';
   if (running && description.type === ROLLBACK_WORKFLOW) {
     throw new FerryError(
@@ -175,7 +172,6 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
     );
   }
   if (!running && !(description.status.name === 'COMPLETED' && phase === 'completed')) return undefined;
-  const hash = description.typedSearchAttributes.get(sa.MigrationSpecHash);
   if (hash === undefined || !acceptsSpecHash(m, hash)) {
     throw new FerryError(
       'CONFLICT',
@@ -186,18 +182,4 @@ async function existingRun(fc: FerryClient, m: LoadedMigration, id: string): Pro
     );
   }
   return { status: running ? 'already-running' : 'already-completed', workflowId: id, runId: description.runId, phase };
-}
-
-/** The summary shown in the Web UI at start: what will run, in order. */
-function summaryMarkdown(m: LoadedMigration, input: MigrationInput): string {
-  const d = m.definition;
-  const sql = (lines: string[]) => lines.map((l) => `    ${l}`).join('\n');
-  return [
-    `**${m.name}** on \`${input.table}\` (spec ${m.specHash}), started by ${input.startedBy}`,
-    `1. expand:\n${sql(d.expand.up)}`,
-    `2. dual write: ${d.dualWrite.by === 'app' ? 'waits for the "deployed" signal' : 'ferry trigger'}`,
-    `3. backfill rows where \`${d.backfill.where}\`${d.backfill.set ? `: set \`${d.backfill.set}\`` : ' with process()'}`,
-    `4. verify, 5. cool-off ${input.coolOffMs / 1000}s, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
-    `7. contract:\n${sql(d.contract.up)}`,
-  ].join('\n\n');
 }

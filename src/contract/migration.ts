@@ -46,6 +46,12 @@ export interface MigrationInput {
    * migrations started before 0.2 and in fresh starts, which key them by their own first run id).
    */
   resumeFrom?: { runId: string; status: string; phase: string };
+  /**
+   * ferry's search attributes the namespace lacked at start (the client checks): the workflow does
+   * not upsert them (an unknown attribute fails every workflow task) and mirrors them in its memo.
+   * Absent when all exist, and in migrations started before 0.2 (which upsert all).
+   */
+  missingSearchAttributes?: string[];
 }
 
 /** One line of the audit trail: who did what, when. */

@@ -39,6 +39,8 @@ export interface RollbackInput {
   by: string;
   reason: string;
   previous: EndedRun;
+  /** As `MigrationInput.missingSearchAttributes`: the attributes the namespace lacks, not upserted. */
+  missingSearchAttributes?: string[];
 }
 
 /** `rollbackWorkflow(input)`: returns the final progress (phase `aborted`). */

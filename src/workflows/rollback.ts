@@ -4,7 +4,7 @@
  * runs `expand.down` (the `rollback` activity), records who and why, and ends in phase `aborted`,
  * so that `ferry status`, `ferry list` and `ferry start` see an aborted migration.
  */
-import { ActivityFailure, ApplicationFailure, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import { abortUpdate, approveUpdate, auditQuery, finalizeUpdate, pauseUpdate, progressQuery, resumeUpdate } from '../contract/messages';
 import type { MigrationState } from '../contract/migration';
 import { progressOf, type Progress } from '../contract/progress';
@@ -12,7 +12,7 @@ import { MigrationPaused, MigrationPhase } from '../contract/search-attributes';
 import type { RollbackInput, RollbackWorkflow } from '../contract/workflow';
 import { shortActivities } from './activities';
 import { audit } from './state';
-import { detailsMarkdown } from './ui';
+import { detailsMarkdown, publishAttributes } from './ui';
 
 /** The rollback of an ended run; throws (the run FAILS, nothing else changes) when the rollback fails. */
 export async function rollbackWorkflow(input: RollbackInput): Promise<Progress> {
@@ -57,7 +57,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<Progress> 
     throw ApplicationFailure.nonRetryable(state.lastError, 'RollbackFailed');
   }
   state.waitingFor = undefined;
-  upsertSearchAttributes([
+  publishAttributes(input, { phase: 'aborted', paused: false }, [
     { key: MigrationPhase, value: 'aborted' },
     { key: MigrationPaused, value: false },
   ]);
