@@ -115,6 +115,17 @@ const backfillSchema = z
     path: ['minBatchSize'],
   });
 
+/** A phase `after` may name: one of the main path, or `expanded` (past expanding). */
+const AFTER_PHASES = ['expanded', 'awaiting-deploy', 'backfilling', 'verifying', 'cooling-off', 'awaiting-approval', 'contracting', 'completed'] as const;
+
+/** `'other-migration'` (wait until it completed) or `{ name, phase }` (until it reached that phase). */
+const afterEntry = z
+  .union([
+    z.string().trim().min(1, 'must name a migration'),
+    z.object({ name: z.string().trim().min(1, 'must name a migration'), phase: z.enum(AFTER_PHASES).default('completed') }).strict(),
+  ])
+  .transform((v) => (typeof v === 'string' ? { name: v, phase: 'completed' as const } : v));
+
 export const definitionSchema = z
   .object({
     table: sqlText,
@@ -127,8 +138,17 @@ export const definitionSchema = z
       ])
       .default({ by: 'app' }),
     backfill: backfillSchema,
-    verify: z.object({ where: sqlText.optional() }).strict().default({}),
+    verify: z
+      .object({
+        where: sqlText.optional(),
+        /** Re-verify this often during the cool-off; drift starts a catch-up pass (0: only at the contract). */
+        every: duration.default('6h'),
+      })
+      .strict()
+      .default(() => ({ every: '6h' })),
     contract: z.object({ up: sqlList, after: duration.default('7d'), approval: z.boolean().default(true) }).strict(),
+    /** Migrations this one waits for before it expands: completed, or a named phase reached. */
+    after: z.array(afterEntry).default([]),
   })
   .strict();
 
