@@ -50,7 +50,12 @@ async function afterWait(deps: ActivityDeps, c: Client, self: string, other: str
   const found = await describe(c, idOf(other));
   if (!found || found.type !== 'migrationWorkflow') {
     if (await completedRecord(deps.pool, other)) return undefined; // Temporal forgot it; PostgreSQL remembers
-    if (!found) return { migration: other, reason: 'after', detail: `migration "${other}" ${what}; it has not been started: run "ferry start ${other}"` };
+    if (!found)
+      return {
+        migration: other,
+        reason: 'after',
+        detail: `migration "${other}" ${what}; it has not been started: run "ferry start ${other}"`,
+      };
   }
   const phase = found?.typedSearchAttributes.get(MigrationPhase) ?? 'unknown';
   if (isPhase(phase) && hasReached(phase, target)) return undefined;

@@ -84,7 +84,11 @@ export function checkAfter(m: LoadedMigration, known?: Map<string, LoadedMigrati
     if (!all.has(dep.name)) {
       const names = [...all.keys()].filter((n) => n !== m.name).sort();
       const why = broken.get(dep.name);
-      if (why) throw new FerryError('INVALID_DEFINITION', `migration "${m.name}" waits for "${dep.name}" (after), whose file does not load: ${why}`);
+      if (why)
+        throw new FerryError(
+          'INVALID_DEFINITION',
+          `migration "${m.name}" waits for "${dep.name}" (after), whose file does not load: ${why}`,
+        );
       throw new FerryError(
         'INVALID_DEFINITION',
         `migration "${m.name}" waits for "${dep.name}" (after), which is not a migration in ${migrationsDir()} ` +
@@ -247,7 +251,9 @@ function summaryMarkdown(m: LoadedMigration, input: MigrationInput): string {
     `1. expand:\n${sql(d.expand.up)}`,
     `2. dual write: ${d.dualWrite.by === 'app' ? 'waits for the "deployed" signal' : 'ferry trigger'}`,
     `3. backfill rows where \`${d.backfill.where}\`${d.backfill.set ? `: set \`${d.backfill.set}\`` : ' with process()'}`,
-    ...(d.after.length ? [`0. waits for: ${d.after.map((a) => (a.phase === 'completed' ? a.name : `${a.name} (${a.phase})`)).join(', ')}`] : []),
+    ...(d.after.length
+      ? [`0. waits for: ${d.after.map((a) => (a.phase === 'completed' ? a.name : `${a.name} (${a.phase})`)).join(', ')}`]
+      : []),
     `4. verify${input.verifyEveryMs ? ` (again every ${formatDuration(input.verifyEveryMs)} of the cool-off)` : ''}, 5. cool-off ${input.coolOffMs / 1000}s, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
     `7. contract:\n${sql(d.contract.up)}`,
   ].join('\n\n');

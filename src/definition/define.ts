@@ -116,7 +116,16 @@ const backfillSchema = z
   });
 
 /** A phase `after` may name: one of the main path, or `expanded` (past expanding). */
-const AFTER_PHASES = ['expanded', 'awaiting-deploy', 'backfilling', 'verifying', 'cooling-off', 'awaiting-approval', 'contracting', 'completed'] as const;
+const AFTER_PHASES = [
+  'expanded',
+  'awaiting-deploy',
+  'backfilling',
+  'verifying',
+  'cooling-off',
+  'awaiting-approval',
+  'contracting',
+  'completed',
+] as const;
 
 /** `'other-migration'` (wait until it completed) or `{ name, phase }` (until it reached that phase). */
 const afterEntry = z

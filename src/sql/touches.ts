@@ -87,7 +87,8 @@ function columnsOf(stmt: Node): string[] {
     if (key === 'ColumnDef' && typeof n.colname === 'string') found.add(n.colname);
     if (key === 'IndexElem' && typeof n.name === 'string') found.add(n.name);
     if (key === 'AlterTableCmd' && typeof n.name === 'string') found.add(n.name);
-    if (key === 'RenameStmt' && n.renameType === 'OBJECT_COLUMN') [n.subname, n.newname].forEach((c) => typeof c === 'string' && found.add(c));
+    if (key === 'RenameStmt' && n.renameType === 'OBJECT_COLUMN')
+      [n.subname, n.newname].forEach((c) => typeof c === 'string' && found.add(c));
     if (key === 'ColumnRef') {
       const last = (n.fields as Node[] | undefined)?.at(-1)?.String as { sval?: string } | undefined;
       if (last?.sval) found.add(last.sval);

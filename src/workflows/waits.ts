@@ -57,7 +57,11 @@ function ready(input: MigrationInput, state: MigrationState): TurnOutcome {
   const w = state.waits!;
   w.readyAt = new Date().toISOString();
   if (w.waits.length > 0) {
-    audit(state, { action: 'done waiting', by: 'ferry', detail: `for ${w.waits.map((x) => `"${x.migration}"`).join(', ')} since ${w.since}` }, new Date());
+    audit(
+      state,
+      { action: 'done waiting', by: 'ferry', detail: `for ${w.waits.map((x) => `"${x.migration}"`).join(', ')} since ${w.since}` },
+      new Date(),
+    );
   }
   w.waits = [];
   state.waitingFor = undefined;
