@@ -7,6 +7,7 @@
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createCountedPosts, eventually, slowPostsMigration, writeMigration } from '../helpers/fixtures';
 import { createHarness, type Harness } from '../helpers/harness';
+import { testTemporal } from '../helpers/temporal';
 
 let db: TestDatabase;
 let h: Harness;
@@ -51,6 +52,8 @@ beforeAll(async () => {
   writeMigration(h, 'title-second', columnMigration('title', [first]));
   writeMigration(h, 'summary-third', columnMigration('summary', [{ name: h.name('title-second'), phase: 'cooling-off' }]));
   writeMigration(h, 'uuid-index', SAME_COLUMN);
+  writeMigration(h, 'holder', slowPostsMigration({ batchSize: 100, pause: '30ms' }).replace(/member_uuid/g, 'member_ref'));
+  writeMigration(h, 'holder-follower', SAME_COLUMN.replace(/member_uuid/g, 'member_ref'));
   writeMigration(h, 'typo', columnMigration('typo_col', ['no-such-migration']));
   writeMigration(h, 'loop-a', columnMigration('loop_a', [h.name('loop-b')]));
   writeMigration(h, 'loop-b', columnMigration('loop_b', [h.name('loop-a')]));
@@ -117,3 +120,24 @@ test('"after" runs migrations in order, and a migration changing the same column
   );
   expect(rows[0]).toEqual({ t: 0, s: 0 });
 }, 300_000);
+
+test('a terminated migration holds nothing: the one waiting for its columns goes on', async () => {
+  const [holder, follower] = [h.name('holder'), h.name('holder-follower')];
+  // The first test's contract dropped member_id, which the holder's backfill reads.
+  await db.pool.query('ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_id int; UPDATE posts SET member_id = 1 + id % 100');
+  expect((await h.ferry('start', holder, '--cool-off', '10m', '--wait-for', 'cooling-off')).code).toBe(0);
+  expect((await h.ferry('start', follower)).code).toBe(0);
+  await eventually('the column wait', async () => (await status(follower)).waits?.[0]?.migration === holder);
+  // Terminated: no workflow code runs, so nothing could release a claim; ferry keeps none to release.
+  const t = await testTemporal();
+  try {
+    await t.client.workflow.getHandle(`migration/${holder}`).terminate('test: a terminated holder');
+  } finally {
+    await t.close();
+  }
+  const done = await h.waitForPhase('holder-follower', 'completed', 90_000);
+  expect(done.phase).toBe('completed');
+  const entries = await audit(follower);
+  expect(entries.find((e) => e.action === 'waiting')?.detail).toContain(`migration "${holder}" to end`);
+  expect(entries.map((e) => e.action)).toContain('done waiting');
+}, 180_000);
