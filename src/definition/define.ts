@@ -127,13 +127,19 @@ const AFTER_PHASES = [
   'completed',
 ] as const;
 
+/** What `after` names: a migration, and the phase to wait for (default `completed`). */
+export type AfterPhase = (typeof AFTER_PHASES)[number];
+
 /** `'other-migration'` (wait until it completed) or `{ name, phase }` (until it reached that phase). */
-const afterEntry = z
-  .union([
-    z.string().trim().min(1, 'must name a migration'),
-    z.object({ name: z.string().trim().min(1, 'must name a migration'), phase: z.enum(AFTER_PHASES).default('completed') }).strict(),
-  ])
-  .transform((v) => (typeof v === 'string' ? { name: v, phase: 'completed' as const } : v));
+const afterEntry = z.preprocess(
+  (v) => (typeof v === 'string' ? { name: v } : v),
+  z
+    .object({
+      name: z.string({ message: 'must name a migration' }).trim().min(1, 'must name a migration'),
+      phase: z.enum(AFTER_PHASES, { message: `must be one of ${AFTER_PHASES.join(', ')}` }).default('completed'),
+    })
+    .strict(),
+);
 
 export const definitionSchema = z
   .object({
@@ -164,6 +170,8 @@ export const definitionSchema = z
 /** What a migration author writes; see `defineMigration`. */
 export type MigrationDefinitionInput = z.input<typeof definitionSchema> & {
   backfill: { process?: (rows: Row[], ctx: ProcessContext) => Promise<void> };
+  /** Migrations to wait for before expand: a name (until it completed) or `{ name, phase }`. */
+  after?: (string | { name: string; phase?: AfterPhase })[];
 };
 
 /** A validated definition with defaults filled in. */
