@@ -119,7 +119,7 @@ export function workflowId(name: string): string {
 
 /**
  * Run settings: defaults suited to production, each overridable by an environment variable
- * (`FERRY_CHUNK`, `FERRY_HEARTBEAT_TIMEOUT`, `FERRY_PROBE_WINDOW`, `FERRY_HISTORY_LIMIT`), which
+ * (`FERRY_CHUNK`, `FERRY_HEARTBEAT_TIMEOUT`, `FERRY_PROBE_WINDOW`, `FERRY_HISTORY_LIMIT`, `FERRY_WAIT_POLL`), which
  * is how tests and demos make them seconds.
  */
 export function runSettings(env = process.env): RunSettings {
@@ -128,6 +128,7 @@ export function runSettings(env = process.env): RunSettings {
     heartbeatTimeoutMs: parseDuration(env.FERRY_HEARTBEAT_TIMEOUT ?? '30s', 'FERRY_HEARTBEAT_TIMEOUT'),
     probeWindowMs: parseDuration(env.FERRY_PROBE_WINDOW ?? '1m', 'FERRY_PROBE_WINDOW'),
     historyLimit: Number(env.FERRY_HISTORY_LIMIT ?? 2000),
+    waitPollMs: parseDuration(env.FERRY_WAIT_POLL ?? '1m', 'FERRY_WAIT_POLL'),
   };
 }
 

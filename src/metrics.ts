@@ -15,6 +15,8 @@ export interface FerryMetrics {
   batch(migration: string, b: { rows: number; failedRows: number; seconds: number; size: number }): void;
   /** Time a chunk waited for the database to be healthy, by the kind of signal. */
   throttled(migration: string, kind: HealthKind, seconds: number): void;
+  /** What the last verify of a migration counted (before the cool-off, each scheduled re-verify, the contract). */
+  verifyWrongRows(migration: string, rows: number): void;
   /** The registry the metrics live in. */
   registry: Registry;
 }
@@ -62,8 +64,17 @@ export function createMetrics(registry = new Registry()): FerryMetrics {
     labelNames: ['migration', 'reason_kind'],
     registers,
   });
+  const wrong = new Gauge({
+    name: 'ferry_verify_wrong_rows',
+    help: 'Wrong rows the last verify counted (a scheduled re-verify during the cool-off finding any is drift: a catch-up pass follows).',
+    labelNames: ['migration'],
+    registers,
+  });
   return {
     registry,
+    verifyWrongRows(migration, n) {
+      wrong.set({ migration }, n);
+    },
     batch(migration, b) {
       rows.inc({ migration }, b.rows);
       if (b.failedRows > 0) failed.inc({ migration }, b.failedRows);

@@ -5,6 +5,7 @@ import { createContractActivities } from './contract';
 import { createDualWriteActivities } from './dual-write';
 import { createExpandActivities } from './expand';
 import { createVerifyActivities } from './verify';
+import { createWaitActivities } from './waits';
 
 export type { ActivityDeps } from './context';
 
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps): MigrationActivities {
     ...createBackfillActivities(deps),
     ...createVerifyActivities(deps),
     ...createContractActivities(deps),
+    ...createWaitActivities(deps),
   };
 }
 

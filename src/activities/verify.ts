@@ -36,6 +36,7 @@ export function createVerifyActivities(deps: ActivityDeps, opts: VerifyOptions =
           (t) => ({ ranges: t.ranges, checkedRows: t.checkedRows, wrongRows: t.matchedRows }),
         );
         const failedRows = await countFailedRows(deps.pool, { name: input.name, runId: input.runId });
+        deps.metrics?.verifyWrongRows(input.name, totals.matchedRows);
         return { wrongRows: totals.matchedRows, failedRows, checkedRows: totals.checkedRows, ranges: totals.ranges };
       });
     },

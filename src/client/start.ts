@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { FerryError } from '../contract/errors';
 import { formatDuration, parseDuration } from '../contract/duration';
 import { runSettings, workflowId } from '../config';
-import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
+import { acceptsSpecHash, loadAllMigrations, migrationsDir, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
 import type { MigrationInput } from '../contract/migration';
 import type { Progress } from '../contract/progress';
@@ -25,6 +25,8 @@ export interface StartOptions {
    * proves the definition against the database here; what it returns is reported as `checked`.
    */
   beforeStart?: () => Promise<string | undefined>;
+  /** The migrations `after` may name (default: every file of `FERRY_MIGRATIONS`, read only when `after` is set). */
+  known?: Map<string, LoadedMigration>;
 }
 
 /** What `ferry start` did. */
@@ -60,6 +62,7 @@ export function migrationInput(m: LoadedMigration, opts: StartOptions): Migratio
     maxFailedRows: d.backfill.maxFailedRows,
     concurrency: d.backfill.concurrency,
     ...deadlineOf(opts.deadline ?? d.backfill.deadline, opts.deadline ? '--deadline' : 'backfill.deadline'),
+    verifyEveryMs: parseDuration(d.verify.every, 'verify.every'),
     startedBy: opts.startedBy,
     settings: runSettings(),
   };
@@ -70,12 +73,65 @@ function deadlineOf(value: string | number | undefined, what: string): { deadlin
 }
 
 /**
+ * Refuses an `after` that names a migration there is no file for, or that closes a cycle (a
+ * migration that waits, through others, for itself): it would wait forever.
+ * @throws FerryError INVALID_DEFINITION naming the migration and what to change.
+ */
+export function checkAfter(m: LoadedMigration, known?: Map<string, LoadedMigration>): void {
+  if (m.definition.after.length === 0) return;
+  const broken = new Map<string, string>();
+  const all = new Map(known ?? loadAllMigrations(migrationsDir(), broken));
+  all.set(m.name, m);
+  for (const dep of m.definition.after) {
+    if (!all.has(dep.name)) {
+      const names = [...all.keys()].filter((n) => n !== m.name).sort();
+      const why = broken.get(dep.name);
+      if (why)
+        throw new FerryError(
+          'INVALID_DEFINITION',
+          `migration "${m.name}" waits for "${dep.name}" (after), whose file does not load: ${why}`,
+        );
+      throw new FerryError(
+        'INVALID_DEFINITION',
+        `migration "${m.name}" waits for "${dep.name}" (after), which is not a migration in ${migrationsDir()} ` +
+          `(found: ${names.join(', ') || 'none'}); fix the name in "after" and start it again. Nothing was started.`,
+      );
+    }
+  }
+  const cycle = cycleFrom(m.name, all);
+  if (cycle) {
+    throw new FerryError(
+      'INVALID_DEFINITION',
+      `migration "${m.name}" waits for itself through "after": ${cycle.join(' → ')}; ` +
+        `remove one of these from "after" and start it again. Nothing was started.`,
+    );
+  }
+}
+
+/** A path of `after` edges from `start` back to itself, or undefined. Names missing from `all` end a path. */
+function cycleFrom(start: string, all: Map<string, LoadedMigration>): string[] | undefined {
+  const seen = new Set<string>();
+  const visit = (name: string, path: string[]): string[] | undefined => {
+    for (const dep of all.get(name)?.definition.after ?? []) {
+      if (dep.name === start) return [...path, start];
+      if (seen.has(dep.name)) continue;
+      seen.add(dep.name);
+      const found = visit(dep.name, [...path, dep.name]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return visit(start, [start]);
+}
+
+/**
  * Starts a migration, idempotently: the same definition already running or completed is
  * success; a different one is a CONFLICT (exit 3). An aborted or failed run may be started again.
  */
 export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: StartOptions): Promise<StartResult> {
   const id = workflowId(m.name);
   const input = migrationInput(m, opts); // validates --cool-off and --deadline before anything else
+  checkAfter(m, opts.known); // unknown names and cycles in `after`: nothing starts
   const existing = await existingRun(fc, m, id);
   if (existing)
     return existing.status === 'already-running' ? { ...existing, ...(await notApplied(fc, m.name, existing, opts)) } : existing;

@@ -75,7 +75,11 @@ export function summaryMarkdown(m: LoadedMigration, input: MigrationInput): stri
     `1. expand:\n${sql(d.expand.up)}`,
     `2. dual write: ${d.dualWrite.by === 'app' ? 'waits for the "deployed" signal' : 'ferry trigger'}`,
     `3. backfill rows where \`${d.backfill.where}\`${d.backfill.set ? `: set \`${d.backfill.set}\`` : ' with process()'}`,
-    `4. verify, 5. cool-off ${formatDuration(input.coolOffMs)}, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
+    ...(d.after.length
+      ? [`0. waits for: ${d.after.map((a) => (a.phase === 'completed' ? a.name : `${a.name} (${a.phase})`)).join(', ')}`]
+      : []),
+    `4. verify${input.verifyEveryMs ? ` (again every ${formatDuration(input.verifyEveryMs)} of the cool-off)` : ''}, ` +
+      `5. cool-off ${formatDuration(input.coolOffMs)}, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
     `7. contract:\n${sql(d.contract.up)}`,
     'Phase, progress, ETA and what it waits for: **Current Details** below (needs a running `ferry worker`), or `ferry status ' +
       `${m.name}\`.`,

@@ -6,6 +6,7 @@
  * Inputs, results and heartbeats carry names and counters only, never key values, row data or
  * connection settings: the Web UI shows all of them.
  */
+import type { Wait } from './migration';
 
 /** Names a migration and the definition it was started with; every activity input has these. */
 export interface MigrationRef {
@@ -143,6 +144,18 @@ export interface RetryFailedResult {
   remaining: number;
 }
 
+/**
+ * Input of `checkTurn`: the migration, its workflow id, and when its workflow chain started (the
+ * order in which migrations changing the same columns take turns).
+ */
+export type TurnInput = MigrationRef & { workflowId: string; chainStartedAt: string };
+
+/** What `checkTurn` found: ready to expand, or what it waits for (names and phases only). */
+export interface TurnResult {
+  ready: boolean;
+  waits: Wait[];
+}
+
 /** Every activity of a migration, by the name Temporal records. One file per phase implements them. */
 export interface MigrationActivities {
   /** Checks the table and key, estimates rows; or says the contract already ran. Changes nothing. */
@@ -176,4 +189,10 @@ export interface MigrationActivities {
   contract(ref: MigrationRef): Promise<StatementsRun>;
   /** Drops ferry's trigger and runs `expand.down`. */
   rollback(ref: MigrationRef): Promise<StatementsRun>;
+  /**
+   * May the migration expand now? Not while a migration of its `after` has not completed (or
+   * reached the named phase), nor while a migration started earlier runs whose DDL changes the
+   * same table's columns. Reads Temporal and `ferry.completed_migrations`; changes nothing.
+   */
+  checkTurn(input: TurnInput): Promise<TurnResult>;
 }

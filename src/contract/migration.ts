@@ -19,6 +19,11 @@ export interface RunSettings {
   probeWindowMs: number;
   /** Continue-as-new once a run's history has this many events (default 2,000; the server suggests it at 4,096). */
   historyLimit: number;
+  /**
+   * How often a migration waiting for others (`after`, a table's columns) checks again, at most
+   * (`FERRY_WAIT_POLL`, default 1 minute; the first checks come sooner). Absent in older inputs.
+   */
+  waitPollMs?: number;
 }
 
 /** What `ferry start` hands the workflow. */
@@ -34,6 +39,11 @@ export interface MigrationInput {
   concurrency: number;
   /** Finish the backfill within this long after it starts (`backfill.deadline`, `ferry start --deadline`). */
   deadlineMs?: number;
+  /**
+   * Re-verify this often during the cool-off (`verify.every`, default 6 hours); 0 or absent
+   * (migrations started before 0.3): verify only before the cool-off and at the contract.
+   */
+  verifyEveryMs?: number;
   startedBy: string;
   /** The identity of the credentials that started it (src/client/identity.ts); absent before 0.3. */
   startedIdentity?: string;
@@ -134,7 +144,47 @@ export interface MigrationState {
   cancelled?: { by: string; at: string };
   /** The pass started as a catch-up after verify found wrong rows; wrong rows after it hold the migration. */
   catchUp?: number;
+  /** The scheduled re-verifies of the cool-off (`verify.every`); absent before the first one is planned. */
+  reverify?: ReverifyState;
+  /** The wait before expand for other migrations (`after`, the same table's columns); absent in older runs. */
+  waits?: WaitState;
   lastError?: string;
   waitingFor?: string;
   audit: AuditEntry[];
+}
+
+/** What the cool-off's scheduled re-verifies found (`verify.every`). */
+export interface ReverifyState {
+  everyMs: number;
+  /** When the next re-verify runs. */
+  nextAt?: string;
+  /** Re-verifies run so far, and the last one's time and count of wrong rows. */
+  checks: number;
+  lastAt?: string;
+  lastWrongRows?: number;
+  /** Re-verifies that found wrong rows (drift), and the wrong rows they found in all. */
+  drifts: number;
+  driftRows: number;
+  /** The catch-up pass a drift started, until it is over and verified. */
+  catchingUp?: number;
+}
+
+/** One thing a migration waits for before it expands. */
+export interface Wait {
+  /** The migration waited for. */
+  migration: string;
+  /** `after`: named in the definition's `after`; `columns`: it runs and changes the same table's columns. */
+  reason: 'after' | 'columns';
+  /** What it waits for, in words, with the next step when there is one. */
+  detail: string;
+}
+
+/** The wait before expand: since when, for what now, and when it ended. */
+export interface WaitState {
+  since: string;
+  waits: Wait[];
+  /** Set when nothing was left to wait for: the migration went on to expand. */
+  readyAt?: string;
+  /** Checks made (each one an activity). */
+  checks: number;
 }

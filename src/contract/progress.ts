@@ -5,7 +5,7 @@
  */
 import { formatDuration } from './duration';
 import type { StatementsRun } from './activities';
-import type { BackfillCounters, DeadlineState, MigrationInput, MigrationState } from './migration';
+import type { BackfillCounters, DeadlineState, MigrationInput, MigrationState, Wait } from './migration';
 import { isFinal, type Phase } from './phases';
 
 /** What the `progress` query returns: the status an operator reads. */
@@ -33,6 +33,10 @@ export interface Progress {
   deployed: boolean;
   probe?: MigrationState['probe'];
   verify?: MigrationState['verify'];
+  /** The cool-off's scheduled re-verifies (`verify.every`): when, what they found, drift caught up. */
+  reverify?: MigrationState['reverify'];
+  /** What it waits for before expand (`after`, the same table's columns), while it waits. */
+  waits?: Wait[];
   coolOffUntil?: string;
   approved?: MigrationState['approved'];
   failedRows?: MigrationState['failedRows'];
@@ -105,6 +109,8 @@ export function progressOf(input: Pick<MigrationInput, 'name' | 'table'>, state:
     deployed: state.deployed !== undefined,
     probe: state.probe,
     verify: state.verify,
+    ...(state.reverify ? { reverify: state.reverify } : {}),
+    ...(state.waits?.waits.length && !ended ? { waits: state.waits.waits } : {}),
     coolOffUntil: state.coolOffUntil,
     approved: state.approved,
     failedRows: state.failedRows,
@@ -124,6 +130,18 @@ export interface ProgressMemo {
   rowsEstimated: number;
   rowsFailed: number;
   at: string;
+}
+
+/** The memo key under which the workflow keeps the counts of its scheduled re-verifies (the Web UI shows it). */
+export const VERIFY_MEMO = 'ferryVerify';
+
+/** The re-verify counts in the memo: how many, the last one's wrong rows, drifts and their rows. */
+export interface VerifyMemo {
+  checks: number;
+  lastWrongRows: number;
+  drifts: number;
+  driftRows: number;
+  lastAt?: string;
 }
 
 /** Rows done by chunks still running (from their heartbeats), not yet in the workflow's counters. */
@@ -202,6 +220,7 @@ export function progressLines(p: Progress): ProgressLine[] {
   } else if (p.rowsFailed) add('failed', `${n(p.rowsFailed)} rows skipped (see ferry.failed_rows)`, true);
   if (p.probe) add('probe', p.probe.ok ? 'ok' : `${p.probe.badRows} rows written after the deploy signal lack the new shape`, !p.probe.ok);
   if (p.verify) add('verify', `${p.verify.wrongRows} wrong rows, ${p.verify.failedRows} recorded failed rows`, p.verify.wrongRows > 0);
+  if (p.reverify) add('re-verify', reverifyText(p.reverify), p.reverify.catchingUp !== undefined);
   if (p.coolOffUntil) add('contract', `not before ${p.coolOffUntil}`);
   if (p.approved) {
     const accepted = p.approved.acceptedFailedRows ? ` (accepting ${n(p.approved.acceptedFailedRows)} failed rows)` : '';
@@ -218,6 +237,17 @@ export function progressLines(p: Progress): ProgressLine[] {
   }
   if (p.lastError) add('error', p.lastError, true);
   return lines;
+}
+
+/**
+ * The re-verify line: how often, the last one, drift caught up so far.
+ * @example reverifyText({ everyMs: 21600000, checks: 3, drifts: 1, driftRows: 12, lastAt: 'T', lastWrongRows: 0 })
+ */
+export function reverifyText(r: NonNullable<Progress['reverify']>): string {
+  const last = r.lastAt ? `; last at ${r.lastAt}: ${n(r.lastWrongRows ?? 0)} wrong rows` : '';
+  const drift = r.drifts ? `; drift found ${r.drifts} times (${n(r.driftRows)} wrong rows in all)` : '; no drift';
+  const now = r.catchingUp !== undefined ? `; DRIFT: catch-up pass ${r.catchingUp} running` : '';
+  return `every ${formatDuration(r.everyMs)}, ${n(r.checks)} so far${last}${drift}${now}`;
 }
 
 /**

@@ -129,6 +129,31 @@ const approvalSchema = z.union([
     })
     .strict(),
 ]);
+/** A phase `after` may name: one of the main path, or `expanded` (past expanding). */
+const AFTER_PHASES = [
+  'expanded',
+  'awaiting-deploy',
+  'backfilling',
+  'verifying',
+  'cooling-off',
+  'awaiting-approval',
+  'contracting',
+  'completed',
+] as const;
+
+/** What `after` names: a migration, and the phase to wait for (default `completed`). */
+export type AfterPhase = (typeof AFTER_PHASES)[number];
+
+/** `'other-migration'` (wait until it completed) or `{ name, phase }` (until it reached that phase). */
+const afterEntry = z.preprocess(
+  (v) => (typeof v === 'string' ? { name: v } : v),
+  z
+    .object({
+      name: z.string({ message: 'must name a migration' }).trim().min(1, 'must name a migration'),
+      phase: z.enum(AFTER_PHASES, { message: `must be one of ${AFTER_PHASES.join(', ')}` }).default('completed'),
+    })
+    .strict(),
+);
 
 export const definitionSchema = z
   .object({
@@ -142,14 +167,25 @@ export const definitionSchema = z
       ])
       .default({ by: 'app' }),
     backfill: backfillSchema,
-    verify: z.object({ where: sqlText.optional() }).strict().default({}),
+    verify: z
+      .object({
+        where: sqlText.optional(),
+        /** Re-verify this often during the cool-off; drift starts a catch-up pass (0: only at the contract). */
+        every: duration.default('6h'),
+      })
+      .strict()
+      .default(() => ({ every: '6h' })),
     contract: z.object({ up: sqlList, after: duration.default('7d'), approval: approvalSchema.default(true) }).strict(),
+    /** Migrations this one waits for before it expands: completed, or a named phase reached. */
+    after: z.array(afterEntry).default([]),
   })
   .strict();
 
 /** What a migration author writes; see `defineMigration`. */
 export type MigrationDefinitionInput = z.input<typeof definitionSchema> & {
   backfill: { process?: (rows: Row[], ctx: ProcessContext) => Promise<void> };
+  /** Migrations to wait for before expand: a name (until it completed) or `{ name, phase }`. */
+  after?: (string | { name: string; phase?: AfterPhase })[];
 };
 
 /** A validated definition with defaults filled in. */

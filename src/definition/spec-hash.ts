@@ -49,7 +49,19 @@ export function legacySpecHash(input: unknown, name = 'this migration'): string 
   const health = written.health as Record<string, unknown> | undefined;
   if (health === undefined) delete backfill.health;
   else backfill.health = Object.fromEntries(HEALTH_FIELDS.filter((k) => health[k] !== undefined).map((k) => [k, def.backfill.health[k]]));
-  return sha256({ ...def, backfill });
+  return sha256(withoutAddedTopLevel(input, { ...def, backfill }));
+}
+
+/** `after` and `verify.every` came after 0.1.x: a version 1 hash has them only where the author wrote them. */
+function withoutAddedTopLevel(input: unknown, def: Record<string, unknown>): Record<string, unknown> {
+  const written = (input ?? {}) as { after?: unknown; verify?: { every?: unknown } };
+  const out = { ...def };
+  if (written.after === undefined) delete out.after;
+  if (written.verify?.every === undefined) {
+    const { every: _added, ...verify } = out.verify as Record<string, unknown>;
+    out.verify = verify;
+  }
+  return out;
 }
 
 /** Every hash a running migration of this definition may carry: the current one first. */

@@ -23,6 +23,7 @@ import { handlesCancellation } from './cancel';
 import { progressOf, type Progress } from '../contract/progress';
 import { audit, enter, IllegalTransitionError, initialState } from './state';
 import { publish } from './ui';
+import { neverExpanded } from './waits';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 import { canAbort, isFinal } from '../contract/phases';
 
@@ -92,7 +93,10 @@ async function holdWhilePaused(input: MigrationInput, state: MigrationState): Pr
 
 /** Aborts: rolls back `expand` when asked. Nothing is dropped that expand did not add. */
 async function abort({ input, state, acts }: phases.PhaseContext): Promise<void> {
-  if (state.abort?.rollback) {
+  if (state.abort?.rollback && neverExpanded(state)) {
+    // It waited for other migrations and never expanded: expand.down could drop what they added.
+    audit(state, { action: 'rollback skipped', by: 'ferry', detail: 'it never expanded (it was waiting for its turn)' }, new Date());
+  } else if (state.abort?.rollback) {
     state.waitingFor = 'the rollback (expand.down)';
     publish(input, state);
     await acts.ddl.rollback({ name: input.name, specHash: input.specHash });

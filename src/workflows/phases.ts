@@ -14,7 +14,9 @@ import {
   unacceptedFailedRows,
   type RecheckFailedRows,
 } from './failed-rows';
+import { REVERIFY_PATCH, watchCoolOff } from './reverify';
 import { audit, enter } from './state';
+import { WAITS_PATCH, waitTurn } from './waits';
 import { publish } from './ui';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 import { statementsDetail } from '../contract/progress';
@@ -31,8 +33,16 @@ export interface PhaseContext {
 const interrupted = (s: MigrationState) => s.paused || s.abort !== undefined;
 const ref = (input: MigrationInput) => ({ name: input.name, specHash: input.specHash });
 
-/** Additive DDL under a short lock_timeout (and ferry's trigger in trigger mode). */
-export async function expanding({ input, state, acts }: PhaseContext): Promise<void> {
+/**
+ * Waits for its turn (`after`, the same columns: waits.ts), then additive DDL under a short
+ * lock_timeout (and ferry's trigger in trigger mode).
+ */
+export async function expanding({ input, state, acts }: PhaseContext): Promise<'continue-as-new' | void> {
+  if (patched(WAITS_PATCH)) {
+    const turn = await waitTurn(input, state, acts);
+    if (turn === 'continue-as-new') return turn;
+    if (turn !== 'ready') return;
+  }
   const target = await acts.short.describeTarget(ref(input));
   if (target.completedAt) {
     // Temporal forgot an earlier run (retention); PostgreSQL remembers its contract ran.
@@ -134,14 +144,24 @@ function holdForWrongRows(input: MigrationInput, state: MigrationState, wrong: n
     `check that backfill.set makes backfill.where false, fix the data or the definition, then run "ferry resume ${input.name}"`;
 }
 
-/** The durable cool-off timer (`contract.after`, or `ferry start --cool-off`); then failed rows are re-run. */
-export async function coolingOff({ input, state, recheckFailedRows }: PhaseContext): Promise<void> {
+/**
+ * The durable cool-off timer (`contract.after`, or `ferry start --cool-off`), re-verifying every
+ * `verify.every` on the way (reverify.ts); then failed rows are re-run.
+ */
+export async function coolingOff(ctx: PhaseContext): Promise<PassOutcome | void> {
+  const { input, state, recheckFailedRows } = ctx;
   if (!state.coolOffUntil) state.coolOffUntil = new Date(Date.now() + input.coolOffMs).toISOString();
-  state.waitingFor = `the cool-off to end at ${state.coolOffUntil}`;
-  publish(input, state);
-  const left = Date.parse(state.coolOffUntil) - Date.now();
-  if (left > 0) await condition(() => interrupted(state), left);
-  if (Date.now() < Date.parse(state.coolOffUntil)) return;
+  if (input.verifyEveryMs && patched(REVERIFY_PATCH)) {
+    const step = await watchCoolOff(ctx);
+    if (step === 'continue-as-new') return step;
+    if (step !== 'over') return;
+  } else {
+    state.waitingFor = `the cool-off to end at ${state.coolOffUntil}`;
+    publish(input, state);
+    const left = Date.parse(state.coolOffUntil) - Date.now();
+    if (left > 0) await condition(() => interrupted(state), left);
+    if (Date.now() < Date.parse(state.coolOffUntil)) return;
+  }
   state.waitingFor = undefined;
   if (patched(FAILED_ROWS_GATE) && knownFailedRows(state) > 0) {
     state.waitingFor = 'a re-run of the recorded failed rows';

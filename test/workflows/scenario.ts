@@ -91,7 +91,7 @@ export function migrationInput(name: string, over: Partial<MigrationInput> = {})
     maxFailedRows: 0,
     concurrency: 1,
     startedBy: 'jest',
-    settings: { chunkMs: 1000, heartbeatTimeoutMs: 60_000, probeWindowMs: 10, historyLimit: 2000 },
+    settings: { chunkMs: 1000, heartbeatTimeoutMs: 60_000, probeWindowMs: 10, historyLimit: 2000, waitPollMs: 50 },
     ...over,
   };
 }
@@ -113,6 +113,8 @@ export class Scenario {
   /** Activity calls in order: the name, `initBackfill#<pass>` for initBackfill. */
   readonly log: string[] = [];
   private readonly gates = new Map<Name, Gate>();
+  /** Log `checkTurn` calls too (tests of the wait before expand). */
+  logTurns = false;
 
   constructor(private readonly env: () => Env) {
     this.impl = {
@@ -130,11 +132,13 @@ export class Scenario {
       contract: async () => ({ statements: 1, retries: 0 }),
       rollback: async () => ({ statements: 1, retries: 0 }),
       retryFailedRows: async () => ({ retried: 0, fixed: 0, remaining: 0 }),
+      checkTurn: async () => ({ ready: true, waits: [] }),
     };
     const mock = <K extends Name>(name: K) =>
       jest.fn(async (...args: Parameters<MigrationActivities[K]>) => {
         const pass = name === 'initBackfill' ? `#${(args[0] as { pass: number }).pass}` : '';
-        this.log.push(name + pass);
+        // checkTurn (before expand) is in the log only when a test asks for it (`logTurns`).
+        if (name !== 'checkTurn' || this.logTurns) this.log.push(name + pass);
         if (process.env.FERRY_TEST_TIMING) console.log(`${Date.now() % 100000} ${name}${pass}`);
         const gate = this.gates.get(name);
         if (gate && this.mocks[name].mock.calls.length === gate.nth) {
