@@ -41,6 +41,8 @@ export interface MigrationInput {
    * migrations started before 0.2 and in fresh starts, which key them by their own first run id).
    */
   resumeFrom?: { runId: string; status: string; phase: string };
+  /** The definition's `unsafe` overrides of the dangerous-DDL checks, with the author's reasons (audit trail). */
+  unsafe?: { check: string; reason: string }[];
 }
 
 /** One line of the audit trail: who did what, when. */

@@ -125,7 +125,7 @@ function widens(oid: number, oldmod: number, mods: number[]): boolean {
   if (oid === 1562 || PRECISION.has(oid)) return mods[0] >= oldmod;
   if (oid === NUMERIC) {
     const [p, s = 0] = mods;
-    return s === ((oldmod - 4) & 0xffff) && p >= ((oldmod - 4) >> 16);
+    return s === ((oldmod - 4) & 0xffff) && p >= (oldmod - 4) >> 16;
   }
   return false;
 }

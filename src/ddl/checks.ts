@@ -132,7 +132,14 @@ async function reviewList(pool: Pool, field: DdlField, list: string[]): Promise<
       const finding = await judge(pool, state, where, info, h);
       if (finding) findings.push(finding);
     }
-    out.push({ field: where, text: info.text, kind: info.kind, locks: await reviewLocks(pool, state, info), outsideTransaction: info.outsideTransaction, findings });
+    out.push({
+      field: where,
+      text: info.text,
+      kind: info.kind,
+      locks: await reviewLocks(pool, state, info),
+      outsideTransaction: info.outsideTransaction,
+      findings,
+    });
     await remember(pool, state, info);
   }
   return out;
@@ -158,7 +165,14 @@ async function reviewLocks(pool: Pool, state: ListState, info: StatementInfo): P
       continue;
     }
     const est = estimate(info, l.touch, facts);
-    out.push({ table: facts.quoted, mode: l.mode, touch: l.touch, rows: facts.rows, bytes: facts.totalBytes, ...(est && { estimate: est }) });
+    out.push({
+      table: facts.quoted,
+      mode: l.mode,
+      touch: l.touch,
+      rows: facts.rows,
+      bytes: facts.totalBytes,
+      ...(est && { estimate: est }),
+    });
   }
   return out;
 }

@@ -34,7 +34,7 @@ export function estimate(info: StatementInfo, touch: Touch, facts: TableFacts): 
       ? [facts.totalBytes, 'with indexes', RATES_MB_PER_S.rewrite, 'rewrite of the table and its indexes']
       : [facts.heapBytes, 'heap', RATES_MB_PER_S.scan, 'sequential scan'];
   const factor = building && info.index?.concurrent ? 2 : 1;
-  const seconds = Math.round(((bytes / MB / rate) * factor) * 10) / 10;
+  const seconds = Math.round((bytes / MB / rate) * factor * 10) / 10;
   return { seconds, how: `${formatMb(bytes)} ${what} ÷ ${rate} MB/s${factor > 1 ? ' × 2' : ''} (${label})` };
 }
 

@@ -122,7 +122,10 @@ const backfillSchema = z
 const unsafeSchema = z
   .object({
     check: sqlText,
-    reason: z.string().trim().min(10, 'say why this is safe here (at least 10 characters); it is shown by "ferry plan" and kept in the audit trail'),
+    reason: z
+      .string()
+      .trim()
+      .min(10, 'say why this is safe here (at least 10 characters); it is shown by "ferry plan" and kept in the audit trail'),
   })
   .strict();
 

@@ -83,7 +83,7 @@ export interface StatementInfo {
   /** CREATE INDEX: its name (idempotency, recovery of an INVALID build). DROP INDEX: the index dropped. */
   index?: Relation & { create: boolean; concurrent: boolean; table?: Relation };
   /** ALTER TABLE ... ADD CONSTRAINT: the constraints it adds by name, and the CHECKs' IS NOT NULL columns. */
-  adds?: { table: Relation; constraints: { name?: string; notNull?: string; valid: boolean }[] };
+  adds?: { table: Relation; constraints: { name?: string; notNull?: string; valid: boolean }[]; only: boolean };
   /** ALTER TABLE ... VALIDATE CONSTRAINT names. */
   validates?: { table: Relation; names: string[] };
   hazards: Hazard[];
@@ -143,7 +143,14 @@ function merge(text: string, parts: Part[], where: string): StatementInfo {
 }
 
 const rel = (r: RangeVar | undefined): Relation => ({ ...(r?.schemaname ? { schema: r.schemaname } : {}), name: r?.relname ?? '?' });
-const part = (kind: string, extra: Partial<Part> = {}): Part => ({ kind, locks: [], outsideTransaction: false, long: false, hazards: [], ...extra });
+const part = (kind: string, extra: Partial<Part> = {}): Part => ({
+  kind,
+  locks: [],
+  outsideTransaction: false,
+  long: false,
+  hazards: [],
+  ...extra,
+});
 const lock = (table: Relation, mode: LockMode, touch: Touch = 'none'): TableLock => ({ table, mode, touch });
 const str = (n: Node | undefined): string => (n as { String?: { sval?: string } } | undefined)?.String?.sval ?? '';
 const names = (list: Node[] | undefined): string[] => (list ?? []).map(str);
@@ -161,7 +168,8 @@ const DESCRIBERS: Record<string, (n: any) => Part> = {
   DropStmt: drop,
   AlterTableStmt: alterTable,
   VacuumStmt: vacuum,
-  ClusterStmt: (n) => withHazard(part('CLUSTER', { locks: n.relation ? [lock(rel(n.relation), 'ACCESS EXCLUSIVE', 'rewrite')] : [] }), 'cluster'),
+  ClusterStmt: (n) =>
+    withHazard(part('CLUSTER', { locks: n.relation ? [lock(rel(n.relation), 'ACCESS EXCLUSIVE', 'rewrite')] : [] }), 'cluster'),
   TruncateStmt: (n) => {
     const tables = (n.relations ?? []).map((r: Node) => rel((r as { RangeVar?: RangeVar }).RangeVar));
     return withHazard(part('TRUNCATE', { locks: tables.map((t: Relation) => lock(t, 'ACCESS EXCLUSIVE', 'rewrite')) }), 'truncate');
@@ -177,7 +185,10 @@ const DESCRIBERS: Record<string, (n: any) => Part> = {
   CreateStmt: () => part('CREATE TABLE'),
   ReindexStmt: (n) => {
     const concurrent = hasOption(n.params, 'concurrently');
-    const table = n.kind === 'REINDEX_OBJECT_TABLE' && n.relation ? [lock(rel(n.relation), concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'SHARE', 'scan')] : [];
+    const table =
+      n.kind === 'REINDEX_OBJECT_TABLE' && n.relation
+        ? [lock(rel(n.relation), concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'SHARE', 'scan')]
+        : [];
     return part(`REINDEX${concurrent ? ' CONCURRENTLY' : ''}`, { locks: table, outsideTransaction: concurrent, long: concurrent });
   },
   UpdateStmt: (n) => part('UPDATE', { locks: [lock(rel(n.relation), 'ROW EXCLUSIVE', 'scan')] }),
@@ -211,7 +222,8 @@ function createIndex(n: { idxname?: string; relation?: RangeVar; concurrent?: bo
 /** DROP INDEX takes ACCESS EXCLUSIVE on its table (CONCURRENTLY: SHARE UPDATE EXCLUSIVE); DROP TABLE ACCESS EXCLUSIVE. */
 function drop(n: { objects?: Node[]; removeType?: string; concurrent?: boolean }): Part {
   const objects = (n.objects ?? []).map((o) => names((o as { List?: { items?: Node[] } }).List?.items));
-  const relation = (parts: string[]): Relation => (parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] ?? '?' });
+  const relation = (parts: string[]): Relation =>
+    parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] ?? '?' };
   const concurrent = n.concurrent === true;
   if (n.removeType === 'OBJECT_INDEX') {
     const index = objects[0] ? relation(objects[0]) : { name: '?' };
@@ -261,13 +273,29 @@ function alterTable(n: { relation?: RangeVar; cmds?: Node[] }): Part {
     locks: strongestFirst([lock(table, mode, touch), ...subs.flatMap((s) => s.others ?? [])]),
     long,
     hazards: subs.flatMap((s) => s.hazards ?? []),
-    ...(constraints.length && { adds: { table, constraints } }),
+    ...(constraints.length && { adds: { table, constraints, only: subs.every((s) => s.constraint?.name !== undefined) } }),
     ...(validates.length && { validates: { table, names: validates } }),
   });
 }
 
-const SHARE_UPDATE_SUBS = new Set(['AT_SetStatistics', 'AT_ClusterOn', 'AT_DropCluster', 'AT_SetRelOptions', 'AT_ResetRelOptions', 'AT_AttachPartition']);
-const SHARE_ROW_SUBS = new Set(['AT_EnableTrig', 'AT_EnableAlwaysTrig', 'AT_EnableReplicaTrig', 'AT_DisableTrig', 'AT_EnableTrigAll', 'AT_DisableTrigAll', 'AT_EnableTrigUser', 'AT_DisableTrigUser']);
+const SHARE_UPDATE_SUBS = new Set([
+  'AT_SetStatistics',
+  'AT_ClusterOn',
+  'AT_DropCluster',
+  'AT_SetRelOptions',
+  'AT_ResetRelOptions',
+  'AT_AttachPartition',
+]);
+const SHARE_ROW_SUBS = new Set([
+  'AT_EnableTrig',
+  'AT_EnableAlwaysTrig',
+  'AT_EnableReplicaTrig',
+  'AT_DisableTrig',
+  'AT_EnableTrigAll',
+  'AT_DisableTrigAll',
+  'AT_EnableTrigUser',
+  'AT_DisableTrigUser',
+]);
 
 function alterSub(table: Relation, cmd: AlterTableCmd): Sub {
   const sub = cmd.subtype ?? 'AT_Unknown';
@@ -278,7 +306,12 @@ function alterSub(table: Relation, cmd: AlterTableCmd): Sub {
     case 'AT_AlterColumnType':
       return alterType(table, cmd.name ?? '?', (cmd.def as { ColumnDef?: ColumnDef }).ColumnDef ?? {});
     case 'AT_SetNotNull':
-      return { name: 'SET NOT NULL', mode: 'ACCESS EXCLUSIVE', touch: 'scan', hazards: [{ check: 'set-not-null', table, column: cmd.name }] };
+      return {
+        name: 'SET NOT NULL',
+        mode: 'ACCESS EXCLUSIVE',
+        touch: 'scan',
+        hazards: [{ check: 'set-not-null', table, column: cmd.name }],
+      };
     case 'AT_AddConstraint':
       return addConstraint(table, (cmd.def as { Constraint?: Constraint }).Constraint ?? {});
     case 'AT_ValidateConstraint':
@@ -291,7 +324,8 @@ function alterSub(table: Relation, cmd: AlterTableCmd): Sub {
     case 'AT_DetachPartition':
       return { name, mode: 'ACCESS EXCLUSIVE', touch: 'none' };
     default:
-      if (SHARE_UPDATE_SUBS.has(sub)) return { name, mode: 'SHARE UPDATE EXCLUSIVE', touch: sub === 'AT_AttachPartition' ? 'scan' : 'none' };
+      if (SHARE_UPDATE_SUBS.has(sub))
+        return { name, mode: 'SHARE UPDATE EXCLUSIVE', touch: sub === 'AT_AttachPartition' ? 'scan' : 'none' };
       if (SHARE_ROW_SUBS.has(sub)) return { name, mode: 'SHARE ROW EXCLUSIVE', touch: 'none' };
       return { name, mode: 'ACCESS EXCLUSIVE', touch: 'none' }; // the documented default of ALTER TABLE
   }
@@ -313,7 +347,8 @@ function addColumn(table: Relation, def: ColumnDef): Sub {
   const fallback = constraints.find((c) => c.contype === 'CONSTR_DEFAULT')?.raw_expr;
   const functions = fallback ? functionCalls(fallback) : [];
   const checks = constraints.some((c) => c.contype === 'CONSTR_CHECK' || c.contype === 'CONSTR_FOREIGN');
-  const hazards: Hazard[] = always || functions.length ? [{ check: 'volatile-default', table, column: def.colname, functions, ...(always && { always }) }] : [];
+  const hazards: Hazard[] =
+    always || functions.length ? [{ check: 'volatile-default', table, column: def.colname, functions, ...(always && { always }) }] : [];
   return { name: 'ADD COLUMN', mode: 'ACCESS EXCLUSIVE', touch: always ? 'rewrite' : checks ? 'scan' : 'none', hazards };
 }
 
@@ -342,7 +377,12 @@ function alterType(table: Relation, column: string, def: ColumnDef): Sub {
     array: (t.arrayBounds ?? []).length > 0,
     using: def.raw_default !== undefined,
   };
-  return { name: 'ALTER COLUMN TYPE', mode: 'ACCESS EXCLUSIVE', touch: 'rewrite', hazards: [{ check: 'column-type-rewrite', table, column, type }] };
+  return {
+    name: 'ALTER COLUMN TYPE',
+    mode: 'ACCESS EXCLUSIVE',
+    touch: 'rewrite',
+    hazards: [{ check: 'column-type-rewrite', table, column, type }],
+  };
 }
 
 /** ADD CONSTRAINT: CHECK takes ACCESS EXCLUSIVE, a FOREIGN KEY SHARE ROW EXCLUSIVE on both tables; both scan unless NOT VALID. */
@@ -353,7 +393,14 @@ function addConstraint(table: Relation, c: Constraint): Sub {
   const hazards: Hazard[] = valid ? [{ check: 'constraint-not-valid', table }] : [];
   if (c.contype === 'CONSTR_FOREIGN') {
     const other = lock(rel(c.pktable), 'SHARE ROW EXCLUSIVE', valid ? 'scan' : 'none');
-    return { name: `ADD FOREIGN KEY${valid ? '' : ' NOT VALID'}`, mode: 'SHARE ROW EXCLUSIVE', touch: valid ? 'scan' : 'none', hazards, others: [other], constraint };
+    return {
+      name: `ADD FOREIGN KEY${valid ? '' : ' NOT VALID'}`,
+      mode: 'SHARE ROW EXCLUSIVE',
+      touch: valid ? 'scan' : 'none',
+      hazards,
+      others: [other],
+      constraint,
+    };
   }
   if (c.contype === 'CONSTR_CHECK') {
     return { name: `ADD CHECK${valid ? '' : ' NOT VALID'}`, mode: 'ACCESS EXCLUSIVE', touch: valid ? 'scan' : 'none', hazards, constraint };
@@ -368,7 +415,10 @@ function addConstraint(table: Relation, c: Constraint): Sub {
  * @example notNullColumn(parsedExpr('a IS NOT NULL AND b > 0')) // 'a'
  */
 export function notNullColumn(expr: unknown): string | undefined {
-  const e = expr as { NullTest?: { arg?: { ColumnRef?: { fields?: Node[] } }; nulltesttype?: string }; BoolExpr?: { boolop?: string; args?: unknown[] } };
+  const e = expr as {
+    NullTest?: { arg?: { ColumnRef?: { fields?: Node[] } }; nulltesttype?: string };
+    BoolExpr?: { boolop?: string; args?: unknown[] };
+  };
   if (e?.NullTest?.nulltesttype === 'IS_NOT_NULL') {
     const fields = names(e.NullTest.arg?.ColumnRef?.fields);
     return fields.length === 1 ? fields[0] : undefined;

@@ -11,7 +11,15 @@ export function initialState(input: MigrationInput, now: Date): MigrationState {
     paused: false,
     rowsEstimated: 0,
     backfill: { rowsScanned: 0, rowsUpdated: 0, rowsFailed: 0, batches: 0, activeMs: 0, recentRate: 0, done: false, pass: 1 },
-    audit: [{ at: now.toISOString(), action: 'started', by: input.startedBy, detail: `spec ${input.specHash}` }],
+    audit: [
+      { at: now.toISOString(), action: 'started', by: input.startedBy, detail: `spec ${input.specHash}` },
+      ...(input.unsafe ?? []).map((u) => ({
+        at: now.toISOString(),
+        action: 'unsafe DDL allowed',
+        by: input.startedBy,
+        detail: `${u.check}: ${u.reason}`,
+      })),
+    ],
   };
 }
 
