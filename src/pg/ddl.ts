@@ -148,12 +148,14 @@ async function statementDone(pool: Pool, info: StatementInfo, s: Settings): Prom
   return rows[0].n === names.length ? 'done' : 'run';
 }
 
-/** Drops the index when it is INVALID (a concurrent build that did not finish), concurrently, under the lock timeout. */
+/** Drops the index when it is INVALID and no session builds it (a concurrent build that did not finish), concurrently, under the lock timeout. */
 async function dropInvalidIndex(pool: Pool, index: Relation, s: Settings): Promise<void> {
-  const { rows } = await pool.query(`SELECT NOT indisvalid AS invalid FROM pg_index WHERE indexrelid = to_regclass($1::text)`, [
-    qualified(index),
-  ]);
-  if (!rows[0]?.invalid) return;
+  const { rows } = await pool.query(
+    `SELECT NOT i.indisvalid AND NOT EXISTS (SELECT FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid) AS invalid
+       FROM pg_index i WHERE i.indexrelid = to_regclass($1::text)`,
+    [qualified(index)],
+  );
+  if (!rows[0]?.invalid) return; // valid, gone, or still being built by another session
   await alone(pool, `DROP INDEX CONCURRENTLY IF EXISTS ${qualified(index)}`, `${s.lockTimeoutMs}ms`);
 }
 
