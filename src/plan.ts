@@ -52,7 +52,7 @@ export async function planMigration(pool: Pool, m: LoadedMigration, opts: { dead
   const d = m.definition;
   const info = await describeTable(pool, d.table, d.key);
   const review = await reviewDdl(pool, d);
-  const why = opts.trial === false ? '--no-trial' : review.refused.length ? 'the DDL was refused (see the findings)' : undefined;
+  const why = opts.trial === false ? '--no-trial' : review.refused.length ? 'the DDL was refused; see the findings' : undefined;
   const skipped: { trial: Trial; proof: Proof } = {
     trial: { ran: false, reason: `skipped (${why})` },
     proof: { checked: [], skipped: [`the whole trial (${why})`] },

@@ -106,8 +106,7 @@ function lockLine(l: ReviewedLock): string {
   const touch = { none: 'catalog only', scan: 'scans the table', rewrite: 'rewrites the table' }[l.touch];
   if (l.rows === undefined) return `${l.mode} on ${l.table} (not there yet), ${touch}`;
   const size = `${l.rows.toLocaleString('en-US')} rows, ${Math.max(1, Math.round((l.bytes ?? 0) / 1024)).toLocaleString('en-US')} kB`;
-  const est = l.estimate
-    ? `, about ${l.estimate.seconds < 1 ? 'under 1 s' : formatDuration(Math.round(l.estimate.seconds * 1000))} (${l.estimate.how})`
-    : '';
+  const e = l.estimate;
+  const est = e ? `, ${e.seconds < 1 ? 'under 1 s' : `about ${formatDuration(Math.round(e.seconds * 1000))}`} (${e.how})` : '';
   return `${l.mode} on ${l.table} (${size}), ${touch}${est}`;
 }

@@ -299,7 +299,7 @@ const SHARE_ROW_SUBS = new Set([
 
 function alterSub(table: Relation, cmd: AlterTableCmd): Sub {
   const sub = cmd.subtype ?? 'AT_Unknown';
-  const name = sub.replace(/^AT_/, '');
+  const name = SUB_NAMES[sub] ?? words(sub.replace(/^AT_/, ''));
   switch (sub) {
     case 'AT_AddColumn':
       return addColumn(table, (cmd.def as { ColumnDef?: ColumnDef }).ColumnDef ?? {});
@@ -329,6 +329,19 @@ function alterSub(table: Relation, cmd: AlterTableCmd): Sub {
       if (SHARE_ROW_SUBS.has(sub)) return { name, mode: 'SHARE ROW EXCLUSIVE', touch: 'none' };
       return { name, mode: 'ACCESS EXCLUSIVE', touch: 'none' }; // the documented default of ALTER TABLE
   }
+}
+
+/** Subcommand names as ALTER TABLE spells them, where the parser's enum does not say it plainly. */
+const SUB_NAMES: Record<string, string> = {
+  AT_ColumnDefault: 'SET/DROP DEFAULT',
+  AT_AddIndexConstraint: 'ADD CONSTRAINT USING INDEX',
+  AT_SetRelOptions: 'SET (storage parameters)',
+  AT_ResetRelOptions: 'RESET (storage parameters)',
+};
+
+/** `DropNotNull` → `DROP NOT NULL` (the parser's enum names, not SQL). */
+function words(camel: string): string {
+  return camel.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
 }
 
 const SERIAL_TYPES = new Set(['serial', 'serial4', 'bigserial', 'serial8', 'smallserial', 'serial2']);
