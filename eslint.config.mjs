@@ -18,17 +18,18 @@ const LAYERS = {
   store: ['contract', 'pg'],
   sql: ['contract', 'pg', 'store'],
   definition: ['contract'],
+  ddl: ['contract', 'pg', 'definition'],
   health: ['contract', 'pg', 'definition'],
   engine: ['contract', 'pg', 'store', 'sql', 'definition', 'health'],
   workflows: ['contract'],
-  activities: ['contract', 'pg', 'store', 'sql', 'definition', 'health', 'engine', 'metrics'],
+  activities: ['contract', 'pg', 'store', 'sql', 'definition', 'ddl', 'health', 'engine', 'metrics'],
   client: ['contract', 'definition', 'pg', 'config'],
-  cli: ['contract', 'pg', 'store', 'definition', 'client', 'config', 'plan', 'worker'],
+  cli: ['contract', 'pg', 'store', 'definition', 'ddl', 'client', 'config', 'plan', 'worker'],
 };
 const TOP_FILES = {
   config: ['contract'],
   metrics: ['contract', 'health'],
-  plan: ['contract', 'pg', 'sql', 'definition'],
+  plan: ['contract', 'pg', 'sql', 'definition', 'ddl'],
   index: ['contract', 'definition'],
   worker: ['contract', 'pg', 'store', 'definition', 'activities', 'client', 'config', 'metrics'],
 };

@@ -2,7 +2,8 @@ import type { Pool, PoolClient } from 'pg';
 import { FerryError } from './contract/errors';
 import { formatDuration } from './contract/duration';
 import { describeTable, type TableInfo } from './pg/catalog';
-import { ddlDefaults, needsOwnSession } from './pg/ddl';
+import { ddlDefaults } from './pg/ddl';
+import { assertDdlSafe, reviewDdl, type DdlReview } from './ddl/checks';
 import { isDefinitionError, LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate } from './pg/errors';
 import { RollbackWith, withTransaction } from './pg/transaction';
 import type { LoadedMigration } from './definition/registry';
@@ -17,6 +18,12 @@ export interface Plan {
   key: string[];
   estimatedRows: number;
   ddl: { expand: string[]; contract: string[]; rollback: string[] };
+  /**
+   * Each statement of expand.up, contract.up and expand.down read by PostgreSQL's parser: its
+   * locks, rewrite/scan, a duration forecast, and the dangerous forms found (`refused` makes
+   * `ferry plan` and `ferry start` exit 2; `overridden` lists the definition's `unsafe` reasons).
+   */
+  review: DdlReview;
   trial: Trial;
   /** What the trial proved against the database (rolled back), and what it could not run. */
   proof: Proof;
@@ -44,11 +51,13 @@ export type Trial =
 export async function planMigration(pool: Pool, m: LoadedMigration, opts: { deadlineMs?: number; trial?: boolean } = {}): Promise<Plan> {
   const d = m.definition;
   const info = await describeTable(pool, d.table, d.key);
+  const review = await reviewDdl(pool, d);
+  const why = opts.trial === false ? '--no-trial' : review.refused.length ? 'the DDL was refused; see the findings' : undefined;
   const skipped: { trial: Trial; proof: Proof } = {
-    trial: { ran: false, reason: 'skipped (--no-trial)' },
-    proof: { checked: [], skipped: ['the whole trial (--no-trial)'] },
+    trial: { ran: false, reason: `skipped (${why})` },
+    proof: { checked: [], skipped: [`the whole trial (${why})`] },
   };
-  const { trial, proof } = opts.trial === false ? skipped : await proveMigration(pool, m, info);
+  const { trial, proof } = why ? skipped : await proveMigration(pool, m, info, review);
   const concurrency = d.backfill.concurrency;
   const etaSeconds = trial.ran && trial.rowsPerSec > 0 ? Math.ceil(info.estimatedRows / (trial.rowsPerSec * concurrency)) : null;
   return {
@@ -58,6 +67,7 @@ export async function planMigration(pool: Pool, m: LoadedMigration, opts: { dead
     key: info.key.map((k) => k.name),
     estimatedRows: info.estimatedRows,
     ddl: ddlOf(m, info.quoted),
+    review,
     trial,
     proof,
     concurrency,
@@ -98,20 +108,31 @@ interface Step {
  * transaction: skipped and listed), ferry's dual-write function and trigger, one batch (`set`,
  * timed; or the read of `process`, planned with EXPLAIN, as its code may have side effects) and
  * the `verify.where` predicate (planned with EXPLAIN). `ferry plan` and `ferry start` run it
- * before anything changes.
- * @throws FerryError INVALID_DEFINITION naming the migration, the field and PostgreSQL's message
- * (exit 2); UNAVAILABLE when a lock was not granted in time or a statement ran too long (exit 1:
+ * before anything changes. First the dangerous-form checks (`reviewDdl`; pass `review` when done
+ * already): a finding the definition does not override refuses the migration before the trial.
+ * Statements that must run outside a transaction, that scan or rewrite a table with rows (an
+ * overridden finding) or that are long by nature (VALIDATE CONSTRAINT) are not run in the trial,
+ * which holds every lock it takes until it rolls back: they are listed as not proved.
+ * @throws FerryError INVALID_DEFINITION naming the migration, the field and PostgreSQL's message,
+ * or the dangerous forms found with their safe forms (exit 2); UNAVAILABLE when a lock was not granted in time or a statement ran too long (exit 1:
  * not the definition's fault; run again when the table is free).
  * @example await proveMigration(pool, migration, await describeTable(pool, 'posts'))
  */
-export async function proveMigration(pool: Pool, m: LoadedMigration, info: TableInfo): Promise<{ trial: Trial; proof: Proof }> {
+export async function proveMigration(
+  pool: Pool,
+  m: LoadedMigration,
+  info: TableInfo,
+  review?: DdlReview,
+): Promise<{ trial: Trial; proof: Proof }> {
+  const checked = review ?? (await reviewDdl(pool, m.definition));
+  assertDdlSafe(m.name, checked);
   const lockTimeoutMs = ddlDefaults().lockTimeoutMs;
   const settings = { lock_timeout: `${lockTimeoutMs}ms`, statement_timeout: '60s' };
   return withTransaction(
     pool,
     async (client) => {
       const proof: Proof = { checked: [], skipped: [] };
-      const steps = await proofSteps(client, m, info, proof);
+      const steps = await proofSteps(client, m, info, proof, checked);
       let trial: Trial = { ran: false, reason: 'process() may have side effects outside the database: its read was planned, not run' };
       for (const step of steps) {
         await client.query('SAVEPOINT ferry_proof');
@@ -133,14 +154,16 @@ export async function proveMigration(pool: Pool, m: LoadedMigration, info: Table
   );
 }
 
-async function proofSteps(client: PoolClient, m: LoadedMigration, info: TableInfo, proof: Proof): Promise<Step[]> {
+async function proofSteps(client: PoolClient, m: LoadedMigration, info: TableInfo, proof: Proof, review: DdlReview): Promise<Step[]> {
   const d = m.definition;
   const steps: Step[] = [];
-  d.expand.up.forEach((statement, i) => {
-    const field = d.expand.up.length > 1 ? `expand.up[${i}]` : 'expand.up';
-    if (needsOwnSession(statement)) proof.skipped.push(`${field} (CONCURRENTLY cannot run in a transaction; it runs at expand)`);
-    else steps.push({ field, run: (c) => c.query(statement) });
-  });
+  review.statements
+    .filter((s) => s.field.startsWith('expand.up'))
+    .forEach((s) => {
+      const why = notInTrial(s);
+      if (why) proof.skipped.push(`${s.field} (${why}; it runs at expand)`);
+      else steps.push({ field: s.field, run: (c) => c.query(s.text) });
+    });
   const expanded = steps.length > 0;
   if (d.dualWrite.by === 'trigger') {
     const { rows } = await client.query(`SELECT to_regnamespace('ferry') IS NOT NULL AS installed`);
@@ -164,6 +187,15 @@ async function proofSteps(client: PoolClient, m: LoadedMigration, info: TableInf
     steps.push({ field: 'verify.where', run: (c) => c.query(`EXPLAIN SELECT 1 FROM ${info.quoted} WHERE (\n${verifyWhere}\n)`) });
   }
   return steps;
+}
+
+/** Why a statement is not run inside the trial transaction, or undefined. */
+function notInTrial(s: DdlReview['statements'][number]): string | undefined {
+  if (s.outsideTransaction) return `${s.kind} cannot run in a transaction`;
+  if (s.kind.includes('VALIDATE CONSTRAINT')) return `${s.kind} scans the table; the trial would hold its other locks meanwhile`;
+  if (s.findings.length)
+    return `${s.kind} ${s.locks[0]?.touch === 'rewrite' ? 'rewrites' : 'scans'} the table (overridden: ${s.findings[0].check})`;
+  return undefined;
 }
 
 /**

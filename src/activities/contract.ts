@@ -23,7 +23,7 @@ export function createContractActivities(deps: ActivityDeps, opts: ContractOptio
       withHeartbeat(async () => {
         const statements = pick === 'contract' ? definition.contract.up : definition.expand.down;
         const dropped = await dualWrite.dropDualWriteTrigger(ref);
-        const ran = await runDdl(deps.pool, statements, ddl(opts.ddl));
+        const ran = await runDdl(deps.pool, statements, ddl({ field: pick === 'contract' ? 'contract.up' : 'expand.down', ...opts.ddl }));
         return {
           statements: dropped.statements + ran.statements,
           retries: dropped.retries + ran.retries,

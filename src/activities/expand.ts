@@ -1,6 +1,7 @@
 import type { MigrationRef, StatementsRun, TargetDescription } from '../contract/activities';
 import { FerryError } from '../contract/errors';
 import { acceptsSpecHash } from '../definition/registry';
+import { assertDdlSafe, reviewDdl } from '../ddl/checks';
 import { runDdl, type DdlOptions } from '../pg/ddl';
 import { completedRecord } from '../store/completed';
 import { withHeartbeat, withMigration, type ActiveMigration, type ActivityDeps } from './context';
@@ -37,16 +38,19 @@ export function createExpandActivities(deps: ActivityDeps, opts: ExpandOptions =
     },
 
     /**
-     * Runs `expand.up` through `runDdl` (short lock timeouts, retried), then installs ferry's
-     * dual-write trigger when the migration asks for one. Safe to run again: the author's
-     * statements use `IF NOT EXISTS` and the trigger is replaced. `statements` counts every
-     * statement run, the trigger's included.
+     * Checks the definition's DDL for dangerous forms first (as `ferry plan` and `ferry start` do:
+     * a start without DATABASE_URL could not), then runs `expand.up` through `runDdl` (short lock
+     * timeouts, retried; the CONCURRENTLY forms outside a transaction), then installs ferry's
+     * dual-write trigger when the migration asks for one. Safe to run again: `runDdl` skips a
+     * statement whose effect is there, the author's others use `IF NOT EXISTS`, and the trigger is
+     * replaced. `statements` counts every statement run, the trigger's included.
      */
     async expand(ref: MigrationRef): Promise<StatementsRun> {
       return withMigration(deps, ref, (m) =>
         withHeartbeat(async () => {
           await m.describe();
-          const up = await runDdl(deps.pool, m.definition.expand.up, m.ddl(opts.ddl));
+          assertDdlSafe(ref.name, await reviewDdl(deps.pool, m.definition));
+          const up = await runDdl(deps.pool, m.definition.expand.up, m.ddl({ field: 'expand.up', ...opts.ddl }));
           const trigger = await dualWrite.installDualWriteTrigger(ref);
           return {
             statements: up.statements + trigger.statements,

@@ -4,6 +4,7 @@ import { formatDuration, parseDuration } from '../contract/duration';
 import { EXIT, FerryError } from '../contract/errors';
 import { planMigration, type Plan } from '../plan';
 import { loadMigration } from '../definition/registry';
+import { assertDdlSafe, type ReviewedLock, type ReviewedStatement } from '../ddl/checks';
 
 /** Concurrency from which the plan stops advising more partitions. */
 const HIGH_CONCURRENCY = 8;
@@ -19,6 +20,7 @@ export async function planCommand(name: string, opts: { deadline?: string; trial
       throw databaseError(name, err);
     });
     console.log(opts.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+    assertDdlSafe(name, plan.review); // printed above; refused here: exit 2
     return plan.deadline && !plan.deadline.meets ? EXIT.failed : EXIT.ok;
   } finally {
     await pool.end();
@@ -68,6 +70,7 @@ export function formatPlan(p: Plan): string {
   }
   return [
     ...lines,
+    ...reviewLines(p),
     '',
     ...block('expand', p.ddl.expand),
     ...block('contract', p.ddl.contract),
@@ -76,3 +79,34 @@ export function formatPlan(p: Plan): string {
 }
 
 const partitions = (n: number) => (n === 1 ? '1 partition' : `${n} partitions at once`);
+
+/** The DDL forecast: each statement's locks, rewrite/scan and duration, its findings and overrides. */
+function reviewLines(p: Plan): string[] {
+  const r = p.review;
+  const lines = ['', "DDL forecast (read by PostgreSQL's parser; durations = table size ÷ a measured rate, see README):"];
+  for (const s of r.statements) lines.push(...statementLines(s));
+  for (const u of r.unused) lines.push(`  unsafe: ${u.check} is overridden ("${u.reason}") but nothing needs it; remove it`);
+  if (r.refused.length)
+    lines.push(`  ${r.refused.length} dangerous form(s) REFUSED: ferry plan and ferry start exit 2 until fixed or overridden`);
+  return lines;
+}
+
+function statementLines(s: ReviewedStatement): string[] {
+  const head = `  ${s.field}: ${s.kind}${s.outsideTransaction ? ', outside a transaction' : ''}`;
+  const locks = s.locks.length ? s.locks.map((l) => `      ${lockLine(l)}`) : ['      no table lock ferry can name'];
+  const findings = s.findings.flatMap((f) =>
+    f.override !== undefined
+      ? [`      allowed by unsafe [${f.check}]: "${f.override}" (${f.problem})`]
+      : [`      REFUSED [${f.check}]: ${f.problem}`, `        instead: ${f.safe}`],
+  );
+  return [head, ...locks, ...findings];
+}
+
+function lockLine(l: ReviewedLock): string {
+  const touch = { none: 'catalog only', scan: 'scans the table', rewrite: 'rewrites the table' }[l.touch];
+  if (l.rows === undefined) return `${l.mode} on ${l.table} (not there yet), ${touch}`;
+  const size = `${l.rows.toLocaleString('en-US')} rows, ${Math.max(1, Math.round((l.bytes ?? 0) / 1024)).toLocaleString('en-US')} kB`;
+  const e = l.estimate;
+  const est = e ? `, ${e.seconds < 1 ? 'under 1 s' : `about ${formatDuration(Math.round(e.seconds * 1000))}`} (${e.how})` : '';
+  return `${l.mode} on ${l.table} (${size}), ${touch}${est}`;
+}

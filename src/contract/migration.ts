@@ -62,6 +62,8 @@ export interface MigrationInput {
    * Absent when all exist, and in migrations started before 0.2 (which upsert all).
    */
   missingSearchAttributes?: string[];
+  /** The definition's `unsafe` overrides of the dangerous-DDL checks, with the author's reasons (audit trail). */
+  unsafe?: { check: string; reason: string }[];
 }
 
 /** One line of the audit trail: who did what, when. */

@@ -154,6 +154,18 @@ const afterEntry = z.preprocess(
     })
     .strict(),
 );
+ * One dangerous-DDL check the author overrides (`src/ddl/checks.ts` lists the checks), with why it
+ * is safe here; `ferry plan` shows the reason and `ferry start` records it in the audit trail.
+ */
+const unsafeSchema = z
+  .object({
+    check: sqlText,
+    reason: z
+      .string()
+      .trim()
+      .min(10, 'say why this is safe here (at least 10 characters); it is shown by "ferry plan" and kept in the audit trail'),
+  })
+  .strict();
 
 export const definitionSchema = z
   .object({
@@ -178,6 +190,10 @@ export const definitionSchema = z
     contract: z.object({ up: sqlList, after: duration.default('7d'), approval: approvalSchema.default(true) }).strict(),
     /** Migrations this one waits for before it expands: completed, or a named phase reached. */
     after: z.array(afterEntry).default([]),
+    unsafe: z
+      .array(unsafeSchema)
+      .refine((list) => new Set(list.map((u) => u.check)).size === list.length, { message: 'each check may be overridden once' })
+      .default([]),
   })
   .strict();
 

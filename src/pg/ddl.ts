@@ -2,8 +2,11 @@ import type { Pool } from 'pg';
 import { parseDuration } from '../contract/duration';
 import { FerryError } from '../contract/errors';
 import { isDefinitionError, LOCK_NOT_AVAILABLE, sqlstate } from './errors';
-import { literal } from './quote';
+import { analyzeStatements, needsOwnSession, type Relation, type StatementInfo } from './parse';
+import { literal, quoteIdent } from './quote';
 import { releaseAfter, withTransaction } from './transaction';
+
+export { needsOwnSession };
 
 /** How `runDdl` runs statements. Every field has a default. */
 export interface DdlOptions {
@@ -21,12 +24,18 @@ export interface DdlOptions {
   onRetry?: (retry: { statement: number; attempt: number; delayMs: number }) => void;
   /** Waits between attempts; tests may replace it. */
   sleep?: (ms: number) => Promise<void>;
+  /** The definition field the statements come from (`expand.up`), for parse errors. */
+  field?: string;
 }
 
 /** What `runDdl` did: statements run and lock-timeout retries taken. */
 export interface DdlResult {
   statements: number;
   retries: number;
+  /** Statements whose effect was already there (a valid index of that name, constraints of those names): not run again. */
+  skipped: number;
+  /** INVALID indexes (an interrupted CREATE INDEX CONCURRENTLY) dropped before building them again. */
+  rebuilt: number;
 }
 
 const BACKOFF_FIRST_MS = 50;
@@ -49,15 +58,6 @@ export function ddlDefaults(
 }
 
 /**
- * True for statements PostgreSQL refuses inside a transaction block: anything `CONCURRENTLY`,
- * and `VACUUM`. `runDdl` runs those alone, with session-level settings.
- * @example needsOwnSession('CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a)') // true
- */
-export function needsOwnSession(statement: string): boolean {
-  return /\bCONCURRENTLY\b/i.test(statement) || /^\s*VACUUM\b/i.test(statement);
-}
-
-/**
  * Wait before attempt `attempt + 1`: exponential from 50 ms, capped at 10 s, half of it random
  * (jitter) so that several waiters do not retry in step.
  * @example backoffMs(1, () => 0) // 25
@@ -68,41 +68,103 @@ export function backoffMs(attempt: number, random: () => number = Math.random): 
 }
 
 /**
- * Runs DDL without queueing the application behind it. Each statement runs in its own short
- * transaction under `SET LOCAL lock_timeout` and `statement_timeout`, so a statement waiting for
- * a lock blocks other sessions for at most the lock timeout. `CONCURRENTLY` and `VACUUM` run
- * alone with session settings that are reset afterwards. When the lock is not available (55P03)
+ * Runs DDL without queueing the application behind it. Each statement is read by PostgreSQL's
+ * parser (`src/pg/parse.ts`) and runs in its own short transaction under `SET LOCAL lock_timeout`
+ * and `statement_timeout`, so a statement waiting for a lock blocks other sessions for at most the
+ * lock timeout. The forms that cannot run in a transaction block or that are long and
+ * non-blocking (`CREATE`/`DROP INDEX CONCURRENTLY`, `REINDEX CONCURRENTLY`, `VACUUM`,
+ * `ALTER TABLE ... VALIDATE CONSTRAINT`) run alone, outside a transaction, with a session
+ * `lock_timeout` and no statement timeout, reset afterwards. When the lock is not available (55P03)
  * the statement is retried with exponential backoff and jitter, up to `attempts` times; then a
  * retryable FerryError UNAVAILABLE names the table and how to find the blocking transaction.
  *
- * Statements must be safe to run twice (`IF [NOT] EXISTS`): a crash can repeat them. A
- * `CREATE INDEX CONCURRENTLY` that timed out leaves an invalid index that `IF NOT EXISTS` then
- * skips; precede it with `DROP INDEX CONCURRENTLY IF EXISTS` when that matters.
+ * Resuming after a crash: before each statement `statementDone` asks the catalog whether its
+ * effect is already there (a valid index of its name; every constraint an ADD CONSTRAINT names),
+ * and skips it then; an INVALID index of its name (a concurrent build that was interrupted or
+ * failed) is dropped `CONCURRENTLY` and built again. Other statements must be safe to run twice
+ * (`IF [NOT] EXISTS`).
  *
  * @example await runDdl(pool, ['ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_uuid uuid'], { table: '"public"."posts"' })
  * @throws FerryError UNAVAILABLE (lock not available after all attempts), INVALID_DEFINITION
- *   (the statement is wrong: SQLSTATE class 42) or FAILED (any other error).
+ *   (the statement is wrong: SQLSTATE class 42, or the parser refuses it) or FAILED (any other error).
  */
 export async function runDdl(pool: Pool, statements: string[], opts: DdlOptions = {}): Promise<DdlResult> {
   const settings = { ...ddlDefaults(), ...definedOnly(opts) };
-  let retries = 0;
-  for (const [index, statement] of statements.entries()) {
+  const infos = await analyzeStatements(statements, opts.field ?? 'DDL statement');
+  const result: DdlResult = { statements: statements.length, retries: 0, skipped: 0, rebuilt: 0 };
+  for (const [index, info] of infos.entries()) {
     for (let attempt = 1; ; attempt++) {
       try {
-        await runOnce(pool, statement, settings);
+        const state = await statementDone(pool, info, settings);
+        if (state === 'done') {
+          result.skipped++;
+          opts.log?.('ddl: already applied, skipped', { table: opts.table, statement: index + 1 });
+        } else {
+          if (state === 'rebuilt') result.rebuilt++;
+          await runOnce(pool, info, settings);
+        }
         break;
       } catch (err) {
-        if (sqlstate(err) !== LOCK_NOT_AVAILABLE) throw statementError(err, statement, index, statements.length, opts.table);
-        if (attempt >= settings.attempts) throw await lockError(pool, statement, attempt, settings.lockTimeoutMs, opts.table);
+        if (info.index?.create && info.index.concurrent) await dropInvalidIndex(pool, info.index, settings).catch(() => undefined);
+        if (sqlstate(err) !== LOCK_NOT_AVAILABLE) throw statementError(err, info.text, index, statements.length, opts.table);
+        if (attempt >= settings.attempts) throw await lockError(pool, info.text, attempt, settings.lockTimeoutMs, opts.table);
         const delayMs = backoffMs(attempt);
-        retries++;
+        result.retries++;
         opts.log?.('ddl: lock not available, retrying', { table: opts.table, statement: index + 1, attempt, delayMs });
         opts.onRetry?.({ statement: index + 1, attempt, delayMs });
         await (opts.sleep ?? sleep)(delayMs);
       }
     }
   }
-  return { statements: statements.length, retries };
+  return result;
+}
+
+/**
+ * Whether a statement's effect is already there: `done` (skip it), `rebuilt` (an INVALID index of
+ * its name was dropped: build it again) or `run`. An index another session is still building
+ * counts as a lock not available: the caller waits and asks again.
+ */
+async function statementDone(pool: Pool, info: StatementInfo, s: Settings): Promise<'done' | 'rebuilt' | 'run'> {
+  if (info.index?.create) {
+    const { rows } = await pool.query(
+      `SELECT i.indisvalid AS valid, p.pid AS building FROM pg_index i
+         LEFT JOIN pg_stat_progress_create_index p ON p.index_relid = i.indexrelid
+        WHERE i.indexrelid = to_regclass($1::text)`,
+      [qualified(info.index)],
+    );
+    if (!rows[0]) return 'run';
+    if (rows[0].valid) return 'done';
+    if (rows[0].building) throw lockNotAvailable(`index ${qualified(info.index)} is being built by pid ${rows[0].building}`);
+    await dropInvalidIndex(pool, info.index, s);
+    return 'rebuilt';
+  }
+  const adds = info.adds;
+  const names = adds?.constraints.flatMap((c) => (c.name ? [c.name] : [])) ?? [];
+  if (!adds?.only || names.length === 0) return 'run';
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = to_regclass($1::text) AND conname = ANY($2::text[])`,
+    [qualified(adds.table), names],
+  );
+  return rows[0].n === names.length ? 'done' : 'run';
+}
+
+/** Drops the index when it is INVALID and no session builds it (a concurrent build that did not finish), concurrently, under the lock timeout. */
+async function dropInvalidIndex(pool: Pool, index: Relation, s: Settings): Promise<void> {
+  const { rows } = await pool.query(
+    `SELECT NOT i.indisvalid AND NOT EXISTS (SELECT FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid) AS invalid
+       FROM pg_index i WHERE i.indexrelid = to_regclass($1::text)`,
+    [qualified(index)],
+  );
+  if (!rows[0]?.invalid) return; // valid, gone, or still being built by another session
+  await alone(pool, `DROP INDEX CONCURRENTLY IF EXISTS ${qualified(index)}`, `${s.lockTimeoutMs}ms`);
+}
+
+function qualified(r: Relation): string {
+  return r.schema ? `${quoteIdent(r.schema)}.${quoteIdent(r.name)}` : quoteIdent(r.name);
+}
+
+function lockNotAvailable(message: string): Error {
+  return Object.assign(new Error(message), { code: LOCK_NOT_AVAILABLE, severity: 'ERROR' });
 }
 
 type Settings = ReturnType<typeof ddlDefaults>;
@@ -120,20 +182,23 @@ function positiveInt(value: number, what: string): number {
   throw new FerryError('BAD_INPUT', `DDL option "${what}" is ${value}; it must be a positive number.`);
 }
 
-/** One statement: in a transaction with local timeouts, or alone (CONCURRENTLY, VACUUM) with session timeouts reset after. */
-async function runOnce(pool: Pool, statement: string, s: Settings): Promise<void> {
+/** One statement: in a transaction with local timeouts, or alone (outside a transaction) with a session lock timeout. */
+async function runOnce(pool: Pool, info: StatementInfo, s: Settings): Promise<void> {
+  if (info.outsideTransaction || info.long) return alone(pool, info.text, `${s.lockTimeoutMs}ms`);
   const timeouts = { lock_timeout: `${s.lockTimeoutMs}ms`, statement_timeout: `${s.statementTimeoutMs}ms` };
-  if (!needsOwnSession(statement)) {
-    await withTransaction(pool, (client) => client.query(statement), { settings: timeouts });
-    return;
-  }
+  await withTransaction(pool, (client) => client.query(info.text), { settings: timeouts });
+}
+
+/**
+ * A statement outside any transaction block, on a connection of its own: session `lock_timeout`,
+ * no `statement_timeout` (a concurrent build or a validation reads the whole table, and blocks
+ * no reader or writer meanwhile); both reset before the connection goes back to the pool.
+ */
+async function alone(pool: Pool, statement: string, lockTimeout: string): Promise<void> {
   const client = await pool.connect();
   let failure: unknown;
   try {
-    await client.query(`SELECT set_config('lock_timeout', $1::text, false), set_config('statement_timeout', $2::text, false)`, [
-      timeouts.lock_timeout,
-      timeouts.statement_timeout,
-    ]);
+    await client.query(`SELECT set_config('lock_timeout', $1::text, false), set_config('statement_timeout', '0', false)`, [lockTimeout]);
     await client.query(statement);
   } catch (err) {
     failure = err;

@@ -19,6 +19,12 @@ export function initialState(input: MigrationInput, now: Date): MigrationState {
         ...(input.startedIdentity ? { identity: input.startedIdentity } : {}),
         detail: `spec ${input.specHash}`,
       },
+      ...(input.unsafe ?? []).map((u) => ({
+        at: now.toISOString(),
+        action: 'unsafe DDL allowed',
+        by: input.startedBy,
+        detail: `${u.check}: ${u.reason}`,
+      })),
     ],
   };
 }

@@ -22,16 +22,26 @@ async function seed(db: TestDatabase): Promise<void> {
     ANALYZE accounts;`);
 }
 
+/** SET NOT NULL the safe way on a table with rows: a validated CHECK first, so that it scans nothing. */
+const CONTRACT = `[
+    'ALTER TABLE accounts ADD CONSTRAINT accounts_email_lower_not_null CHECK (email_lower IS NOT NULL) NOT VALID',
+    'ALTER TABLE accounts VALIDATE CONSTRAINT accounts_email_lower_not_null',
+    'ALTER TABLE accounts ALTER COLUMN email_lower SET NOT NULL',
+  ]`;
+
 /** A migration to a unique, lower-cased email column; the contract makes it NOT NULL and drops nothing else. */
 const MIGRATION = `export default {
   table: 'accounts',
   expand: {
-    up: ['ALTER TABLE accounts ADD COLUMN IF NOT EXISTS email_lower text', 'CREATE UNIQUE INDEX IF NOT EXISTS accounts_email_lower ON accounts (email_lower)'],
+    up: [
+      'ALTER TABLE accounts ADD COLUMN IF NOT EXISTS email_lower text',
+      'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_lower ON accounts (email_lower)',
+    ],
     down: ['DROP INDEX IF EXISTS accounts_email_lower', 'ALTER TABLE accounts DROP COLUMN IF EXISTS email_lower'],
   },
   dualWrite: { by: 'trigger', body: 'NEW.email_lower := lower(NEW.email);' },
   backfill: { where: 'email_lower IS NULL', set: 'email_lower = lower(email)', batchSize: 500 },
-  contract: { up: 'ALTER TABLE accounts ALTER COLUMN email_lower SET NOT NULL' },
+  contract: { up: ${CONTRACT} },
 };
 `;
 
@@ -133,7 +143,7 @@ describe('approve --accept-failed-rows', () => {
     await seed(db);
     h = createHarness(db, {});
     // A contract that can run with rows left behind: their email_lower stays NULL.
-    h.addMigration('accounts-accept', MIGRATION.replace("'ALTER TABLE accounts ALTER COLUMN email_lower SET NOT NULL'", "'SELECT 1'"));
+    h.addMigration('accounts-accept', MIGRATION.replace(CONTRACT, "'SELECT 1'"));
   });
 
   afterAll(async () => {
