@@ -86,6 +86,13 @@ const backfillSchema = z
       .min(10, 'must be at least 10 ms')
       .max(60_000, 'must be at most 60000 ms; a batch is one transaction and holds its row locks that long')
       .default(200),
+    // A batch runs as transactions of about this long, each with its own checkpoint: how long
+    // row locks are held, apart from the batch's size (throughput, health checks, heartbeats).
+    maxLockMs: z
+      .number({ message: 'must be a number of milliseconds, e.g. 25' })
+      .min(1, 'must be at least 1 ms')
+      .max(60_000, 'must be at most 60000 ms; row locks are held that long')
+      .default(25),
     minBatchSize: batchRows('default 10'),
     maxBatchSize: batchRows('default 50000'),
     lockTimeout: duration.default('2s'),

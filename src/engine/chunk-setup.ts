@@ -29,11 +29,15 @@ export interface ChunkSettings {
   timeoutRetries: number;
   /** `backfill.pause` between batches. */
   pauseMs: number;
+  /** Commit batch transactions with `synchronous_commit = on` (default off; see `batchSettings`). */
+  synchronousCommit: boolean;
 }
 
 /** The worker's shared parts a chunk uses (see `resources.ts`), and its metrics. */
 export interface ChunkTools {
   sizer: BatchSizer;
+  /** Rows a transaction of a batch, aiming at `backfill.maxLockMs`. */
+  txSizer: BatchSizer;
   rateLimit: RateLimit;
   gate: HealthGate;
   metrics?: EngineMetrics;
@@ -57,6 +61,7 @@ export function chunkSettings(backfill: MigrationDefinition['backfill'], options
     backoff: { ...DEFAULT_BACKOFF, ...options.health?.backoff },
     timeoutRetries: options.timeoutRetries ?? 5,
     pauseMs: parseDuration(backfill.pause, 'backfill.pause'),
+    synchronousCommit: options.synchronousCommit ?? false,
   };
 }
 

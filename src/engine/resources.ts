@@ -21,6 +21,11 @@ export interface EngineOptions {
   health?: HealthGateOptions & { backoff?: Partial<ThrottleBackoff> };
   /** Batches in a row that may hit lock_timeout/statement_timeout before the chunk fails (retryable); default 5. */
   timeoutRetries?: number;
+  /**
+   * Commit batch transactions with `synchronous_commit = on`; default false (off: it loses no
+   * correctness, see `batchSettings` in batch.ts). For measuring the difference.
+   */
+  synchronousCommit?: boolean;
 }
 
 /**
@@ -34,7 +39,9 @@ export interface ChunkResources {
   gate(migration: LoadedMigration, table: TableInfo): HealthGate;
   /** The partition's sizer; made from `start` (the checkpoint's last batch size) on a miss. */
   sizer(migration: LoadedMigration, input: BackfillChunkInput, start?: number): BatchSizer;
-  /** Drops the partition's sizer (it is done). */
+  /** The partition's transaction sizer, aiming at `backfill.maxLockMs`. */
+  txSizer(migration: LoadedMigration, input: BackfillChunkInput): BatchSizer;
+  /** Drops the partition's sizers (it is done). */
   forget(migration: LoadedMigration, input: BackfillChunkInput): void;
 }
 
@@ -46,6 +53,7 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
   const limiters = new Map<string, RateLimit>();
   const gates = new Map<string, HealthGate>();
   const sizers = new Map<string, BatchSizer>();
+  const txSizers = new Map<string, BatchSizer>();
   const newSizer = options.batchSizer ?? defaultSizer;
   const partitionKey = (m: LoadedMigration, i: BackfillChunkInput) => `${m.name}/${m.specHash}/${i.runId}/${i.partition}`;
   return {
@@ -55,7 +63,11 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
         createHealthGate(pool, healthChecks(table.quoted, m.definition.backfill), options.health),
       ),
     sizer: (m, input, start) => cached(sizers, partitionKey(m, input), () => newSizer(m, start)),
-    forget: (m, input) => sizers.delete(partitionKey(m, input)),
+    txSizer: (m, input) => cached(txSizers, partitionKey(m, input), () => transactionSizer(m)),
+    forget: (m, input) => {
+      sizers.delete(partitionKey(m, input));
+      txSizers.delete(partitionKey(m, input));
+    },
   };
 }
 
@@ -63,6 +75,16 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
 function defaultSizer(m: LoadedMigration, start?: number): BatchSizer {
   const t = backfillTuning(m.definition.backfill);
   return adaptiveBatchSizer({ start: start ?? t.startSize, targetMs: t.targetBatchMs, min: t.minBatchSize, max: t.maxBatchSize });
+}
+
+/**
+ * The transaction sizer: adaptive, aiming at `backfill.maxLockMs`, from `backfill.batchSize`
+ * rows. Its size only caps a transaction (a batch smaller than it is one transaction); a
+ * transaction that blocked the application shrinks it, so under contention locks get shorter still.
+ */
+function transactionSizer(m: LoadedMigration): BatchSizer {
+  const t = backfillTuning(m.definition.backfill);
+  return adaptiveBatchSizer({ start: t.startSize, targetMs: t.maxLockMs, min: t.minBatchSize, max: t.maxBatchSize });
 }
 
 /** `map.get(key)`, made and stored on a miss; the oldest entry goes beyond 1000 (runs that never finished). */
