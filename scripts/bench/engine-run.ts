@@ -60,7 +60,7 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
     let batches = 0;
     let throttledMs = 0;
     let throttleReason: string | undefined;
-    for (let done = false; !done; ) {
+    for (let done = false; !done;) {
       const r = await engine.runChunk(migration, { ...ref, partition: 0, maxMs: 120_000 }, benchPort());
       batches += r.batches;
       throttledMs += r.throttledMs;
@@ -68,9 +68,21 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
       done = r.done;
     }
     const endMs = Date.now();
-    const totals = (await pool.query(`SELECT sum(rows_scanned)::float8 AS rows, sum(batches)::int AS tx FROM ferry.backfill_checkpoints`)).rows[0];
+    const totals = (await pool.query(`SELECT sum(rows_scanned)::float8 AS rows, sum(batches)::int AS tx FROM ferry.backfill_checkpoints`))
+      .rows[0];
     const seconds = (endMs - startMs) / 1000;
-    return { label: variant.label, startMs, endMs, seconds, rows: totals.rows, rowsPerSec: totals.rows / seconds, transactions: totals.tx, batches, throttledMs, throttleReason };
+    return {
+      label: variant.label,
+      startMs,
+      endMs,
+      seconds,
+      rows: totals.rows,
+      rowsPerSec: totals.rows / seconds,
+      transactions: totals.tx,
+      batches,
+      throttledMs,
+      throttleReason,
+    };
   } finally {
     await pool.end();
   }
@@ -79,5 +91,10 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
 /** A port that heartbeats nowhere and logs to nothing: the bench reads the checkpoints. */
 function benchPort(): EnginePort {
   const controller = new AbortController();
-  return { heartbeat: () => undefined, sleep: (ms) => abortableDelay(ms, controller.signal), signal: controller.signal, log: () => undefined };
+  return {
+    heartbeat: () => undefined,
+    sleep: (ms) => abortableDelay(ms, controller.signal),
+    signal: controller.signal,
+    log: () => undefined,
+  };
 }

@@ -66,8 +66,19 @@ export async function sweep(s: InterleaveSettings, prefix: string, variants: Eng
   return points;
 }
 
-function point(label: string, rowsPerSec: number, r: { p50Ratio: number; p99Ratio: number; during: { p99Ms: number }; baseline: { p99Ms: number } }): SweepPoint {
-  return { label, rowsPerSec: Math.round(rowsPerSec), p50Ratio: r.p50Ratio, p99Ratio: r.p99Ratio, p99Ms: r.during.p99Ms, baselineP99Ms: r.baseline.p99Ms };
+function point(
+  label: string,
+  rowsPerSec: number,
+  r: { p50Ratio: number; p99Ratio: number; during: { p99Ms: number }; baseline: { p99Ms: number } },
+): SweepPoint {
+  return {
+    label,
+    rowsPerSec: Math.round(rowsPerSec),
+    p50Ratio: r.p50Ratio,
+    p99Ratio: r.p99Ratio,
+    p99Ms: r.during.p99Ms,
+    baselineP99Ms: r.baseline.p99Ms,
+  };
 }
 
 function arg(argv: string[], flag: string, fallback: string): string {
@@ -91,12 +102,20 @@ async function main(): Promise<void> {
     baselineSeconds: Number(arg(argv, '--baseline-seconds', '5')),
     outDir: path.join(__dirname, '..', '..', 'bench-results'),
   };
-  log(`generating ${rows} rows in "${template}"; load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
+  log(
+    `generating ${rows} rows in "${template}"; load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' ')}`,
+  );
   await createTemplate(ADMIN_URL, template, rows);
   try {
     const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS) : LOCK_VARIANTS;
     const points = await sweep(s, `ferry_sweep_${stamp}`, variants);
-    for (const p of points) log(`${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)`);
+    for (const p of points)
+      log(
+        `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)`,
+      );
     console.log(JSON.stringify({ rows, set, loadAverage: os.loadavg().map((v) => round(v, 2)), points }));
   } finally {
     await dropDatabases(ADMIN_URL, [template]);

@@ -67,7 +67,11 @@ export async function interleaved<T extends { startMs: number; endMs: number }>(
   }
 }
 
-function summariseWindows<T extends { startMs: number; endMs: number }>(result: T, samples: LoadSample[], baselines: Window[]): Interleaved<T> {
+function summariseWindows<T extends { startMs: number; endMs: number }>(
+  result: T,
+  samples: LoadSample[],
+  baselines: Window[],
+): Interleaved<T> {
   const backfill = { startMs: result.startMs, endMs: result.endMs };
   const during = summarise(samples, [backfill]);
   const base = summarise(samples, baselines);

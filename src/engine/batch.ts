@@ -54,7 +54,8 @@ export async function runBatch(chunk: Chunk, cursor: Cursor, size: number, progr
   while (progress.scanned < size) {
     const rows = Math.min(size - progress.scanned, txSizer.next());
     const t0 = Date.now();
-    const tx = await runTransaction(chunk, cursor, rows).catch((err: unknown) => {
+    const last = progress.scanned + rows >= size;
+    const tx = await runTransaction(chunk, cursor, rows, last).catch((err: unknown) => {
       txSizer.observe(Date.now() - t0, 0, true);
       throw err;
     });
@@ -75,10 +76,13 @@ function addOutcome(sum: BatchOutcome, tx: BatchOutcome): void {
   sum.stop = tx.stop;
 }
 
-/** One transaction of `size` rows from `cursor`; once committed, moves `cursor` past it. */
-async function runTransaction(chunk: Chunk, cursor: Cursor, size: number): Promise<BatchOutcome> {
+/**
+ * One transaction of `size` rows from `cursor`; once committed, moves `cursor` past it. The batch's
+ * `last` transaction counts the sessions it blocked (for the batch sizer's contention rule).
+ */
+async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean): Promise<BatchOutcome> {
   try {
-    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, size));
+    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, size, last));
     if (result.work !== undefined) advanceCursor(cursor, result.work, size);
     return result.outcome;
   } catch (err) {
@@ -89,12 +93,18 @@ async function runTransaction(chunk: Chunk, cursor: Cursor, size: number): Promi
 type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
 
 /** A transaction's body: check, apply, advance; a stop rolls back with the reason. */
-async function batchBody(chunk: Chunk, client: PoolClient, cursor: Cursor, size: number): Promise<BodyResult | RollbackWith<BodyResult>> {
+async function batchBody(
+  chunk: Chunk,
+  client: PoolClient,
+  cursor: Cursor,
+  size: number,
+  countBlocked: boolean,
+): Promise<BodyResult | RollbackWith<BodyResult>> {
   const stopBefore = await checkCheckpoint(chunk, client, cursor);
   if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
   const work = await applyBatch(chunk, client, cursor, size);
   const done = work.scanned < size; // a short window: the partition's range is exhausted
-  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done }, cursor);
+  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done, countBlocked }, cursor);
   if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
   const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
   return {

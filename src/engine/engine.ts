@@ -68,7 +68,8 @@ export function createBackfillEngine(deps: EngineDeps, options: EngineOptions = 
       await checkFailedRows(deps.pool, input, definition.backfill.maxFailedRows);
       const cursor = await openCursor(deps.pool, input);
       const sizer = resources.sizer(migration, input, cursor.batchSize);
-      const tools = { sizer, txSizer: resources.txSizer(migration, input), rateLimit, gate, metrics: deps.metrics };
+      const latency = resources.latency(migration);
+      const tools = { sizer, txSizer: resources.txSizer(migration, input), rateLimit, gate, latency, metrics: deps.metrics };
       const chunk: Chunk = { pool: deps.pool, input, migration, table, port, settings, tools };
       const result = await runChunk(chunk, cursor, started);
       if (result.done) resources.forget(migration, input);

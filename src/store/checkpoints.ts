@@ -71,7 +71,9 @@ export const COUNT_BLOCKED_BY_ME = `SELECT count(*)::int FROM (SELECT DISTINCT p
  * Records a batch: `$1..$3` the partition, `$4` new last key (null keeps it), `$5` scanned,
  * `$6` updated, `$7` failed, `$8` batch size, `$9` done; only if the checkpoint is still at pass
  * `$10` and batch count `$11`, as the batch found it. Returns `stop_requested` and `blocked` (the
- * sessions waiting for the batch's locks, `COUNT_BLOCKED_BY_ME`), or no row when something else
+ * sessions waiting for the batch's locks, `COUNT_BLOCKED_BY_ME`, counted only when `$12` is true:
+ * reading the lock table takes every lock-manager partition, which the application's own
+ * statements need, so a batch counts once, in its last transaction), or no row when something else
  * moved the checkpoint (the batch must roll back). The transaction that finishes the partition
  * (`$9` true) commits with `synchronous_commit = on`, which also flushes every earlier
  * asynchronous commit of the partition: the workflow is told "done" only once it is durable.
@@ -82,7 +84,7 @@ export const ADVANCE_CHECKPOINT = `WITH ferry_advanced AS (UPDATE ferry.backfill
  batch_size = $8::int, done = $9::boolean, updated_at = now()
  WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int AND pass = $10::int AND batches = $11::bigint
  RETURNING stop_requested)
-SELECT stop_requested, (${COUNT_BLOCKED_BY_ME}) AS blocked,
+SELECT stop_requested, CASE WHEN $12::boolean THEN (${COUNT_BLOCKED_BY_ME}) ELSE 0 END AS blocked,
  CASE WHEN $9::boolean THEN set_config('synchronous_commit', 'on', true) END AS synchronous_commit FROM ferry_advanced`;
 
 /** Asks every partition of a run (`$1`, `$2`) to stop after its current batch. */
@@ -211,6 +213,8 @@ export interface BatchRecord {
   failed: number;
   size: number;
   done: boolean;
+  /** Count the sessions waiting for the transaction's locks (its batch's last transaction). */
+  countBlocked: boolean;
 }
 
 /**
@@ -225,7 +229,7 @@ export async function advanceCheckpoint(
   guard: { pass: number; batches: string },
 ): Promise<{ stopRequested: boolean; blocked: number } | undefined> {
   const counters = [batch.scanned, batch.updated, batch.failed, batch.size, batch.done];
-  const params = [...partitionParams(ref), batch.lastKey, ...counters, guard.pass, guard.batches];
+  const params = [...partitionParams(ref), batch.lastKey, ...counters, guard.pass, guard.batches, batch.countBlocked];
   const row = (await client.query(ADVANCE_CHECKPOINT, params)).rows[0];
   return row === undefined ? undefined : { stopRequested: row.stop_requested, blocked: row.blocked };
 }

@@ -34,7 +34,12 @@ afterAll(() => db?.drop());
 
 function port(): EnginePort {
   const controller = new AbortController();
-  return { heartbeat: () => undefined, sleep: (ms) => abortableDelay(ms, controller.signal), signal: controller.signal, log: () => undefined };
+  return {
+    heartbeat: () => undefined,
+    sleep: (ms) => abortableDelay(ms, controller.signal),
+    signal: controller.signal,
+    log: () => undefined,
+  };
 }
 
 async function prepare(name: string, rows: number, backfill: Parameters<typeof register>[3]) {

@@ -130,7 +130,9 @@ describe('checkpoint statements', () => {
 
   it('counts the sessions blocked by the batch with the checkpoint advance, still guarded by pass and batches', () => {
     expect(ADVANCE_CHECKPOINT).toContain('AND pass = $10::int AND batches = $11::bigint');
-    expect(ADVANCE_CHECKPOINT).toContain(`SELECT stop_requested, (${COUNT_BLOCKED_BY_ME}) AS blocked,`);
+    expect(ADVANCE_CHECKPOINT).toContain(
+      `SELECT stop_requested, CASE WHEN $12::boolean THEN (${COUNT_BLOCKED_BY_ME}) ELSE 0 END AS blocked,`,
+    );
     expect(ADVANCE_CHECKPOINT).toContain("CASE WHEN $9::boolean THEN set_config('synchronous_commit', 'on', true) END");
     expect(COUNT_BLOCKED_BY_ME).toContain('pg_backend_pid() = ANY(pg_blocking_pids(ferry_w.pid))');
   });
