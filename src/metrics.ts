@@ -17,6 +17,8 @@ export interface FerryMetrics {
   throttled(migration: string, kind: HealthKind, seconds: number): void;
   /** What the last verify of a migration counted (before the cool-off, each scheduled re-verify, the contract). */
   verifyWrongRows(migration: string, rows: number): void;
+  /** The latency budget after a batch: the canary's p99, the budget, the duty cycle (0..1). */
+  latency(migration: string, l: { p99Ms: number; budgetMs: number; duty: number }): void;
   /** The registry the metrics live in. */
   registry: Registry;
 }
@@ -60,7 +62,9 @@ export function createMetrics(registry = new Registry()): FerryMetrics {
   });
   const throttled = new Counter({
     name: 'ferry_throttled_seconds_total',
-    help: 'Time backfill chunks waited for the database to be healthy, by signal (locks, replica_lag, autovacuum, user_check).',
+    help:
+      'Time backfill chunks waited for the database to be healthy, by signal (locks, replica_lag, autovacuum, user_check), ' +
+      'or rested for the latency budget (latency).',
     labelNames: ['migration', 'reason_kind'],
     registers,
   });
@@ -70,6 +74,7 @@ export function createMetrics(registry = new Registry()): FerryMetrics {
     labelNames: ['migration'],
     registers,
   });
+  const latency = latencyGauges(registers);
   return {
     registry,
     verifyWrongRows(migration, n) {
@@ -84,6 +89,26 @@ export function createMetrics(registry = new Registry()): FerryMetrics {
     throttled(migration, kind, seconds) {
       if (seconds > 0) throttled.inc({ migration, reason_kind: kind }, seconds);
     },
+    latency(migration, l) {
+      // A failed canary sample makes the p99 infinite: shown as such (Prometheus has +Inf).
+      latency.p99.set({ migration }, l.p99Ms / 1000);
+      latency.budget.set({ migration }, l.budgetMs / 1000);
+      latency.duty.set({ migration }, l.duty);
+    },
+  };
+}
+
+/**
+ * The gauges of `backfill.health.latency`: "throttled: latency p99 4.1 ms > budget 3 ms" is
+ * `ferry_latency_p99_seconds` 0.0041 > `ferry_latency_budget_seconds` 0.003, with
+ * `ferry_backfill_duty_cycle` below 1 and `ferry_throttled_seconds_total{reason_kind="latency"}` rising.
+ */
+function latencyGauges(registers: Registry[]) {
+  const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['migration'], registers });
+  return {
+    p99: gauge('ferry_latency_p99_seconds', "p99 of the latency canary (the application's representative read) over its sliding window."),
+    budget: gauge('ferry_latency_budget_seconds', 'The latency budget the canary p99 is held to (backfill.health.latency).'),
+    duty: gauge('ferry_backfill_duty_cycle', 'Share of time the backfill works under its latency budget: 1 is full speed.'),
   };
 }
 

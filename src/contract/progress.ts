@@ -203,7 +203,9 @@ export function progressLines(p: Progress): ProgressLine[] {
   );
   if (p.batchSize) add('batches', `${n(p.batchSize)} rows each (${p.batchSizeFixed ? 'fixed' : 'adaptive'})`);
   if (p.throttledSeconds || p.throttleReason) {
-    add('throttled', `${formatDuration(p.throttledSeconds * 1000)} in all${p.throttleReason ? `; last: ${p.throttleReason}` : ''}`);
+    // The reason first ("throttled: latency p99 4.1 ms > budget 3 ms"): it says why the backfill is slow.
+    const total = `${formatDuration(p.throttledSeconds * 1000)} in all`;
+    add('throttled', p.throttleReason ? `${p.throttleReason} (the last reason; ${total})` : total);
   }
   if (p.deadline) {
     const d = p.deadline;

@@ -56,9 +56,30 @@ const healthCheckSchema = z
     message: 'give exactly one of "sql" (a query returning one boolean, true = healthy) or "fn" (async () => boolean)',
   });
 
+/**
+ * A latency budget: the application's own representative read (`query`, run read-only on a
+ * connection of its own at a steady rate) must keep its p99 under `p99Ms`, or under `ratio` ×
+ * its p99 measured before the backfill's first batch. While it does not, the backfill slows down.
+ */
+const latencyBudgetSchema = z
+  .object({
+    query: sqlText,
+    p99Ms: z.number({ message: 'must be a number of milliseconds, e.g. 5' }).positive().max(60_000).optional(),
+    ratio: z
+      .number({ message: 'must be a factor of the baseline p99, e.g. 1.5' })
+      .min(1, 'must be at least 1 (the baseline itself)')
+      .max(1000)
+      .optional(),
+  })
+  .strict()
+  .refine((b) => (b.p99Ms === undefined) !== (b.ratio === undefined), {
+    message: 'give exactly one of "p99Ms" (a fixed budget, e.g. 5) or "ratio" (× the p99 measured before the backfill, e.g. 1.5)',
+  });
+
 /** What the backfill waits for before each batch. */
 const healthSchema = z
   .object({
+    latency: latencyBudgetSchema.optional(),
     maxReplicaLag: duration.default('5s'),
     maxBlockedBackends: z.number().int().min(0, 'must be 0 or more (0: any backend blocked on the table throttles)').default(0),
     autovacuum: z.boolean().default(true),
@@ -86,6 +107,13 @@ const backfillSchema = z
       .min(10, 'must be at least 10 ms')
       .max(60_000, 'must be at most 60000 ms; a batch is one transaction and holds its row locks that long')
       .default(200),
+    // A batch runs as transactions of about this long, each with its own checkpoint: how long
+    // row locks are held, apart from the batch's size (throughput, health checks, heartbeats).
+    maxLockMs: z
+      .number({ message: 'must be a number of milliseconds, e.g. 25' })
+      .min(1, 'must be at least 1 ms')
+      .max(60_000, 'must be at most 60000 ms; row locks are held that long')
+      .default(25),
     minBatchSize: batchRows('default 10'),
     maxBatchSize: batchRows('default 50000'),
     lockTimeout: duration.default('2s'),

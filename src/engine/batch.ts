@@ -3,7 +3,7 @@ import type { ChunkStop } from '../contract/activities';
 import { FerryError } from '../contract/errors';
 import { isDefinitionError, sqlstate } from '../pg/errors';
 import { RollbackWith, withTransaction } from '../pg/transaction';
-import { advanceCheckpoint, lockPartition, readCheckpointSetTimeouts, type PartitionRef } from '../store/checkpoints';
+import { advanceCheckpoint, lockPartition, readCheckpointSetTimeouts, type BatchSettings, type PartitionRef } from '../store/checkpoints';
 import type { BatchTx, BatchWork } from './apply';
 import type { Chunk } from './chunk-setup';
 import { advanceCursor, sameKey, type Cursor } from './cursor';
@@ -11,10 +11,16 @@ import { processBatch } from './process-mode';
 import { setBatch } from './set-mode';
 
 /**
- * One batch, one transaction: take the partition's lock, check that the checkpoint is where this
- * chunk left it (nobody else — a zombie attempt, a retry, a new pass — moved it), apply the batch,
- * advance the checkpoint, COMMIT. So a batch takes effect exactly once, even across SIGKILL and
- * retries. Anything unexpected rolls the whole batch back.
+ * One batch, as short transactions. The batch (its size, its health check, its heartbeat) is the
+ * unit of throughput; the transaction is the unit of lock holding: a batch runs as transactions of
+ * about `backfill.maxLockMs` each (sized by the partition's transaction sizer), so an application
+ * write that meets a row of the batch waits for one short transaction, not the whole batch.
+ *
+ * Each transaction takes the partition's lock, checks that the checkpoint is where this chunk left
+ * it (nobody else — a zombie attempt, a retry, a new pass — moved it), applies its rows, advances
+ * the checkpoint, COMMIT. So every transaction takes effect exactly once, even across SIGKILL and
+ * retries, and a crash between two of them repeats nothing. Anything unexpected rolls back that
+ * transaction only; the ones before it are committed with their checkpoints.
  */
 
 /** What one batch transaction did. `ran` is false when it applied nothing and returned `stop`. */
@@ -31,13 +37,52 @@ export interface BatchOutcome {
 
 const NOTHING: BatchOutcome = { ran: false, scanned: 0, updated: 0, failed: 0, blocked: 0 };
 
+/** An outcome at zero, for `runBatch` to sum its transactions into. */
+export function emptyOutcome(): BatchOutcome {
+  return { ...NOTHING };
+}
+
 /**
- * Runs one batch of `size` rows from `cursor` and, once committed, moves `cursor` past it.
+ * Runs one batch of `size` rows from `cursor` as transactions of at most the transaction sizer's
+ * rows each, moving `cursor` past each once committed. `progress` sums the committed transactions,
+ * so the caller still counts them when a later one throws. It ends early on a stop (done,
+ * superseded, stop requested).
  * @throws FerryError INVALID_DEFINITION when PostgreSQL rejects the author's SQL (class 42).
  */
-export async function runBatch(chunk: Chunk, cursor: Cursor, size: number): Promise<BatchOutcome> {
+export async function runBatch(chunk: Chunk, cursor: Cursor, size: number, progress = emptyOutcome()): Promise<BatchOutcome> {
+  const { txSizer } = chunk.tools;
+  while (progress.scanned < size) {
+    const rows = Math.min(size - progress.scanned, txSizer.next());
+    const t0 = Date.now();
+    const last = progress.scanned + rows >= size;
+    const tx = await runTransaction(chunk, cursor, rows, last).catch((err: unknown) => {
+      txSizer.observe(Date.now() - t0, 0, true);
+      throw err;
+    });
+    if (tx.ran) txSizer.observe(Date.now() - t0, tx.scanned, false, tx.blocked);
+    addOutcome(progress, tx);
+    if (tx.stop !== undefined) break;
+  }
+  return progress;
+}
+
+/** Adds one transaction's outcome to the batch's. */
+function addOutcome(sum: BatchOutcome, tx: BatchOutcome): void {
+  sum.ran ||= tx.ran;
+  sum.scanned += tx.scanned;
+  sum.updated += tx.updated;
+  sum.failed += tx.failed;
+  sum.blocked = Math.max(sum.blocked, tx.blocked);
+  sum.stop = tx.stop;
+}
+
+/**
+ * One transaction of `size` rows from `cursor`; once committed, moves `cursor` past it. The batch's
+ * `last` transaction counts the sessions it blocked (for the batch sizer's contention rule).
+ */
+async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean): Promise<BatchOutcome> {
   try {
-    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, size));
+    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, size, last));
     if (result.work !== undefined) advanceCursor(cursor, result.work, size);
     return result.outcome;
   } catch (err) {
@@ -47,13 +92,19 @@ export async function runBatch(chunk: Chunk, cursor: Cursor, size: number): Prom
 
 type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
 
-/** The transaction's body: check, apply, advance; a stop rolls back with the reason. */
-async function batchBody(chunk: Chunk, client: PoolClient, cursor: Cursor, size: number): Promise<BodyResult | RollbackWith<BodyResult>> {
+/** A transaction's body: check, apply, advance; a stop rolls back with the reason. */
+async function batchBody(
+  chunk: Chunk,
+  client: PoolClient,
+  cursor: Cursor,
+  size: number,
+  countBlocked: boolean,
+): Promise<BodyResult | RollbackWith<BodyResult>> {
   const stopBefore = await checkCheckpoint(chunk, client, cursor);
   if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
   const work = await applyBatch(chunk, client, cursor, size);
   const done = work.scanned < size; // a short window: the partition's range is exhausted
-  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done }, cursor);
+  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done, countBlocked }, cursor);
   if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
   const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
   return {
@@ -63,14 +114,14 @@ async function batchBody(chunk: Chunk, client: PoolClient, cursor: Cursor, size:
 }
 
 /**
- * Takes the partition's lock, then reads its checkpoint and sets the batch's timeouts (one
+ * Takes the partition's lock, then reads its checkpoint and sets the transaction's settings (one
  * statement, whose snapshot follows the lock); returns why the batch must not run (another attempt
  * moved it, a stop was requested, it is done), or undefined to go on.
  */
 async function checkCheckpoint(chunk: Chunk, client: PoolClient, cursor: Cursor): Promise<ChunkStop | undefined> {
   const ref: PartitionRef = chunk.input;
   await lockPartition(client, ref);
-  const row = await readCheckpointSetTimeouts(client, ref, batchTimeouts(chunk));
+  const row = await readCheckpointSetTimeouts(client, ref, batchSettings(chunk));
   if (!row || row.pass !== cursor.pass || row.batches !== cursor.batches || !sameKey(row.last_key, cursor.last)) {
     return superseded(chunk);
   }
@@ -83,13 +134,25 @@ async function checkCheckpoint(chunk: Chunk, client: PoolClient, cursor: Cursor)
 }
 
 /**
- * `lock_timeout` and `statement_timeout` of the rest of the batch as `set_config` values. They are
- * set with the checkpoint's read, after the partition's lock, which waits for a zombie attempt's
- * batch by design.
+ * The rest of the transaction's settings as `set_config` values: `lock_timeout` and
+ * `statement_timeout`, set with the checkpoint's read, after the partition's lock (which waits for
+ * a zombie attempt's batch by design); and `synchronous_commit`.
+ *
+ * `synchronous_commit = off` (unless `EngineOptions.synchronousCommit`) loses no correctness: the
+ * checkpoint commits in the same transaction as the rows it covers, so a commit that a crash of
+ * PostgreSQL loses is lost whole — rows and checkpoint together — and the next attempt redoes it
+ * from the checkpoint before it, as it would redo a transaction that never committed. Nothing
+ * outside PostgreSQL depends on it: the workflow's counters are progress, not the cursor, and the
+ * transaction that finishes a partition commits synchronously (see `ADVANCE_CHECKPOINT`), which
+ * flushes every earlier one. What is saved is the wait for the WAL flush at each commit.
  */
-function batchTimeouts(chunk: Chunk): { lockTimeout: string; statementTimeout: string } {
+function batchSettings(chunk: Chunk): BatchSettings {
   const { lockTimeoutMs, statementTimeoutMs } = chunk.settings.tuning;
-  return { lockTimeout: `${Math.ceil(lockTimeoutMs)}ms`, statementTimeout: `${Math.ceil(statementTimeoutMs)}ms` };
+  return {
+    lockTimeout: `${Math.ceil(lockTimeoutMs)}ms`,
+    statementTimeout: `${Math.ceil(statementTimeoutMs)}ms`,
+    synchronousCommit: chunk.settings.synchronousCommit ? 'on' : 'off',
+  };
 }
 
 /** Applies the batch's change in set or process mode. */

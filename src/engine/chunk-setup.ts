@@ -12,6 +12,7 @@ import { pacedBatchSize } from './pacing';
 import type { EnginePort } from './port';
 import type { RateLimit } from './rate-limiter';
 import type { EngineOptions } from './resources';
+import { dutySize, type LatencyControl } from './latency-control';
 import { heartbeatDetails, type Tally } from './tally';
 import { DEFAULT_BACKOFF, type ThrottleBackoff } from './throttle';
 import { backfillTuning, type BackfillTuning } from './tuning';
@@ -29,13 +30,19 @@ export interface ChunkSettings {
   timeoutRetries: number;
   /** `backfill.pause` between batches. */
   pauseMs: number;
+  /** Commit batch transactions with `synchronous_commit = on` (default off; see `batchSettings`). */
+  synchronousCommit: boolean;
 }
 
 /** The worker's shared parts a chunk uses (see `resources.ts`), and its metrics. */
 export interface ChunkTools {
   sizer: BatchSizer;
+  /** Rows a transaction of a batch, aiming at `backfill.maxLockMs`. */
+  txSizer: BatchSizer;
   rateLimit: RateLimit;
   gate: HealthGate;
+  /** The latency budget's canary and duty cycle, when `backfill.health.latency` is set. */
+  latency?: LatencyControl;
   metrics?: EngineMetrics;
 }
 
@@ -57,6 +64,7 @@ export function chunkSettings(backfill: MigrationDefinition['backfill'], options
     backoff: { ...DEFAULT_BACKOFF, ...options.health?.backoff },
     timeoutRetries: options.timeoutRetries ?? 5,
     pauseMs: parseDuration(backfill.pause, 'backfill.pause'),
+    synchronousCommit: options.synchronousCommit ?? false,
   };
 }
 
@@ -73,9 +81,12 @@ export function checkChunkInput(input: BackfillChunkInput): void {
   );
 }
 
-/** The size of the next batch: the sizer's, capped to a second's rows under `maxRowsPerSec`. */
+/**
+ * The size of the next batch: the sizer's, scaled by the latency budget's duty cycle, capped to a
+ * second's rows under `maxRowsPerSec`.
+ */
 export function batchSize(chunk: Chunk): number {
-  return pacedBatchSize(chunk.tools.sizer.next(), chunk.input.maxRowsPerSec);
+  return pacedBatchSize(dutySize(chunk, chunk.tools.sizer.next()), chunk.input.maxRowsPerSec);
 }
 
 /** Sends the chunk's counters through the port. */

@@ -2,6 +2,7 @@ import type { ChunkResult, ChunkStop } from '../contract/activities';
 import { stopRequested } from '../store/checkpoints';
 import { batchSize, heartbeat, type Chunk } from './chunk-setup';
 import type { Cursor } from './cursor';
+import { latencyRestMs, withCanary } from './latency-control';
 import { paceDelayMs } from './pacing';
 import { chunkResult, countThrottled, newTally, type Tally } from './tally';
 import { waitUntilHealthy, type Unhealthy } from './throttle';
@@ -9,7 +10,8 @@ import { timedBatch } from './timed-batch';
 
 /**
  * The chunk: batches of one partition for at most `input.maxMs`. Before each batch it waits while
- * the database is unhealthy; after each it heartbeats, paces and pauses. It returns when the
+ * the database is unhealthy; after each it heartbeats, paces, rests for the latency budget (when
+ * set; `latency-control.ts`) and pauses. It returns when the
  * partition is done, time is up, a stop is requested or another attempt superseded it.
  */
 
@@ -19,7 +21,7 @@ import { timedBatch } from './timed-batch';
  */
 export async function runChunk(chunk: Chunk, cursor: Cursor, started: number): Promise<ChunkResult> {
   const tally = newTally();
-  const stopped = await batchLoop(chunk, cursor, tally, started);
+  const stopped = await withCanary(chunk, () => batchLoop(chunk, cursor, tally, started));
   const result = chunkResult(tally, { done: cursor.done, stopped, elapsedMs: Date.now() - started, batchSize: batchSize(chunk) });
   const { minBatchSize, maxBatchSize } = chunk.settings.tuning;
   return minBatchSize === maxBatchSize ? { ...result, batchSizeFixed: true } : result;
@@ -41,12 +43,14 @@ async function batchLoop(chunk: Chunk, cursor: Cursor, tally: Tally, started: nu
     if (outcome === 'timed-out') continue; // the batch rolled back; run it again, smaller
     if (signal.aborted) throw signal.reason;
     if (outcome.stop !== undefined) return outcome.stop;
-    if (!cursor.done) await pause(chunk, started, paceDelayMs(outcome.scanned, Date.now() - t0, chunk.input.maxRowsPerSec));
+    const batchMs = Date.now() - t0;
+    const restMs = latencyRestMs(chunk, tally, batchMs) + paceDelayMs(outcome.scanned, batchMs, chunk.input.maxRowsPerSec);
+    if (!cursor.done) await pause(chunk, started, restMs);
   }
   return 'done';
 }
 
-/** Sleeps `backfill.pause` plus `paceMs` (cancellable: a cancellation rejects), but not past the chunk's time. */
+/** Sleeps `backfill.pause` plus `paceMs` (pacing, the latency budget's rest; cancellable), but not past the chunk's time. */
 async function pause(chunk: Chunk, started: number, paceMs: number): Promise<void> {
   const ms = Math.min(chunk.settings.pauseMs + paceMs, chunk.input.maxMs - (Date.now() - started));
   if (ms > 0) await chunk.port.sleep(ms);

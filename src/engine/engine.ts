@@ -67,7 +67,9 @@ export function createBackfillEngine(deps: EngineDeps, options: EngineOptions = 
       const started = Date.now();
       await checkFailedRows(deps.pool, input, definition.backfill.maxFailedRows);
       const cursor = await openCursor(deps.pool, input);
-      const tools = { sizer: resources.sizer(migration, input, cursor.batchSize), rateLimit, gate, metrics: deps.metrics };
+      const sizer = resources.sizer(migration, input, cursor.batchSize);
+      const latency = resources.latency(migration);
+      const tools = { sizer, txSizer: resources.txSizer(migration, input), rateLimit, gate, latency, metrics: deps.metrics };
       const chunk: Chunk = { pool: deps.pool, input, migration, table, port, settings, tools };
       const result = await runChunk(chunk, cursor, started);
       if (result.done) resources.forget(migration, input);

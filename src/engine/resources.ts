@@ -3,7 +3,10 @@ import type { BackfillChunkInput } from '../contract/activities';
 import type { LoadedMigration } from '../definition/registry';
 import type { TableInfo } from '../pg/catalog';
 import { createHealthGate, type HealthGate, type HealthGateOptions } from '../health/gate';
+import { latencyCanary, type CanaryOptions } from '../health/latency';
 import { healthChecks } from '../health/settings';
+import { dutyCycle, type DutyCycleSettings } from './duty-cycle';
+import type { LatencyControl } from './latency-control';
 import { adaptiveBatchSizer, type BatchSizer } from './batch-size';
 import { createRateLimiter, type RateLimit } from './rate-limiter';
 import type { ThrottleBackoff } from './throttle';
@@ -21,6 +24,13 @@ export interface EngineOptions {
   health?: HealthGateOptions & { backoff?: Partial<ThrottleBackoff> };
   /** Batches in a row that may hit lock_timeout/statement_timeout before the chunk fails (retryable); default 5. */
   timeoutRetries?: number;
+  /**
+   * Commit batch transactions with `synchronous_commit = on`; default false (off: it loses no
+   * correctness, see `batchSettings` in batch.ts). For measuring the difference.
+   */
+  synchronousCommit?: boolean;
+  /** The latency canary's sampling and the duty cycle's steps; tests shorten them. */
+  latency?: CanaryOptions & DutyCycleSettings;
 }
 
 /**
@@ -34,7 +44,11 @@ export interface ChunkResources {
   gate(migration: LoadedMigration, table: TableInfo): HealthGate;
   /** The partition's sizer; made from `start` (the checkpoint's last batch size) on a miss. */
   sizer(migration: LoadedMigration, input: BackfillChunkInput, start?: number): BatchSizer;
-  /** Drops the partition's sizer (it is done). */
+  /** The partition's transaction sizer, aiming at `backfill.maxLockMs`. */
+  txSizer(migration: LoadedMigration, input: BackfillChunkInput): BatchSizer;
+  /** The migration's latency canary and duty cycle; undefined without `backfill.health.latency`. */
+  latency(migration: LoadedMigration): LatencyControl | undefined;
+  /** Drops the partition's sizers (it is done). */
   forget(migration: LoadedMigration, input: BackfillChunkInput): void;
 }
 
@@ -46,6 +60,8 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
   const limiters = new Map<string, RateLimit>();
   const gates = new Map<string, HealthGate>();
   const sizers = new Map<string, BatchSizer>();
+  const txSizers = new Map<string, BatchSizer>();
+  const controls = new Map<string, LatencyControl | undefined>();
   const newSizer = options.batchSizer ?? defaultSizer;
   const partitionKey = (m: LoadedMigration, i: BackfillChunkInput) => `${m.name}/${m.specHash}/${i.runId}/${i.partition}`;
   return {
@@ -55,7 +71,12 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
         createHealthGate(pool, healthChecks(table.quoted, m.definition.backfill), options.health),
       ),
     sizer: (m, input, start) => cached(sizers, partitionKey(m, input), () => newSizer(m, start)),
-    forget: (m, input) => sizers.delete(partitionKey(m, input)),
+    latency: (m) => cached(controls, `${m.name}/${m.specHash}`, () => latencyControl(pool, m, options.latency)),
+    txSizer: (m, input) => cached(txSizers, partitionKey(m, input), () => transactionSizer(m)),
+    forget: (m, input) => {
+      sizers.delete(partitionKey(m, input));
+      txSizers.delete(partitionKey(m, input));
+    },
   };
 }
 
@@ -65,12 +86,28 @@ function defaultSizer(m: LoadedMigration, start?: number): BatchSizer {
   return adaptiveBatchSizer({ start: start ?? t.startSize, targetMs: t.targetBatchMs, min: t.minBatchSize, max: t.maxBatchSize });
 }
 
+/**
+ * The transaction sizer: adaptive, aiming at `backfill.maxLockMs`, from `backfill.batchSize`
+ * rows. Its size only caps a transaction (a batch smaller than it is one transaction); a
+ * transaction that blocked the application shrinks it, so under contention locks get shorter still.
+ */
+function transactionSizer(m: LoadedMigration): BatchSizer {
+  const t = backfillTuning(m.definition.backfill);
+  return adaptiveBatchSizer({ start: t.startSize, targetMs: t.maxLockMs, min: t.minBatchSize, max: t.maxBatchSize });
+}
+
+/** The canary and duty cycle of `backfill.health.latency`, or undefined without one. */
+function latencyControl(pool: Pool, m: LoadedMigration, options: EngineOptions['latency'] = {}): LatencyControl | undefined {
+  const budget = m.definition.backfill.health.latency;
+  return budget === undefined ? undefined : { canary: latencyCanary(pool, budget, options), duty: dutyCycle(options) };
+}
+
 /** `map.get(key)`, made and stored on a miss; the oldest entry goes beyond 1000 (runs that never finished). */
 function cached<T>(map: Map<string, T>, key: string, make: () => T): T {
   let value = map.get(key);
-  if (value === undefined) {
+  if (!map.has(key)) {
     map.set(key, (value = make()));
     if (map.size > 1000) map.delete(map.keys().next().value as string);
   }
-  return value;
+  return value as T;
 }

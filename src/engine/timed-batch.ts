@@ -1,7 +1,7 @@
 import { formatDuration } from '../contract/duration';
 import { FerryError } from '../contract/errors';
 import { LOCK_NOT_AVAILABLE, QUERY_CANCELED, sqlstate } from '../pg/errors';
-import { runBatch, type BatchOutcome } from './batch';
+import { emptyOutcome, runBatch, type BatchOutcome } from './batch';
 import { batchSize, heartbeat, type Chunk } from './chunk-setup';
 import type { Cursor } from './cursor';
 import { checkFailedRows } from './isolate';
@@ -40,20 +40,23 @@ function heartbeatEveryMs(chunk: Chunk): number {
 
 /**
  * Runs the batch with a heartbeat timer; records its duration for the sizer and the median. Returns
- * the SQLSTATE of a timeout instead of throwing it; a failure after cancellation throws the cancellation.
+ * the SQLSTATE of a timeout instead of throwing it (the transactions committed before it are
+ * counted); a failure after cancellation throws the cancellation.
  */
 async function heartbeatingBatch(chunk: Chunk, cursor: Cursor, tally: Tally): Promise<BatchOutcome | string> {
   const size = batchSize(chunk);
   const timer = setInterval(() => heartbeat(chunk, tally), heartbeatEveryMs(chunk));
   const t0 = Date.now();
+  const progress = emptyOutcome();
   try {
-    const outcome = await runBatch(chunk, cursor, size);
+    const outcome = await runBatch(chunk, cursor, size, progress);
     if (outcome.ran) recordBatch(chunk, tally, outcome, Date.now() - t0, size);
     return outcome;
   } catch (err) {
     const code = sqlstate(err);
     const timedOut = code !== undefined && TIMEOUT_CODES.includes(code);
     chunk.tools.sizer.observe(Date.now() - t0, 0, timedOut);
+    if (progress.ran) countBatch(tally, progress, Date.now() - t0); // its committed transactions
     const { signal } = chunk.port;
     if (signal.aborted) throw signal.reason; // a batch that failed because of the cancellation
     if (timedOut) return code;

@@ -10,6 +10,8 @@ export interface BackfillTuning {
   startSize: number;
   /** `backfill.targetBatchMs`. */
   targetBatchMs: number;
+  /** `backfill.maxLockMs`: the longest a transaction of a batch aims to hold its row locks. */
+  maxLockMs: number;
   /** `backfill.minBatchSize`. */
   minBatchSize: number;
   /** `backfill.maxBatchSize`. */
@@ -28,6 +30,7 @@ export function backfillTuning(backfill: MigrationDefinition['backfill']): Backf
   return {
     startSize: backfill.batchSize,
     targetBatchMs: backfill.targetBatchMs,
+    maxLockMs: backfill.maxLockMs,
     minBatchSize: backfill.minBatchSize,
     maxBatchSize: backfill.maxBatchSize,
     lockTimeoutMs: parseDuration(backfill.lockTimeout, 'backfill.lockTimeout'),

@@ -7,7 +7,7 @@ import type { Pool } from 'pg';
  */
 
 /** What kind of signal throttled: the `reason_kind` label of `ferry_throttled_seconds_total`. */
-export type HealthKind = 'locks' | 'replica_lag' | 'autovacuum' | 'user_check';
+export type HealthKind = 'locks' | 'replica_lag' | 'autovacuum' | 'user_check' | 'latency';
 
 /** A check's answer. `reason` is a short text without row data, e.g. `replica lag 7.2s > 5s on standby1`. */
 export type HealthVerdict = { healthy: true } | { healthy: false; kind: HealthKind; reason: string };

@@ -47,13 +47,15 @@ export const READ_CHECKPOINT = `SELECT pass, last_key, batches::text AS batches,
  FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
 
 /**
- * `READ_CHECKPOINT` that also sets the batch's `lock_timeout` (`$4`) and `statement_timeout` (`$5`)
- * for the rest of the transaction (`set_config(..., true)`): one round trip instead of two. Run
- * after `LOCK_PARTITION`, as a statement of its own, so its snapshot is taken after the lock (it
- * sees a zombie attempt's last batch) and the lock's wait is not under the timeouts.
+ * `READ_CHECKPOINT` that also sets the batch's `lock_timeout` (`$4`), `statement_timeout` (`$5`)
+ * and `synchronous_commit` (`$6`) for the rest of the transaction (`set_config(..., true)`): one
+ * round trip instead of several. Run after `LOCK_PARTITION`, as a statement of its own, so its
+ * snapshot is taken after the lock (it sees a zombie attempt's last batch) and the lock's wait is
+ * not under the timeouts.
  */
 export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::text AS batches, done, stop_requested,
- set_config('lock_timeout', $4::text, true) AS lock_timeout, set_config('statement_timeout', $5::text, true) AS statement_timeout
+ set_config('lock_timeout', $4::text, true) AS lock_timeout, set_config('statement_timeout', $5::text, true) AS statement_timeout,
+ set_config('synchronous_commit', $6::text, true) AS synchronous_commit
  FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
 
 /**
@@ -69,8 +71,12 @@ export const COUNT_BLOCKED_BY_ME = `SELECT count(*)::int FROM (SELECT DISTINCT p
  * Records a batch: `$1..$3` the partition, `$4` new last key (null keeps it), `$5` scanned,
  * `$6` updated, `$7` failed, `$8` batch size, `$9` done; only if the checkpoint is still at pass
  * `$10` and batch count `$11`, as the batch found it. Returns `stop_requested` and `blocked` (the
- * sessions waiting for the batch's locks, `COUNT_BLOCKED_BY_ME`), or no row when something else
- * moved the checkpoint (the batch must roll back).
+ * sessions waiting for the batch's locks, `COUNT_BLOCKED_BY_ME`, counted only when `$12` is true:
+ * reading the lock table takes every lock-manager partition, which the application's own
+ * statements need, so a batch counts once, in its last transaction), or no row when something else
+ * moved the checkpoint (the batch must roll back). The transaction that finishes the partition
+ * (`$9` true) commits with `synchronous_commit = on`, which also flushes every earlier
+ * asynchronous commit of the partition: the workflow is told "done" only once it is durable.
  */
 export const ADVANCE_CHECKPOINT = `WITH ferry_advanced AS (UPDATE ferry.backfill_checkpoints SET
  last_key = COALESCE($4::text[], last_key), rows_scanned = rows_scanned + $5::bigint,
@@ -78,7 +84,8 @@ export const ADVANCE_CHECKPOINT = `WITH ferry_advanced AS (UPDATE ferry.backfill
  batch_size = $8::int, done = $9::boolean, updated_at = now()
  WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int AND pass = $10::int AND batches = $11::bigint
  RETURNING stop_requested)
-SELECT stop_requested, (${COUNT_BLOCKED_BY_ME}) AS blocked FROM ferry_advanced`;
+SELECT stop_requested, CASE WHEN $12::boolean THEN (${COUNT_BLOCKED_BY_ME}) ELSE 0 END AS blocked,
+ CASE WHEN $9::boolean THEN set_config('synchronous_commit', 'on', true) END AS synchronous_commit FROM ferry_advanced`;
 
 /** Asks every partition of a run (`$1`, `$2`) to stop after its current batch. */
 export const REQUEST_STOP = `UPDATE ferry.backfill_checkpoints SET stop_requested = true
@@ -175,16 +182,25 @@ export interface CheckpointState {
   stop_requested: boolean;
 }
 
+/** A batch transaction's local settings, as `set_config` values. */
+export interface BatchSettings {
+  /** e.g. `'2000ms'`. */
+  lockTimeout: string;
+  statementTimeout: string;
+  /** `'off'` or `'on'`; see `batchSettings` in src/engine/batch.ts for why `off` is safe. */
+  synchronousCommit: string;
+}
+
 /**
- * Reads the partition's checkpoint and sets the transaction's `lock_timeout` and
- * `statement_timeout` (`'2000ms'`), in one statement; undefined when the partition has no row.
+ * Reads the partition's checkpoint and sets the transaction's `lock_timeout`,
+ * `statement_timeout` and `synchronous_commit`, in one statement; undefined when the partition has no row.
  */
 export async function readCheckpointSetTimeouts(
   client: PoolClient,
   ref: PartitionRef,
-  timeouts: { lockTimeout: string; statementTimeout: string },
+  settings: BatchSettings,
 ): Promise<CheckpointState | undefined> {
-  const params = [...partitionParams(ref), timeouts.lockTimeout, timeouts.statementTimeout];
+  const params = [...partitionParams(ref), settings.lockTimeout, settings.statementTimeout, settings.synchronousCommit];
   return (await client.query(READ_CHECKPOINT_SET_TIMEOUTS, params)).rows[0];
 }
 
@@ -197,6 +213,8 @@ export interface BatchRecord {
   failed: number;
   size: number;
   done: boolean;
+  /** Count the sessions waiting for the transaction's locks (its batch's last transaction). */
+  countBlocked: boolean;
 }
 
 /**
@@ -211,7 +229,7 @@ export async function advanceCheckpoint(
   guard: { pass: number; batches: string },
 ): Promise<{ stopRequested: boolean; blocked: number } | undefined> {
   const counters = [batch.scanned, batch.updated, batch.failed, batch.size, batch.done];
-  const params = [...partitionParams(ref), batch.lastKey, ...counters, guard.pass, guard.batches];
+  const params = [...partitionParams(ref), batch.lastKey, ...counters, guard.pass, guard.batches, batch.countBlocked];
   const row = (await client.query(ADVANCE_CHECKPOINT, params)).rows[0];
   return row === undefined ? undefined : { stopRequested: row.stop_requested, blocked: row.blocked };
 }

@@ -72,6 +72,7 @@ describe('contention-aware batch sizing', () => {
     const ref = register(migrations, 'contended', 'contended', {
       set: 'data = slow_json(raw)',
       health: { autovacuum: false, maxBlockedBackends: 1000 },
+      maxLockMs: 60_000, // one transaction a batch: this is the batch sizer's contention rule
     });
     await new MockActivityEnvironment(undefined, quiet).run(acts.initBackfill, { ...ref, runId: 'r1', pass: 1 });
 

@@ -140,7 +140,8 @@ describe('set mode', () => {
 
   it('resumes after a cancelled chunk from the checkpoint, without redoing a batch', async () => {
     await makeTable('resume', 'generate_series(1, 3000)');
-    const ref = migration('resume', 'resume', { batchSize: 100, pause: '30ms' });
+    // One transaction a batch (maxLockMs above any batch), so that batches and checkpoint advances match.
+    const ref = migration('resume', 'resume', { batchSize: 100, pause: '30ms', maxLockMs: 60_000 });
     await init(ref, 'r1');
 
     const { env } = activityEnv();
@@ -265,7 +266,8 @@ describe('set mode', () => {
       SELECT t, lpad(s::text, 4, '0'), CASE WHEN (t, s) IN ((3, 700), (20, 5)) THEN 'not json' ELSE '{"ok": true}' END
         FROM generate_series(1, 40) t, generate_series(1, 1000) s`);
     const size = 2 * SET_STATEMENT_ROWS + 1234; // three statements a batch, the last one short
-    const ref = migration('big-batches', 'big_batches', { batchSize: size, concurrency: 2, maxFailedRows: 5 });
+    // One transaction a batch (maxLockMs above any batch): this test counts a batch's statements.
+    const ref = migration('big-batches', 'big_batches', { batchSize: size, concurrency: 2, maxFailedRows: 5, maxLockMs: 60_000 });
 
     expect((await init(ref, 'r1')).partitions).toBe(2);
     const results = await Promise.all([0, 1].map((p) => runToEnd(ref, 'r1', p)));

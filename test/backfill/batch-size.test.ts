@@ -153,6 +153,7 @@ describe('backfillTuning', () => {
     expect(backfillTuning(definition({}))).toEqual({
       startSize: 1000,
       targetBatchMs: 200,
+      maxLockMs: 25,
       minBatchSize: 10,
       maxBatchSize: 50_000,
       lockTimeoutMs: 2000,

@@ -124,12 +124,16 @@ describe('checkpoint statements', () => {
   it('reads the checkpoint and sets the batch timeouts in one statement', () => {
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('lock_timeout', $4::text, true)");
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('statement_timeout', $5::text, true)");
+    expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('synchronous_commit', $6::text, true)");
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain('WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int');
   });
 
   it('counts the sessions blocked by the batch with the checkpoint advance, still guarded by pass and batches', () => {
     expect(ADVANCE_CHECKPOINT).toContain('AND pass = $10::int AND batches = $11::bigint');
-    expect(ADVANCE_CHECKPOINT).toContain(`SELECT stop_requested, (${COUNT_BLOCKED_BY_ME}) AS blocked FROM ferry_advanced`);
+    expect(ADVANCE_CHECKPOINT).toContain(
+      `SELECT stop_requested, CASE WHEN $12::boolean THEN (${COUNT_BLOCKED_BY_ME}) ELSE 0 END AS blocked,`,
+    );
+    expect(ADVANCE_CHECKPOINT).toContain("CASE WHEN $9::boolean THEN set_config('synchronous_commit', 'on', true) END");
     expect(COUNT_BLOCKED_BY_ME).toContain('pg_backend_pid() = ANY(pg_blocking_pids(ferry_w.pid))');
   });
 });

@@ -1,0 +1,133 @@
+/**
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|budget] [--baseline-seconds N]`:
+ * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
+ * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
+ * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`; `--set budget`
+ * sweeps latency budgets (the frontier). One JSON object on stdout, a table on stderr.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { createTemplate, dropDatabases } from './databases';
+import type { EngineVariant } from './engine-run';
+import { runEngine } from './engine-run';
+import { interleaved, type InterleaveSettings } from './interleaved';
+import { log } from './log';
+import { handLoop } from './methods';
+import { round } from './stats';
+
+const ADMIN_URL = process.env.FERRY_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** The settings compared by `--set lock`. */
+const LOCK_VARIANTS: EngineVariant[] = [
+  { label: 'one transaction a batch', backfill: { maxLockMs: 60_000 } },
+  { label: 'maxLockMs 50', backfill: { maxLockMs: 50 } },
+  { label: 'maxLockMs 25', backfill: { maxLockMs: 25 } },
+  { label: 'maxLockMs 10', backfill: { maxLockMs: 10 } },
+  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 }, synchronousCommit: true },
+];
+
+/** The latency budgets swept by `--set budget`: ratios to ferry's own baseline. */
+export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];
+
+/** The variants of a budget sweep over `ratios`, plus no budget. */
+export function budgetVariants(ratios: number[]): EngineVariant[] {
+  const query = 'SELECT id, member_id, member_uuid, body FROM posts WHERE id = 1 + (random() * 1000)::int';
+  return [
+    { label: 'no budget' },
+    ...ratios.map((ratio) => ({ label: `budget ${ratio}x`, backfill: { health: { latency: { query, ratio } } } })),
+  ];
+}
+
+/** One point of a sweep. */
+export interface SweepPoint {
+  label: string;
+  rowsPerSec: number;
+  p50Ratio: number;
+  p99Ratio: number;
+  p99Ms: number;
+  baselineP99Ms: number;
+  transactions?: number;
+  throttledMs?: number;
+  throttleReason?: string;
+}
+
+/** The hand loop and each variant, each between baselines on its own copy of `s.template`. */
+export async function sweep(s: InterleaveSettings, prefix: string, variants: EngineVariant[]): Promise<SweepPoint[]> {
+  const points: SweepPoint[] = [];
+  const hand = await interleaved(s, `${prefix}_hand`, handLoop);
+  points.push(point('hand loop', hand.result.rowsPerSec, hand));
+  log(`hand loop: ${Math.round(hand.result.rowsPerSec)} rows/s, p99 ×${hand.p99Ratio}`);
+  for (const [i, v] of variants.entries()) {
+    const run = await interleaved(s, `${prefix}_v${i}`, (url) => runEngine(url, v));
+    const { transactions, throttledMs, throttleReason } = run.result;
+    points.push({ ...point(v.label, run.result.rowsPerSec, run), transactions, throttledMs, throttleReason });
+    log(`${v.label}: ${Math.round(run.result.rowsPerSec)} rows/s, p99 ×${run.p99Ratio}, ${transactions} transactions`);
+  }
+  return points;
+}
+
+function point(
+  label: string,
+  rowsPerSec: number,
+  r: { p50Ratio: number; p99Ratio: number; during: { p99Ms: number }; baseline: { p99Ms: number } },
+): SweepPoint {
+  return {
+    label,
+    rowsPerSec: Math.round(rowsPerSec),
+    p50Ratio: r.p50Ratio,
+    p99Ratio: r.p99Ratio,
+    p99Ms: r.during.p99Ms,
+    baselineP99Ms: r.baseline.p99Ms,
+  };
+}
+
+function arg(argv: string[], flag: string, fallback: string): string {
+  const i = argv.indexOf(flag);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const rows = Number(arg(argv, '--rows', '300000'));
+  const set = arg(argv, '--set', 'lock');
+  const stamp = Date.now().toString(36);
+  const template = `ferry_sweep_${stamp}_template`;
+  const s: InterleaveSettings = {
+    adminUrl: ADMIN_URL,
+    template,
+    rows,
+    appRate: 400,
+    appConnections: 4,
+    appMaxSeconds: 900,
+    baselineSeconds: Number(arg(argv, '--baseline-seconds', '5')),
+    outDir: path.join(__dirname, '..', '..', 'bench-results'),
+  };
+  log(
+    `generating ${rows} rows in "${template}"; load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' ')}`,
+  );
+  await createTemplate(ADMIN_URL, template, rows);
+  try {
+    const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS) : LOCK_VARIANTS;
+    const points = await sweep(s, `ferry_sweep_${stamp}`, variants);
+    for (const p of points)
+      log(
+        `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)`,
+      );
+    console.log(JSON.stringify({ rows, set, loadAverage: os.loadavg().map((v) => round(v, 2)), points }));
+  } finally {
+    await dropDatabases(ADMIN_URL, [template]);
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

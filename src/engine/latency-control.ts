@@ -1,0 +1,59 @@
+import type { LatencyCanary } from '../health/latency';
+import type { Chunk } from './chunk-setup';
+import type { DutyCycle } from './duty-cycle';
+import { countThrottled, type Tally } from './tally';
+
+/**
+ * A latency budget at work in a chunk (`backfill.health.latency`): the migration's canary runs
+ * while the chunk does (its baseline measured before the first batch), and after each batch its
+ * verdict moves the duty cycle, which sets the rest after the batch and the next batch's size.
+ */
+
+/** The canary and the duty cycle of one migration on this worker, shared by its partitions. */
+export interface LatencyControl {
+  canary: LatencyCanary;
+  duty: DutyCycle;
+}
+
+/** Runs `fn` with the migration's canary sampling (and, for a `ratio` budget, its baseline known). */
+export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise<T> {
+  const control = chunk.tools.latency;
+  if (control === undefined) return fn();
+  control.canary.acquire();
+  try {
+    await control.canary.ready(chunk.port.signal);
+    return await fn();
+  } finally {
+    control.canary.release();
+  }
+}
+
+/**
+ * After a batch that took `batchMs`: feeds the canary's verdict to the duty cycle and returns the
+ * rest it asks for (0 at full speed), counted as throttled time with the verdict as the reason,
+ * e.g. `latency p99 4.1 ms > budget 3 ms`.
+ */
+export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): number {
+  const control = chunk.tools.latency;
+  if (control === undefined) return 0;
+  const verdict = control.canary.verdict();
+  control.duty.update(verdict.over, Date.now());
+  const duty = control.duty.duty();
+  const rest = control.duty.restMs(batchMs);
+  const { name } = chunk.input;
+  chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty });
+  if (rest <= 0) return 0;
+  const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${Math.round(duty * 100)}% duty)`;
+  if (verdict.over && tally.throttleReason?.startsWith('latency') !== true) {
+    chunk.port.log('backfill slows down for the latency budget', { migration: name, partition: chunk.input.partition, reason });
+  }
+  countThrottled(tally, rest, reason);
+  chunk.tools.metrics?.throttled(name, 'latency', rest / 1000);
+  return rest;
+}
+
+/** The duty cycle's share of `size` rows (at least one row). */
+export function dutySize(chunk: Chunk, size: number): number {
+  const duty = chunk.tools.latency?.duty.duty() ?? 1;
+  return duty >= 1 ? size : Math.max(1, Math.round(size * duty));
+}

@@ -1,0 +1,185 @@
+import pg, { type Pool } from 'pg';
+
+/**
+ * The latency canary of `backfill.health.latency`: the application's own representative read,
+ * run on a connection of its own at a steady rate — between batches and during them — and its p99
+ * over a sliding window, against the budget. A sample that errors or times out counts as over
+ * budget (fail closed: a canary that cannot measure must not say all is well).
+ *
+ * The window is a small exact one (the last `window` samples, sorted when asked): a t-digest
+ * (`tdigest`, installed only as prom-client's dependency) cannot forget old samples, and a few
+ * hundred numbers sort in microseconds.
+ */
+
+/** The budget as the definition states it: a fixed p99, or a ratio to the p99 before the backfill. */
+export type LatencyBudget = { query: string; p99Ms?: number; ratio?: number };
+
+/** How the canary samples; tests shorten these. */
+export interface CanaryOptions {
+  /** Between two samples (default 50 ms: 20 a second). */
+  everyMs?: number;
+  /** Samples in the sliding window (default 100: 5 s at the default rate). */
+  window?: number;
+  /** Samples before the first batch that make the baseline of a `ratio` budget (default 60). */
+  baselineSamples?: number;
+  /** A sample slower than this is cancelled (`statement_timeout`) and counts as an error (default 1 s). */
+  timeoutMs?: number;
+  /** How long the canary goes on after its last user let go, so chunks in a row share it (default 2 s). */
+  idleStopMs?: number;
+}
+
+/** The canary's judgement now. */
+export interface LatencyVerdict {
+  over: boolean;
+  /** The window's p99 (Infinity when a sample failed in it). */
+  p99Ms: number;
+  budgetMs: number;
+  /** e.g. `latency p99 4.1 ms > budget 3 ms`, or `latency canary failed: ...`. */
+  reason: string;
+}
+
+/** A running canary, shared by the chunks of one migration on one worker. */
+export interface LatencyCanary {
+  /** Starts sampling (if stopped) and counts a user; `release` when the chunk ends. */
+  acquire(): void;
+  release(): void;
+  /** Resolves once the budget is known (a `ratio` budget waits for its baseline samples). */
+  ready(signal?: AbortSignal): Promise<void>;
+  verdict(): LatencyVerdict;
+}
+
+const DEFAULTS: Required<CanaryOptions> = { everyMs: 50, window: 100, baselineSamples: 60, timeoutMs: 1000, idleStopMs: 2000 };
+
+/**
+ * A canary for `budget` on a new connection with the pool's settings.
+ * @example
+ * const canary = latencyCanary(pool, { query: 'SELECT * FROM posts WHERE id = 42', p99Ms: 5 });
+ * canary.acquire(); await canary.ready(); canary.verdict(); // { over: false, p99Ms: 0.4, budgetMs: 5, ... }
+ */
+export function latencyCanary(pool: Pool, budget: LatencyBudget, options: CanaryOptions = {}): LatencyCanary {
+  const o = { ...DEFAULTS, ...options };
+  const window = slidingWindow(o.window);
+  const baseline: number[] = [];
+  let lastError: string | undefined;
+  let users = 0;
+  let sampler: { stop(): void } | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+  const budgetMs = (): number => budget.p99Ms ?? (budget.ratio ?? 1) * percentileOf(baseline, 0.99);
+  const record = (ms: number, error?: string): void => {
+    lastError = error ?? (Number.isFinite(ms) ? undefined : lastError);
+    if (budget.ratio !== undefined && baseline.length < o.baselineSamples) baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
+    else window.push(ms);
+  };
+  return {
+    acquire() {
+      users += 1;
+      clearTimeout(idleTimer);
+      sampler ??= startSampler(pool, budget.query, o, record);
+    },
+    release() {
+      users = Math.max(0, users - 1);
+      if (users > 0) return;
+      idleTimer = setTimeout(() => (sampler?.stop(), (sampler = undefined)), o.idleStopMs);
+      idleTimer.unref();
+    },
+    async ready(signal) {
+      while (budget.ratio !== undefined && baseline.length < o.baselineSamples) {
+        signal?.throwIfAborted();
+        await new Promise((r) => setTimeout(r, o.everyMs));
+      }
+    },
+    verdict: () => judge(window.p99(), budgetMs(), lastError),
+  };
+}
+
+/** The verdict of a window's p99 against the budget. */
+export function judge(p99Ms: number, budgetMs: number, error?: string): LatencyVerdict {
+  const over = !(p99Ms <= budgetMs);
+  if (!Number.isFinite(p99Ms)) return { over, p99Ms, budgetMs, reason: `latency canary failed: ${error ?? 'no answer'}` };
+  return { over, p99Ms, budgetMs, reason: `latency p99 ${fmt(p99Ms)} ms ${over ? '>' : '<='} budget ${fmt(budgetMs)} ms` };
+}
+
+/** Milliseconds with two significant decimals at most: 4.1, 0.35, 12. */
+function fmt(ms: number): string {
+  return String(ms >= 10 ? Math.round(ms) : Math.round(ms * 100) / 100);
+}
+
+/** The last `size` values and their p99 (nearest rank; 0 when empty). */
+export function slidingWindow(size: number) {
+  const values: number[] = [];
+  return {
+    push(v: number) {
+      values.push(v);
+      if (values.length > size) values.shift();
+    },
+    /** Infinity while a failed sample is in the window (fail closed). */
+    p99: () => (values.some((v) => !Number.isFinite(v)) ? Infinity : percentileOf(values, 0.99)),
+    size: () => values.length,
+  };
+}
+
+/** The `q` quantile of `values` by nearest rank, 0 when empty. @example percentileOf([1, 2, 3, 4], 0.5) // 2 */
+export function percentileOf(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1];
+}
+
+/**
+ * Samples `query` every `everyMs` on a connection of its own, in read-only transactions under
+ * `statement_timeout`; each sample's time (or Infinity and the error) goes to `record`. A broken
+ * connection is replaced at the next tick.
+ */
+function startSampler(pool: Pool, query: string, o: Required<CanaryOptions>, record: (ms: number, error?: string) => void) {
+  let client: pg.Client | undefined;
+  let busy = false;
+  let stopped = false;
+  const tick = async (): Promise<void> => {
+    if (busy || stopped) return;
+    busy = true;
+    const t0 = performance.now();
+    try {
+      client ??= await connect(pool, o.timeoutMs);
+      await withTimeout(client.query({ text: query, queryMode: 'extended' } as pg.QueryConfig), o.timeoutMs + 200);
+      record(performance.now() - t0);
+    } catch (err) {
+      record(Infinity, err instanceof Error ? err.message : String(err));
+      const broken = client;
+      client = undefined;
+      broken?.end().catch(() => undefined);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), o.everyMs);
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      client?.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A connection with the pool's settings whose every statement runs in a READ ONLY transaction
+ * under `statement_timeout` (session defaults; the query goes by the extended protocol, so it is
+ * one statement in its own transaction).
+ */
+async function connect(pool: Pool, timeoutMs: number): Promise<pg.Client> {
+  const client = new pg.Client({ ...(pool as unknown as { options: pg.ClientConfig }).options, application_name: 'ferry-latency-canary' });
+  client.on('error', () => undefined); // a dropped connection fails the next sample, which replaces it
+  await client.connect();
+  await client.query(
+    `SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET statement_timeout = ${Math.ceil(timeoutMs)}; SET lock_timeout = ${Math.ceil(timeoutMs)}`,
+  );
+  return client;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

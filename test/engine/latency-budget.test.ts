@@ -1,0 +1,94 @@
+/**
+ * `backfill.health.latency` in the engine against a real PostgreSQL: a budget that cannot be met
+ * throttles (the reason says so, as `ferry status` shows it) and the backfill still completes; a
+ * canary that errors throttles too (fail closed); a budget that is met does not throttle.
+ */
+import { progressLines, progressOf } from '../../src/contract/progress';
+import type { ChunkResult } from '../../src/contract/activities';
+import type { LoadedMigration } from '../../src/definition/registry';
+import { fixedBatchSizer } from '../../src/engine/batch-size';
+import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
+import type { EnginePort } from '../../src/engine/port';
+import { abortableDelay } from '../../src/engine/rate-limiter';
+import { createMetrics } from '../../src/metrics';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
+import type { MigrationInput } from '../../src/contract/migration';
+import { initialState } from '../../src/workflows/state';
+
+let db: TestDatabase;
+let engine: BackfillEngine;
+const metrics = createMetrics();
+const migrations = new Map<string, LoadedMigration>();
+
+beforeAll(async () => {
+  db = await createTestDatabase('engine_latency');
+  await createTouchFunction(db.pool);
+  engine = createBackfillEngine(
+    { pool: db.pool, metrics },
+    {
+      batchSizer: (m) => fixedBatchSizer(m.definition.backfill.batchSize),
+      latency: { everyMs: 10, window: 20, baselineSamples: 10, timeoutMs: 200, idleStopMs: 10, holdMs: 0, maxRestMs: 40, min: 0.25 },
+    },
+  );
+});
+
+afterAll(async () => {
+  await delay(100); // the canaries' connections close after idleStopMs
+  await db?.drop();
+});
+
+function port(): EnginePort {
+  const controller = new AbortController();
+  return {
+    heartbeat: () => undefined,
+    sleep: (ms) => abortableDelay(ms, controller.signal),
+    signal: controller.signal,
+    log: () => undefined,
+  };
+}
+
+/** Backfills table `name` (1,500 rows, batches of 100) under `latency` to the end; every row once. */
+async function backfill(name: string, latency: { query: string; p99Ms?: number; ratio?: number }): Promise<ChunkResult> {
+  await makeTable(db.pool, name, 1500);
+  const ref = register(migrations, name, name, { batchSize: 100, health: { autovacuum: false, latency } });
+  const migration = migrations.get(name)!;
+  await engine.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
+  const result = await engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, port());
+  expect(result).toMatchObject({ done: true, rowsScanned: 1500 });
+  expect(await touchHistogram(db.pool, name)).toEqual({ '1': 1500 });
+  return result;
+}
+
+/** What `ferry status` prints on the throttled line after `result`. */
+function statusLine(result: ChunkResult): string | undefined {
+  const state = initialState({ startedBy: 'test', specHash: 'v2-x' } as MigrationInput, new Date());
+  Object.assign(state.backfill, { throttledMs: result.throttledMs, throttleReason: result.throttleReason });
+  const line = progressLines(progressOf({ name: 'm', table: 't' }, state)).find((l) => l.label === 'throttled');
+  return line && `${line.label}: ${line.text}`;
+}
+
+describe('latency budget', () => {
+  it('throttles under a budget it cannot meet, says so, and still completes', async () => {
+    const result = await backfill('unmet', { query: 'SELECT 1', p99Ms: 0.0001 });
+    expect(result.throttledMs).toBeGreaterThan(0);
+    expect(result.throttleReason).toMatch(/^latency p99 [\d.]+ ms > budget 0 ms$/);
+    expect(statusLine(result)).toMatch(/^throttled: latency p99 [\d.]+ ms > budget 0 ms \(the last reason; .* in all\)$/);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/ferry_throttled_seconds_total\{migration="unmet",reason_kind="latency"\} [\d.]+/);
+    expect(text).toMatch(/ferry_backfill_duty_cycle\{migration="unmet"\} 0\.25/);
+  }, 60_000);
+
+  it('fails closed: a canary that errors throttles', async () => {
+    const result = await backfill('erring', { query: 'SELECT 1/0', p99Ms: 1000 });
+    expect(result.throttledMs).toBeGreaterThan(0);
+    expect(result.throttleReason).toMatch(/^latency canary failed: division by zero/);
+  }, 60_000);
+
+  it('does not throttle under a budget that is met', async () => {
+    const result = await backfill('met', { query: 'SELECT 1', p99Ms: 10_000 });
+    expect(result.throttledMs).toBe(0);
+    expect(result.throttleReason).toBeUndefined();
+    expect(statusLine(result)).toBeUndefined();
+  }, 60_000);
+});

@@ -1,0 +1,96 @@
+/**
+ * The latency canary against a real PostgreSQL: it samples the query on a connection of its own,
+ * read-only and under statement_timeout, and fails closed (an error or a timeout is over budget).
+ */
+import { judge, latencyCanary, percentileOf, slidingWindow, type LatencyCanary } from '../../src/health/latency';
+import { dutyCycle } from '../../src/engine/duty-cycle';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { delay } from '../helpers/backfill';
+
+let db: TestDatabase;
+const running: LatencyCanary[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('latency_canary');
+  await db.pool.query('CREATE TABLE items (id int PRIMARY KEY, note text)');
+  await db.pool.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g`);
+});
+
+afterEach(() => running.splice(0).forEach((c) => c.release()));
+afterAll(async () => {
+  await delay(100); // the canaries' connections close after idleStopMs
+  await db?.drop();
+});
+
+const FAST = { everyMs: 10, window: 20, baselineSamples: 10, timeoutMs: 200, idleStopMs: 10 };
+
+/** A canary on `query`, acquired, once `samples` samples would have been taken. */
+async function sampled(budget: Parameters<typeof latencyCanary>[1], samples = 20): Promise<LatencyCanary> {
+  const canary = latencyCanary(db.pool, budget, FAST);
+  canary.acquire();
+  running.push(canary);
+  await canary.ready();
+  await delay(samples * FAST.everyMs + 200);
+  return canary;
+}
+
+describe('latency canary', () => {
+  it('measures the query within a generous budget', async () => {
+    const canary = await sampled({ query: 'SELECT note FROM items WHERE id = 7', p99Ms: 5000 });
+    const v = canary.verdict();
+    expect(v.over).toBe(false);
+    expect(v.p99Ms).toBeGreaterThan(0);
+    expect(v.reason).toMatch(/^latency p99 [\d.]+ ms <= budget 5000 ms$/);
+  });
+
+  it('is over a budget it cannot meet, and says so', async () => {
+    const v = (await sampled({ query: 'SELECT note FROM items WHERE id = 7', p99Ms: 0.0001 })).verdict();
+    expect(v.over).toBe(true);
+    expect(v.reason).toMatch(/^latency p99 [\d.]+ ms > budget 0 ms$/);
+  });
+
+  it('measures a baseline first for a ratio budget', async () => {
+    const v = (await sampled({ query: 'SELECT note FROM items WHERE id = 7', ratio: 1000 })).verdict();
+    expect(v.budgetMs).toBeGreaterThan(0);
+    expect(v.over).toBe(false);
+  });
+
+  it('fails closed: an error, a write (read-only) and a timeout are over budget', async () => {
+    const failing = ['SELECT 1/0', `INSERT INTO items VALUES (1000, 'x')`, 'SELECT pg_sleep(1)'];
+    const verdicts = await Promise.all(failing.map(async (query) => (await sampled({ query, p99Ms: 5000 }, 10)).verdict()));
+    expect(verdicts.map((v) => v.over)).toEqual([true, true, true]);
+    expect(verdicts[0].reason).toMatch(/^latency canary failed: division by zero/);
+    expect(verdicts[1].reason).toMatch(/read-only transaction/);
+    expect(verdicts[2].reason).toMatch(/statement timeout|no answer within/);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM items')).rows[0].n).toBe(100);
+  });
+});
+
+describe('pure parts', () => {
+  it('keeps a sliding window; a failed sample in it makes the p99 infinite', () => {
+    const w = slidingWindow(3);
+    [5, 1, 2, 3].forEach((v) => w.push(v));
+    expect(w.p99()).toBe(3);
+    w.push(Infinity);
+    expect(w.p99()).toBe(Infinity);
+    expect(percentileOf([4, 1, 3, 2], 0.5)).toBe(2);
+    expect(judge(Infinity, 3, 'boom')).toMatchObject({ over: true, reason: 'latency canary failed: boom' });
+    expect(judge(4.123, 3).reason).toBe('latency p99 4.12 ms > budget 3 ms');
+  });
+
+  it('AIMD on the duty cycle: halves when over (once per hold), grows back additively, rests in proportion', () => {
+    const d = dutyCycle({ holdMs: 1000, increase: 0.25, min: 0.1 });
+    d.update(true, 0);
+    expect(d.duty()).toBe(0.5);
+    expect(d.restMs(100)).toBe(100);
+    d.update(true, 500); // within the hold: no second halving
+    expect(d.duty()).toBe(0.5);
+    [1000, 2000, 3000, 4000].forEach((t) => d.update(true, t));
+    expect(d.duty()).toBe(0.1); // the floor: the backfill still moves
+    d.update(false, 5000);
+    expect(d.duty()).toBe(0.35);
+    [1, 2, 3].forEach(() => d.update(false, 6000));
+    expect(d.duty()).toBe(1);
+    expect(d.restMs(100)).toBe(0);
+  });
+});
