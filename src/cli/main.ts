@@ -50,8 +50,11 @@ function buildProgram(): Command {
 function addServiceCommands(program: Command): void {
   program
     .command('worker')
-    .description('run a worker for every migration in FERRY_MIGRATIONS (needs DATABASE_URL)')
-    .action(() => (require('../worker') as typeof import('../worker')).runWorker()); // loaded lazily: it pulls in the worker SDK
+    .description(
+      'run a worker for every migration in FERRY_MIGRATIONS (needs DATABASE_URL, or FERRY_DATA_SOURCE: a TypeORM DataSource file)',
+    )
+    .option('--data-source <file>', "connect with the application's TypeORM DataSource (default: FERRY_DATA_SOURCE, else DATABASE_URL)")
+    .action((o) => (require('../worker') as typeof import('../worker')).runWorker(undefined, { dataSource: o.dataSource })); // loaded lazily: it pulls in the worker SDK
 
   program
     .command('dev')
@@ -118,6 +121,7 @@ function addStartCommand(program: Command): void {
     .description('validate a migration, print its DDL, estimate rows, time a trial batch (rolled back) and the ETA (needs DATABASE_URL)')
     .option('--deadline <duration>', 'exit 1 when the backfill cannot finish within it (default: backfill.deadline)')
     .option('--no-trial', 'do not run the trial batch')
+    .option('--data-source <file>', "connect with the application's TypeORM DataSource (default: FERRY_DATA_SOURCE, else DATABASE_URL)")
     .option('--json', 'print JSON')
     .action(async (name: string, o) => {
       const code = await (require('./plan') as typeof import('./plan')).planCommand(name, o);
