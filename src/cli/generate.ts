@@ -14,6 +14,7 @@ export interface GenerateCommandOptions {
   typeormMigrations?: string;
   after?: string;
   batchSize?: number;
+  pause?: string;
   json?: boolean;
 }
 
@@ -30,6 +31,7 @@ export async function generateCommand(name: string, o: GenerateCommandOptions): 
     throw new FerryError('BAD_INPUT', `migration name "${name}" must be letters, digits, "-" and "_" (it names a file and a workflow).`);
   }
   if (o.after !== undefined) parseDuration(o.after, '--after');
+  if (o.pause !== undefined) parseDuration(o.pause, '--pause');
   if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) {
     throw new FerryError('BAD_INPUT', `--batch-size "${o.batchSize}" is not a whole number of rows above 0.`);
   }

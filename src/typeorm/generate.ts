@@ -30,6 +30,8 @@ export interface GenerateOptions {
   after?: string;
   /** A fixed backfill batch size (batchSize = maxBatchSize); default: ferry's adaptive sizing. */
   batchSize?: number;
+  /** backfill.pause: a pause between batches (e.g. '50ms'); default none. */
+  pause?: string;
   /** The TypeORM class's timestamp; default now. */
   timestamp?: number;
 }
@@ -77,7 +79,15 @@ export async function generateMigration(opts: GenerateOptions): Promise<Generate
     };
   const file = path.join(migrationsDir(opts.out), `${opts.name}.ts`);
   const files = new Map([
-    [file, renderMigration(opts.name, plan, { dataSource: opts.dataSource, after: opts.after ?? '7d', batchSize: opts.batchSize })],
+    [
+      file,
+      renderMigration(opts.name, plan, {
+        dataSource: opts.dataSource,
+        after: opts.after ?? '7d',
+        batchSize: opts.batchSize,
+        pause: opts.pause,
+      }),
+    ],
   ]);
   const result: GenerateResult = { statements, file, review: plan.review, unsafe: plan.unsafe };
   if (opts.typeormMigrations) {
