@@ -24,14 +24,16 @@ const LAYERS = {
   workflows: ['contract'],
   activities: ['contract', 'pg', 'store', 'sql', 'definition', 'ddl', 'health', 'engine', 'metrics'],
   client: ['contract', 'definition', 'pg', 'config'],
-  cli: ['contract', 'pg', 'store', 'definition', 'ddl', 'client', 'config', 'plan', 'worker'],
+  // ferry/typeorm: TypeORM migration classes, the connection from a DataSource, generate, dual-write subscribers.
+  typeorm: ['contract', 'definition', 'client', 'config', 'pg'],
+  cli: ['contract', 'pg', 'store', 'definition', 'ddl', 'client', 'config', 'plan', 'worker', 'typeorm'],
 };
 const TOP_FILES = {
   config: ['contract'],
   metrics: ['contract', 'health'],
   plan: ['contract', 'pg', 'sql', 'definition', 'ddl'],
   index: ['contract', 'definition'],
-  worker: ['contract', 'pg', 'store', 'definition', 'activities', 'client', 'config', 'metrics'],
+  worker: ['contract', 'pg', 'store', 'definition', 'activities', 'client', 'config', 'metrics', 'typeorm'],
 };
 
 const alternatives = (names) => names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');

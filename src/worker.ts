@@ -10,6 +10,7 @@ import { metricsFromEnv, type FerryMetrics } from './metrics';
 import { loadAllMigrations, migrationsDir, reloadMigrations, type LoadedMigration } from './definition/registry';
 import { addSearchAttributes, missingMessage } from './client/search-attributes';
 import { temporalConnectionOptions, temporalUnavailable, type ConnectionSummary } from './client/connect';
+import { connectionSource } from './typeorm/connection';
 
 /**
  * The workflow code a worker bundles: `src/workflows/index.ts` from source, `dist/workflows/index.js`
@@ -101,10 +102,11 @@ function connectionWords(s: ConnectionSummary): string {
 }
 
 /**
- * `ferry worker`: settings from the environment; runs until SIGTERM or SIGINT. With
+ * `ferry worker`: settings from the environment (the database from `DATABASE_URL`, or from the
+ * application's TypeORM DataSource: `FERRY_DATA_SOURCE` or `opts.dataSource`); runs until SIGTERM or SIGINT. With
  * `FERRY_METRICS_PORT` set it serves Prometheus metrics at /metrics (on `FERRY_METRICS_HOST`, default 127.0.0.1).
  */
-export async function runWorker(config: FerryConfig = loadConfig()): Promise<void> {
+export async function runWorker(config: FerryConfig = loadConfig(), opts: { dataSource?: string } = {}): Promise<void> {
   // Settings from the environment first: a duration without its unit stops the worker here.
   runSettings();
   ddlDefaults();
@@ -113,12 +115,14 @@ export async function runWorker(config: FerryConfig = loadConfig()): Promise<voi
   const migrations = loadAllMigrations(dir, broken);
   // One file that does not load must not stop the other migrations: log it and serve the rest.
   for (const [name, why] of broken) console.error(`[ferry] skipping migration "${name}", its file does not load: ${why}`);
-  const pool = createPool(undefined, {}, workerLog);
+  // DATABASE_URL, or the application's TypeORM DataSource (FERRY_DATA_SOURCE): read here, never sent to Temporal.
+  const source = await connectionSource(opts.dataSource);
+  const pool = createPool(source, {}, workerLog);
   try {
     await pool.query('SELECT 1');
   } catch (err) {
     await pool.end();
-    throw connectionError(err);
+    throw connectionError(err, source);
   }
   const { connection, summary } = await connectWorker(config).catch(async (err) => {
     await pool.end();

@@ -65,8 +65,11 @@ function addInitCommand(program: Command): void {
 function addServiceCommands(program: Command): void {
   program
     .command('worker')
-    .description('run a worker for every migration in FERRY_MIGRATIONS (needs DATABASE_URL)')
-    .action(() => (require('../worker') as typeof import('../worker')).runWorker()); // loaded lazily: it pulls in the worker SDK
+    .description(
+      'run a worker for every migration in FERRY_MIGRATIONS (needs DATABASE_URL, or FERRY_DATA_SOURCE: a TypeORM DataSource file)',
+    )
+    .option('--data-source <file>', "connect with the application's TypeORM DataSource (default: FERRY_DATA_SOURCE, else DATABASE_URL)")
+    .action((o) => (require('../worker') as typeof import('../worker')).runWorker(undefined, { dataSource: o.dataSource })); // loaded lazily: it pulls in the worker SDK
 
   program
     .command('doctor')
@@ -138,10 +141,26 @@ function addSetupCommand(program: Command): void {
 /** `start`: idempotent, as CI calls it. */
 function addStartCommand(program: Command): void {
   program
+    .command('generate <name>')
+    .description(
+      "write a ferry migration from the difference between a TypeORM application's entities and its database (TypeORM's schema builder)",
+    )
+    .option('--data-source <file>', "the file exporting the application's TypeORM DataSource (default: FERRY_DATA_SOURCE)")
+    .option('--rename <table.column:new>', 'a column the entities renamed (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .option('--out <dir>', 'where to write the migration (default: FERRY_MIGRATIONS, else ./migrations)')
+    .option('--typeorm-migrations <dir>', 'also write a TypeORM migration class (ferryMigration) there, e.g. src/migrations')
+    .option('--after <duration>', "the contract's cool-off (contract.after)", '7d')
+    .option('--batch-size <rows>', 'a fixed backfill batch size (default: adaptive)', (v) => Number(v))
+    .option('--pause <duration>', 'a pause between backfill batches (backfill.pause), e.g. 50ms')
+    .option('--json', 'print JSON')
+    .action((name: string, o) => (require('./generate') as typeof import('./generate')).generateCommand(name, o));
+
+  program
     .command('plan <name>')
     .description('validate a migration, print its DDL, estimate rows, time a trial batch (rolled back) and the ETA (needs DATABASE_URL)')
     .option('--deadline <duration>', 'exit 1 when the backfill cannot finish within it (default: backfill.deadline)')
     .option('--no-trial', 'do not run the trial batch')
+    .option('--data-source <file>', "connect with the application's TypeORM DataSource (default: FERRY_DATA_SOURCE, else DATABASE_URL)")
     .option('--json', 'print JSON')
     .action(async (name: string, o) => {
       const code = await (require('./plan') as typeof import('./plan')).planCommand(name, o);

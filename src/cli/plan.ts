@@ -5,19 +5,25 @@ import { EXIT, FerryError } from '../contract/errors';
 import { planMigration, type Plan } from '../plan';
 import { loadMigration } from '../definition/registry';
 import { assertDdlSafe, type ReviewedLock, type ReviewedStatement } from '../ddl/checks';
+import { connectionSource } from '../typeorm/connection';
+import type { PoolSource } from '../pg/pool';
 
 /** Concurrency from which the plan stops advising more partitions. */
 const HIGH_CONCURRENCY = 8;
 
-/** `ferry plan <name> [--deadline 3d] [--no-trial] [--json]`: returns the exit code. */
-export async function planCommand(name: string, opts: { deadline?: string; trial?: boolean; json?: boolean }): Promise<number> {
+/** `ferry plan <name> [--deadline 3d] [--no-trial] [--data-source file] [--json]`: returns the exit code. */
+export async function planCommand(
+  name: string,
+  opts: { deadline?: string; trial?: boolean; json?: boolean; dataSource?: string },
+): Promise<number> {
   const migration = loadMigration(name);
   const deadline = opts.deadline ?? migration.definition.backfill.deadline;
   const deadlineMs = deadline === undefined ? undefined : parseDuration(deadline, opts.deadline ? '--deadline' : 'backfill.deadline');
-  const pool = createPool(undefined, { max: 2 });
+  const source = await connectionSource(opts.dataSource); // DATABASE_URL, or the TypeORM DataSource
+  const pool = createPool(source, { max: 2 });
   try {
     const plan = await planMigration(pool, migration, { deadlineMs, trial: opts.trial }).catch((err) => {
-      throw databaseError(name, err);
+      throw databaseError(name, err, source);
     });
     console.log(opts.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
     assertDdlSafe(name, plan.review); // printed above; refused here: exit 2
@@ -28,12 +34,12 @@ export async function planCommand(name: string, opts: { deadline?: string; trial
 }
 
 /**
- * Any database error as one line, never a stack: connecting (DATABASE_URL named, password masked),
+ * Any database error as one line, never a stack: connecting (DATABASE_URL or the DataSource named, password masked),
  * else what PostgreSQL said. Errors of ferry's own pass through.
  */
-export function databaseError(name: string, err: unknown): unknown {
+export function databaseError(name: string, err: unknown, source?: PoolSource): unknown {
   if (err instanceof FerryError) return err;
-  const connecting = connectionError(err);
+  const connecting = connectionError(err, source);
   if (connecting instanceof FerryError) return connecting;
   const code = sqlstate(err);
   const message = (err as Error)?.message ?? String(err);

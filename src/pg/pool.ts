@@ -5,8 +5,35 @@ import { FerryError } from '../contract/errors';
 export type ConnectionLog = (message: string, fields?: Record<string, unknown>) => void;
 
 /**
- * The worker's connection pool, from `DATABASE_URL`. Connection settings never leave the worker:
- * they are not part of any workflow input, result or heartbeat.
+ * Where a pool's connection settings come from: `DATABASE_URL`, or the application's TypeORM
+ * DataSource (`FERRY_DATA_SOURCE`, read by src/typeorm/connection.ts). `label` names it in
+ * messages (password masked); `fix` is what to set when it is wrong.
+ */
+export interface PoolSource {
+  config: PoolConfig;
+  label: string;
+  fix: string;
+}
+
+/**
+ * The settings of a `DATABASE_URL`, as a PoolSource.
+ * @throws FerryError BAD_INPUT when `url` is not set (naming FERRY_DATA_SOURCE, the other way).
+ */
+export function urlSource(url = process.env.DATABASE_URL): PoolSource {
+  if (!url) {
+    throw new FerryError(
+      'BAD_INPUT',
+      'DATABASE_URL is not set; the worker reads the database to migrate from it. Set it, e.g. DATABASE_URL=postgres://user@host:5432/app, ' +
+        "or FERRY_DATA_SOURCE to the file that exports the application's TypeORM DataSource.",
+    );
+  }
+  return { config: { connectionString: url }, label: `DATABASE_URL=${maskUrl(url)}`, fix: 'DATABASE_URL' };
+}
+
+/**
+ * The worker's connection pool, from `DATABASE_URL` or another source (a TypeORM DataSource, see
+ * src/typeorm/connection.ts). Connection settings never leave the worker: they are not part of any
+ * workflow input, result or heartbeat.
  *
  * A connection PostgreSQL drops (`pg_terminate_backend`, a restart, a failover) never crashes the
  * worker: an idle client's error is handled by the pool, and a checked-out client gets its own
@@ -15,14 +42,13 @@ export type ConnectionLog = (message: string, fields?: Record<string, unknown>) 
  * the client is discarded (`releaseAfter`) and the pool connects anew for the next one.
  * @example const pool = createPool(process.env.DATABASE_URL, {}, (m, f) => console.log(m, f))
  */
-export function createPool(url = process.env.DATABASE_URL, extra: PoolConfig = {}, log?: ConnectionLog): Pool {
-  if (!url) {
-    throw new FerryError(
-      'BAD_INPUT',
-      'DATABASE_URL is not set; the worker reads the database to migrate from it. Set it, e.g. DATABASE_URL=postgres://user@host:5432/app.',
-    );
-  }
-  const pool = new Pool({ connectionString: url, max: 10, application_name: 'ferry', ...extra });
+export function createPool(
+  source: string | PoolSource | undefined = process.env.DATABASE_URL,
+  extra: PoolConfig = {},
+  log?: ConnectionLog,
+): Pool {
+  const { config } = typeof source === 'object' ? source : urlSource(source);
+  const pool = new Pool({ ...config, max: 10, application_name: 'ferry', ...extra });
   guardConnections(pool, log);
   return pool;
 }
@@ -53,21 +79,24 @@ const BAD_URL: Record<string, string> = {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET']);
 
 /**
- * Turns an error from connecting with DATABASE_URL into a one-line FerryError naming the variable
- * (password masked) and the next step: a bad role, password or database is BAD_INPUT (exit 2), a
- * server that does not answer is UNAVAILABLE (exit 1). Other errors are returned unchanged.
+ * Turns an error from connecting with DATABASE_URL (or another PoolSource) into a one-line
+ * FerryError naming where the settings came from (password masked) and the next step: a bad role,
+ * password or database is BAD_INPUT (exit 2), a server that does not answer is UNAVAILABLE
+ * (exit 1). Other errors are returned unchanged.
  * @example await pool.query('SELECT 1').catch((e) => { throw connectionError(e) })
  */
-export function connectionError(err: unknown, url = process.env.DATABASE_URL): unknown {
+export function connectionError(err: unknown, source: string | PoolSource | undefined = process.env.DATABASE_URL): unknown {
   const e = err as { code?: string; message?: string } | null;
-  const where = `PostgreSQL at DATABASE_URL=${maskUrl(url)}`;
+  const label = typeof source === 'object' ? source.label : `DATABASE_URL=${maskUrl(source)}`;
+  const fix = typeof source === 'object' ? source.fix : 'DATABASE_URL';
+  const where = `PostgreSQL at ${label}`;
   if (e?.code && e.code in BAD_URL) {
-    return new FerryError('BAD_INPUT', `${where}: ${e.message} (${BAD_URL[e.code]}); fix DATABASE_URL and run the command again.`);
+    return new FerryError('BAD_INPUT', `${where}: ${e.message} (${BAD_URL[e.code]}); fix ${fix} and run the command again.`);
   }
   if (e?.code && UNREACHABLE.has(e.code)) {
     return new FerryError(
       'UNAVAILABLE',
-      `${where} did not answer (${e.message}); start PostgreSQL ("ferry dev" starts one locally) or fix DATABASE_URL.`,
+      `${where} did not answer (${e.message}); start PostgreSQL ("ferry dev" starts one locally) or fix ${fix}.`,
     );
   }
   return err;

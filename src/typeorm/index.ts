@@ -1,0 +1,6 @@
+/**
+ * ferry for TypeORM applications: `import { ferryMigration, dualWriteSubscriber } from 'ferry/typeorm'`.
+ * See the README's "With TypeORM".
+ */
+export { ferryMigration, type FerryMigrationOptions } from './migration';
+export { connectionSource, loadDataSource, poolConfigOf } from './connection';
