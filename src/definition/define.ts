@@ -157,6 +157,7 @@ const approvalSchema = z.union([
     })
     .strict(),
 ]);
+
 /** A phase `after` may name: one of the main path, or `expanded` (past expanding). */
 const AFTER_PHASES = [
   'expanded',
@@ -182,6 +183,8 @@ const afterEntry = z.preprocess(
     })
     .strict(),
 );
+
+/**
  * One dangerous-DDL check the author overrides (`src/ddl/checks.ts` lists the checks), with why it
  * is safe here; `ferry plan` shows the reason and `ferry start` records it in the audit trail.
  */
