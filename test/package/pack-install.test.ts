@@ -250,6 +250,28 @@ describe('npx ferry from the application', () => {
   });
 });
 
+describe('ferry dev from the package', () => {
+  test('runs the compiled dev stack: reuses the running Temporal and PostgreSQL, and stops on Ctrl-C', async () => {
+    const dev = spawn('npx', ['ferry', 'dev'], { cwd: app, env, detached: true });
+    let out = '';
+    dev.stdout.on('data', (d) => (out += d));
+    dev.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => dev.on('exit', resolve));
+    try {
+      await eventually('ferry dev to be up', async () => {
+        if (dev.exitCode !== null) throw new Error(`ferry dev exited: ${out}`);
+        return out.includes('Press Ctrl-C to stop.');
+      });
+    } finally {
+      process.kill(-dev.pid!, 'SIGINT'); // the group this test started: npx and ferry dev
+      await exited;
+    }
+    expect(out).toContain(`Temporal    ${process.env.TEMPORAL_ADDRESS}`);
+    expect(out).toContain('(already running; reused and left alone)');
+    expect(out).toContain(`export DATABASE_URL=${db.url}`);
+  });
+});
+
 /** posts.member_id → member_uuid, with a TypeScript annotation that only a TypeScript loader accepts. */
 const TS_MIGRATION = `import { defineMigration } from 'ferry';
 
