@@ -35,6 +35,7 @@ function repoint(file: string, from: string, to: string): number {
   return count;
 }
 
+/** Whether `require(file)` would find a module (a `.js` file, or a directory with an index.js). */
 function resolves(file: string): boolean {
   try {
     require.resolve(file);

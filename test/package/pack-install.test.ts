@@ -225,7 +225,7 @@ describe('npx ferry from the application', () => {
     expect(history.map((e) => `${e.action}:${e.by}`)).toEqual(expect.arrayContaining(['started:pack-test', 'approved:alice']));
   }, 400_000);
 
-  test('ES modules (.mjs, .js under "type": "module") and .cjs load too, and a broken file is named in the error', async () => {
+  test('ES modules (.mjs, .js under "type": "module") and .cjs load too, and a broken file, or one with top-level await, is named in the error', async () => {
     const esm = TS_MIGRATION.replace(': string', '');
     const cjs = esm
       .replace("import { defineMigration } from 'ferry';", "const { defineMigration } = require('ferry');")
@@ -247,6 +247,36 @@ describe('npx ferry from the application', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`migration "broken-${suffix}" (${broken}) failed to load`);
     fs.rmSync(broken);
+
+    const awaiting = path.join(app, 'migrations', `awaits-${suffix}.mjs`);
+    fs.writeFileSync(awaiting, esm.replace('export default', 'await Promise.resolve();\nexport default'));
+    const tla = await ferry('plan', `awaits-${suffix}`, '--no-trial');
+    expect(tla.code).toBe(2);
+    expect(tla.stderr).toContain(`migration "awaits-${suffix}" (${awaiting}) failed to load`);
+    expect(tla.stderr).toContain("A migration file is loaded synchronously: move the top-level await into the definition's functions");
+    fs.rmSync(awaiting);
+  });
+});
+
+describe('ferry dev from the package', () => {
+  test('runs the compiled dev stack: reuses the running Temporal and PostgreSQL, and stops on Ctrl-C', async () => {
+    const dev = spawn('npx', ['ferry', 'dev'], { cwd: app, env, detached: true });
+    let out = '';
+    dev.stdout.on('data', (d) => (out += d));
+    dev.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => dev.on('exit', resolve));
+    try {
+      await eventually('ferry dev to be up', async () => {
+        if (dev.exitCode !== null) throw new Error(`ferry dev exited: ${out}`);
+        return out.includes('Press Ctrl-C to stop.');
+      });
+    } finally {
+      process.kill(-dev.pid!, 'SIGINT'); // the group this test started: npx and ferry dev
+      await exited;
+    }
+    expect(out).toContain(`Temporal    ${process.env.TEMPORAL_ADDRESS}`);
+    expect(out).toContain('(already running; reused and left alone)');
+    expect(out).toContain(`export DATABASE_URL=${db.url}`);
   });
 });
 
