@@ -121,28 +121,20 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions = 
   const ports = await allocatePorts();
   const address = `127.0.0.1:${ports.frontend.grpcPort}`;
   const logFile = path.join(dir, 'server.log');
-  const probe = { address, caCertPath: ca.caCertPath, client: ca.issueClientCert('ferry-readiness'), logFile };
-  let child: ChildProcess | undefined;
+  const server = serverProcess(build.server, dir, {
+    address,
+    caCertPath: ca.caCertPath,
+    client: ca.issueClientCert('ferry-readiness'),
+    logFile,
+  });
   let cleaned = false;
-  const onExit = () => child?.kill('SIGKILL'); // never leave a server behind a crashed test process
-  const stopServer = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child) await stopChild(child, signal);
-    child = undefined;
-  };
-  const startServer = async (ns?: string) => {
-    if (child) throw new Error(`the Temporal server at ${address} is already running (pid ${child.pid}); stop it first.`);
-    child = spawnServer(build.server, dir, logFile);
-    await waitUntilServing(child, probe, ns);
-  };
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    process.off('exit', onExit);
-    await stopServer('SIGKILL');
+    await server.stop('SIGKILL');
     await dropDatabases(adminUrl, Object.values(databases));
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  process.once('exit', onExit);
   try {
     log(`setting up the Temporal server's schema in "${databases.temporal}" and "${databases.visibility}"`);
     await setupSchema(build, adminUrl, databases, dir);
@@ -152,7 +144,7 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions = 
       ...{ server: ca.issueServerCert(), systemWorker: ca.issueClientCert('temporal-system-worker') },
     });
     log(`starting the Temporal server v${build.version} at ${address} (mTLS required; log ${logFile})`);
-    await startServer();
+    await server.start();
     log(`registering namespace "${namespace}" and ferry's search attributes`);
     await setupNamespace(cli, envFor(address, namespace, ca.caCertPath, ca.issueClientCert('ferry-operator')), dir);
   } catch (err) {
@@ -163,9 +155,36 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions = 
     ...{ address, namespace, serverName: SERVER_NAME, caCertPath: ca.caCertPath, databases, logFile },
     issueClientCert: ca.issueClientCert,
     clientEnv: (cn) => envFor(address, namespace, ca.caCertPath, ca.issueClientCert(cn)),
-    stopServer,
-    startServer: () => startServer(namespace),
+    stopServer: (signal) => server.stop(signal),
+    startServer: () => server.start(namespace),
     cleanup,
+  };
+}
+
+/**
+ * The server process, at most one at a time: `start` spawns it and resolves once it answers over
+ * mTLS (and knows `namespace`, when given); `stop` signals it and waits for it to exit. A process
+ * still running when this one exits is SIGKILLed, so a crashed test leaves no server behind.
+ */
+function serverProcess(serverBin: string, dir: string, probe: Probe) {
+  let child: ChildProcess | undefined;
+  const onExit = () => child?.kill('SIGKILL');
+  return {
+    start: async (namespace?: string) => {
+      if (child) throw new Error(`the Temporal server at ${probe.address} is already running (pid ${child.pid}); stop it first.`);
+      child = spawnServer(serverBin, dir, probe.logFile);
+      process.once('exit', onExit);
+      await waitUntilServing(child, probe, namespace).catch((err) => {
+        child = undefined; // waitUntilServing killed it
+        process.off('exit', onExit);
+        throw err;
+      });
+    },
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child) await stopChild(child, signal);
+      child = undefined;
+      process.off('exit', onExit);
+    },
   };
 }
 
