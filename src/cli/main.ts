@@ -54,6 +54,14 @@ function addServiceCommands(program: Command): void {
     .action(() => (require('../worker') as typeof import('../worker')).runWorker()); // loaded lazily: it pulls in the worker SDK
 
   program
+    .command('doctor')
+    .description(
+      'check what ferry connects to: Temporal (address, namespace, TLS, server version, search attributes) and DATABASE_URL (version, privileges, ferry schema)',
+    )
+    .option('--json', 'print JSON')
+    .action((o) => (require('./doctor') as typeof import('./doctor')).doctorCommand({ json: o.json }));
+
+  program
     .command('dev')
     .description('start a local Temporal dev server and PostgreSQL (reusing running ones) until Ctrl-C')
     .option('--port <port>', 'Temporal port', (v) => Number(v), 7233)
@@ -76,7 +84,7 @@ function addServiceCommands(program: Command): void {
       await withClient(async (fc) => {
         const beforeStart = () => (require('./prove') as typeof import('./prove')).proveBeforeStart(migration);
         const result = await startMigration(fc, migration, {
-          startedBy: o.by ?? defaultActor(),
+          startedBy: o.by ?? defaultActor(process.env, fc.caller),
           coolOff: o.coolOff,
           deadline: o.deadline,
           beforeStart,
@@ -134,7 +142,7 @@ function addControlCommands(program: Command): void {
     .option('--reason <text>', 'e.g. the release')
     .action((name: string, o) =>
       withClient(async (fc) => {
-        await signalDeployed(fc, name, { by: o.by ?? defaultActor(), reason: o.reason });
+        await signalDeployed(fc, name, { by: o.by ?? defaultActor(process.env, fc.caller), reason: o.reason });
         console.log(`migration ${name}: deployed signal sent`);
       }),
     );
@@ -209,7 +217,11 @@ function addControl(program: Command, verb: string, update: ControlUpdate, about
   if (extra) cmd = extra(cmd);
   cmd.action((name: string, o) =>
     withClient(async (fc) => {
-      const p = await control(fc, name, update, { by: o.by ?? defaultActor(), reason: o.reason, rollback: o.rollback });
+      const p = await control(fc, name, update, {
+        by: o.by ?? defaultActor(process.env, fc.caller),
+        reason: o.reason,
+        rollback: o.rollback,
+      });
       print(o.json, p, `migration ${name}: ${verb} accepted\n${formatProgress(p)}`);
     }),
   );

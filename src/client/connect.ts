@@ -184,8 +184,8 @@ function addressSource(summary: ConnectionSummary | undefined): string {
 export function unreachableMessage(address: string, cause: string, summary?: ConnectionSummary): string {
   const tls = summary
     ? summary.tls
-      ? ` ferry connected with TLS${summary.clientCert ? ` (client certificate "${summary.clientCert}")` : ''}${summary.apiKey ? ' and an API key' : ''}: check TEMPORAL_TLS_* and TEMPORAL_API_KEY, or set TEMPORAL_TLS=false for a server without TLS.`
-      : ' ferry connected without TLS: set TEMPORAL_TLS=true (or the TEMPORAL_TLS_* certificates) if the server requires it.'
+      ? ` ferry tried with TLS${summary.clientCert ? ` (client certificate "${summary.clientCert}")` : ''}${summary.apiKey ? ' and an API key' : ''}: check TEMPORAL_TLS_* and TEMPORAL_API_KEY, or set TEMPORAL_TLS=false for a server without TLS.`
+      : ' ferry tried without TLS: set TEMPORAL_TLS=true (or the TEMPORAL_TLS_* certificates) if the server requires it.'
     : '';
   return (
     `the Temporal server at "${address}" (${addressSource(summary)}) is unreachable: ${cause}. ` +

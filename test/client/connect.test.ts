@@ -78,6 +78,6 @@ test('an unreachable server with TLS on: the message says how ferry connected, n
     (e: Error) => e,
   );
   expect((err as Error).message).toContain('the Temporal server at "127.0.0.1:1" (TEMPORAL_ADDRESS) is unreachable');
-  expect((err as Error).message).toContain('ferry connected with TLS and an API key');
+  expect((err as Error).message).toContain('ferry tried with TLS and an API key');
   expect((err as Error).message).not.toContain('secret-456');
 });
