@@ -5,6 +5,7 @@
  * worker's TLS) and Go (the server's) check: CA:FALSE on leaves, serverAuth / clientAuth usage, SANs.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -19,7 +20,7 @@ export interface CertificateAuthority {
   caCertPath: string;
   /** The server certificate: SAN `DNS:localhost, IP:127.0.0.1`. */
   issueServerCert(): CertPair;
-  /** A client certificate whose subject is `CN=<cn>` (letters, digits, space and `._@-` only); reissued per call. */
+  /** A client certificate whose subject is `CN=<cn>` (letters, digits, space and `._@-` only); issued once per name. */
   issueClientCert(cn: string): CertPair;
 }
 
@@ -66,7 +67,7 @@ function openssl(args: string[]): void {
 
 /** File-name-safe form of a common name. */
 function fileStem(cn: string): string {
-  return cn.replace(/[^A-Za-z0-9._-]/g, '_');
+  return `${cn.replace(/[^A-Za-z0-9._-]/g, '_')}-${createHash('sha256').update(cn).digest('hex').slice(0, 8)}`;
 }
 
 /**
@@ -102,6 +103,7 @@ export function createCertificateAuthority(dir: string): CertificateAuthority {
 
   const issue = (stem: string, subject: string, extensions: string): CertPair => {
     const pair = { certPath: path.join(dir, `${stem}.pem`), keyPath: path.join(dir, `${stem}.key`) };
+    if (fs.existsSync(pair.certPath)) return pair; // issued once per name: files in use are never rewritten
     const signing = ['-CA', caCertPath, '-CAkey', caKeyPath, '-extensions', extensions];
     openssl(['req', '-x509', '-config', config, ...signing, ...newKey, '-subj', subject, '-keyout', pair.keyPath, '-out', pair.certPath]);
     return pair;

@@ -5,14 +5,13 @@
  * (certificates made with openssl at run time), and the namespace with ferry's search attributes
  * registered by deploy/temporal/setup-namespace.sh through the Temporal CLI over mTLS.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { quoteIdent } from '../src/pg/quote';
 import { createCertificateAuthority, type CertPair } from './certificates';
@@ -20,18 +19,14 @@ import { defaultLog, type Log } from './go-install';
 import { isAlive } from './process';
 import { findTemporalCli } from './temporal-cli';
 import { findTemporalServer, type TemporalServerBuild } from './temporal-server';
-import { CONFIG_ENV, writeServerConfig, type ServicePorts } from './temporal-server-config';
+import { writeServerConfig, type ServicePorts } from './temporal-server-config';
+import { RUN_DIR_PREFIX, SERVER_NAME, serverProcess, sweepAbandonedServers, withoutTemporalEnv } from './temporal-server-process';
 
 const run = promisify(execFile);
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
 
 const DEPLOY_DIR = path.resolve(__dirname, '..', 'deploy', 'temporal');
 const DB_PREFIX = 'ferry_prod_';
-const SERVER_NAME = 'localhost';
-const START_TIMEOUT_MS = 120_000;
 const SETUP_TIMEOUT_MS = 180_000;
-const STOP_GRACE_MS = 15_000;
-const PROBE_TIMEOUT_MS = 2_000;
 const PORT_RANGE = [20_000, 32_000];
 
 /** Options of {@link startProductionTemporal}. */
@@ -97,8 +92,8 @@ async function allocatePorts(): Promise<ServicePorts> {
 /**
  * Builds (first time, minutes) and starts a production-shaped Temporal: schema in two new
  * PostgreSQL databases `ferry_prod_<pid>_<random>_temporal` / `_visibility`, mTLS required on the
- * frontend, the namespace and ferry's search attributes registered. Databases of runs whose
- * process is gone are dropped first. Call `cleanup()` when done.
+ * frontend, the namespace and ferry's search attributes registered. Servers, files and databases
+ * of runs whose test process is gone are removed first. Call `cleanup()` when done.
  *
  * @throws GoMissingError (temporal-server.ts) when Go is missing; an Error with the server log's
  *   end when it does not come up.
@@ -113,36 +108,29 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions = 
   const cli = await findTemporalCli({ log });
   const adminUrl = opts.adminUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const namespace = opts.namespace ?? 'ferry';
+  sweepAbandonedServers(log);
   await dropAbandonedDatabases(adminUrl, log);
   const id = `${process.pid}_${randomBytes(3).toString('hex')}`;
   const databases = { temporal: `${DB_PREFIX}${id}_temporal`, visibility: `${DB_PREFIX}${id}_visibility` };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-prod-${process.pid}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${RUN_DIR_PREFIX}${process.pid}-`));
   const ca = createCertificateAuthority(path.join(dir, 'certs'));
   const ports = await allocatePorts();
   const address = `127.0.0.1:${ports.frontend.grpcPort}`;
   const logFile = path.join(dir, 'server.log');
-  const probe = { address, caCertPath: ca.caCertPath, client: ca.issueClientCert('ferry-readiness'), logFile };
-  let child: ChildProcess | undefined;
+  const server = serverProcess(build.server, dir, {
+    address,
+    caCertPath: ca.caCertPath,
+    client: ca.issueClientCert('ferry-readiness'),
+    logFile,
+  });
   let cleaned = false;
-  const onExit = () => child?.kill('SIGKILL'); // never leave a server behind a crashed test process
-  const stopServer = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child) await stopChild(child, signal);
-    child = undefined;
-  };
-  const startServer = async (ns?: string) => {
-    if (child) throw new Error(`the Temporal server at ${address} is already running (pid ${child.pid}); stop it first.`);
-    child = spawnServer(build.server, dir, logFile);
-    await waitUntilServing(child, probe, ns);
-  };
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    process.off('exit', onExit);
-    await stopServer('SIGKILL');
+    await server.stop('SIGKILL');
     await dropDatabases(adminUrl, Object.values(databases));
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  process.once('exit', onExit);
   try {
     log(`setting up the Temporal server's schema in "${databases.temporal}" and "${databases.visibility}"`);
     await setupSchema(build, adminUrl, databases, dir);
@@ -152,7 +140,7 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions = 
       ...{ server: ca.issueServerCert(), systemWorker: ca.issueClientCert('temporal-system-worker') },
     });
     log(`starting the Temporal server v${build.version} at ${address} (mTLS required; log ${logFile})`);
-    await startServer();
+    await server.start();
     log(`registering namespace "${namespace}" and ferry's search attributes`);
     await setupNamespace(cli, envFor(address, namespace, ca.caCertPath, ca.issueClientCert('ferry-operator')), dir);
   } catch (err) {
@@ -163,8 +151,8 @@ export async function startProductionTemporal(opts: ProductionTemporalOptions = 
     ...{ address, namespace, serverName: SERVER_NAME, caCertPath: ca.caCertPath, databases, logFile },
     issueClientCert: ca.issueClientCert,
     clientEnv: (cn) => envFor(address, namespace, ca.caCertPath, ca.issueClientCert(cn)),
-    stopServer,
-    startServer: () => startServer(namespace),
+    stopServer: (signal) => server.stop(signal),
+    startServer: () => server.start(namespace),
     cleanup,
   };
 }
@@ -216,11 +204,6 @@ async function setupNamespace(cli: string, clientEnv: Record<string, string>, di
   await runScript('setup-namespace.sh', env, SETUP_TIMEOUT_MS);
 }
 
-/** `env` without any `TEMPORAL_*` variable (the caller's dev-server address, a profile, an API key). */
-export function withoutTemporalEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith('TEMPORAL_')));
-}
-
 /** `sh deploy/temporal/<script>`; the error carries its output. */
 async function runScript(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<void> {
   try {
@@ -236,108 +219,6 @@ async function runScript(script: string, env: NodeJS.ProcessEnv, timeoutMs: numb
     const why = e.killed ? `did not finish within ${timeoutMs / 1000} s` : `failed: ${e.message}`;
     throw new Error(`deploy/temporal/${script} ${why}\n${(e.stdout ?? '').slice(-3000)}${(e.stderr ?? '').slice(-3000)}`);
   }
-}
-
-/** `<server> --root <dir> --config config --env production --allow-no-auth start`, its output appended to `logFile`. */
-function spawnServer(server: string, dir: string, logFile: string): ChildProcess {
-  const out = fs.openSync(logFile, 'a');
-  try {
-    const args = ['--root', dir, '--config', 'config', '--env', CONFIG_ENV, '--allow-no-auth', 'start'];
-    const child = spawn(server, args, { cwd: dir, env: withoutTemporalEnv(process.env), stdio: ['ignore', out, out] });
-    child.on('error', () => undefined); // seen by waitUntilServing as an exit
-    return child;
-  } finally {
-    fs.closeSync(out);
-  }
-}
-
-/** The last lines of the server log, for error messages. */
-function logTail(logFile: string, lines = 40): string {
-  try {
-    const tail = fs.readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines);
-    return tail.map((line) => (line.length > 400 ? `${line.slice(0, 400)}...` : line)).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** What a readiness probe connects with. */
-interface Probe {
-  address: string;
-  caCertPath: string;
-  client: CertPair;
-  logFile: string;
-}
-
-/** A client connection over mTLS with `client`'s certificate. */
-export function connectMtls(address: string, caCertPath: string, client: CertPair, connectTimeout: number = 10_000): Promise<Connection> {
-  return Connection.connect({
-    address,
-    connectTimeout,
-    tls: {
-      serverNameOverride: SERVER_NAME,
-      serverRootCACertificate: fs.readFileSync(caCertPath),
-      clientCertPair: { crt: fs.readFileSync(client.certPath), key: fs.readFileSync(client.keyPath) },
-    },
-  });
-}
-
-/** One probe: the frontend answers over mTLS (and knows `namespace`, when given). */
-async function answers(p: Probe, namespace?: string): Promise<void> {
-  const connection = await connectMtls(p.address, p.caCertPath, p.client, PROBE_TIMEOUT_MS);
-  try {
-    await connection.withDeadline(Date.now() + PROBE_TIMEOUT_MS, async () => {
-      await connection.workflowService.getSystemInfo({});
-      if (namespace) await connection.workflowService.describeNamespace({ namespace });
-    });
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
-}
-
-/** Polls until the frontend answers over mTLS; fails fast if the process exits, or after 120 s. */
-async function waitUntilServing(child: ChildProcess, p: Probe, namespace?: string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
-      throw new Error(
-        `the Temporal server at ${p.address} exited (${child.exitCode ?? child.signalCode}). Its log "${p.logFile}" ends with:\n${logTail(p.logFile)}`,
-      );
-    }
-    try {
-      return await answers(p, namespace);
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(500);
-  }
-  await stopChild(child, 'SIGKILL');
-  throw new Error(
-    `the Temporal server at ${p.address} did not answer over mTLS within ${START_TIMEOUT_MS / 1000} s (last error: ${String(lastError)}). ` +
-      `Its log "${p.logFile}" ends with:\n${logTail(p.logFile)}`,
-  );
-}
-
-/** Resolves when the child has exited, or after `timeoutMs` with false. */
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Sends `signal`, then SIGKILL after a grace period; resolves once the process is gone. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  child.kill(signal);
-  if (await waitForExit(child, STOP_GRACE_MS)) return;
-  child.kill('SIGKILL');
-  await waitForExit(child, STOP_GRACE_MS);
 }
 
 /** Runs `fn` with an admin connection. */

@@ -132,9 +132,16 @@ export function runSettings(env = process.env): RunSettings {
   };
 }
 
-/** Who runs a command, for the audit trail: `--by`, else `$FERRY_USER`, else `user@host`. */
-export function defaultActor(env = process.env): string {
-  return env.FERRY_USER || `${env.USER || os.userInfo().username}@${os.hostname()}`;
+/**
+ * Who runs a command, for the audit trail, when `--by` is not given: `$FERRY_USER`, else the
+ * identity of the caller's credentials when they prove one (a certificate subject, an API key's),
+ * else `user@host`. The identity itself is recorded beside it either way.
+ * @example defaultActor({}, { identity: 'CN=bob', proof: 'mtls' }) // 'CN=bob'
+ */
+export function defaultActor(env: Record<string, string | undefined> = process.env, caller?: { identity: string; proof: string }): string {
+  if (env.FERRY_USER) return env.FERRY_USER;
+  if (caller && caller.proof !== 'none') return caller.identity;
+  return `${env.USER || os.userInfo().username}@${os.hostname()}`;
 }
 
 /** Where `ferry dev` records the dev server it started (its address and Web UI), for the links of other commands. */

@@ -53,7 +53,7 @@ export function addFailedRowsCommands(program: Command, withClient: WithClient, 
     .option('--json', 'print JSON')
     .action((name: string, o) =>
       withClient(async (fc) => {
-        const by = o.by ?? defaultActor();
+        const by = o.by ?? defaultActor(process.env, fc.caller);
         const accept = o.acceptFailedRows === true;
         if (!accept) {
           const checked = await recheck(fc, name, by);
@@ -71,7 +71,7 @@ export function addFailedRowsCommands(program: Command, withClient: WithClient, 
     .option('--json', 'print JSON')
     .action((name: string, o) =>
       withClient(async (fc) => {
-        const p = await control(fc, name, msg.retryFailedUpdate, { by: o.by ?? defaultActor() });
+        const p = await control(fc, name, msg.retryFailedUpdate, { by: o.by ?? defaultActor(process.env, fc.caller) });
         const f = p.failedRows;
         const summary = f ? `${f.fixed} fixed, ${f.remaining} still fail${f.remaining > 0 ? ` (${f.query})` : ''}` : 'done';
         print(o.json, p, `migration ${name}: failed rows re-run: ${summary}\n${formatProgress(p)}`);

@@ -102,7 +102,7 @@ function addServiceCommands(program: Command): void {
       await withClient(async (fc) => {
         const beforeStart = () => (require('./prove') as typeof import('./prove')).proveBeforeStart(migration);
         const result = await startMigration(fc, migration, {
-          startedBy: o.by ?? defaultActor(),
+          startedBy: o.by ?? defaultActor(process.env, fc.caller),
           coolOff: o.coolOff,
           deadline: o.deadline,
           beforeStart,
@@ -177,7 +177,7 @@ function addControlCommands(program: Command): void {
     .option('--reason <text>', 'e.g. the release')
     .action((name: string, o) =>
       withClient(async (fc) => {
-        await signalDeployed(fc, name, { by: o.by ?? defaultActor(), reason: o.reason });
+        await signalDeployed(fc, name, { by: o.by ?? defaultActor(process.env, fc.caller), reason: o.reason });
         console.log(`migration ${name}: deployed signal sent`);
       }),
     );
@@ -260,7 +260,11 @@ function addControl(program: Command, verb: string, update: ControlUpdate, about
   if (extra) cmd = extra(cmd);
   cmd.action((name: string, o) =>
     withClient(async (fc) => {
-      const p = await control(fc, name, update, { by: o.by ?? defaultActor(), reason: o.reason, rollback: o.rollback });
+      const p = await control(fc, name, update, {
+        by: o.by ?? defaultActor(process.env, fc.caller),
+        reason: o.reason,
+        rollback: o.rollback,
+      });
       print(o.json, p, `migration ${name}: ${verb} accepted\n${formatProgress(p)}`);
     }),
   );

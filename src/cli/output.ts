@@ -31,10 +31,13 @@ export function formatList(rows: MigrationSummary[]): string {
     .join('\n');
 }
 
-/** `ferry history` for people: who typed (`--by`), and in brackets the identity their credentials gave. */
+/** `ferry history` for people: who typed (`--by`), and in brackets the identity their credentials gave (when it differs). */
 export function formatAudit(entries: AuditEntry[]): string {
   return entries
-    .map((e) => `${e.at}  ${e.action.padEnd(20)} ${e.by}${e.identity ? ` [${e.identity}]` : ''}${e.detail ? `  (${e.detail})` : ''}`)
+    .map(
+      (e) =>
+        `${e.at}  ${e.action.padEnd(20)} ${e.by}${e.identity && e.identity !== e.by ? ` [${e.identity}]` : ''}${e.detail ? `  (${e.detail})` : ''}`,
+    )
     .join('\n');
 }
 

@@ -26,7 +26,7 @@ export function addAbortCommand(program: Command): void {
     .action(async (name: string, o) => {
       const fc = await connectClient();
       try {
-        const actor = { by: o.by ?? defaultActor(), reason: o.reason, rollback: o.rollback === true };
+        const actor = { by: o.by ?? defaultActor(process.env, fc.caller), reason: o.reason, rollback: o.rollback === true };
         const outcome = await abortMigration(fc, name, actor, o.rollback ? definitionIfLoads(name) : undefined);
         const what =
           outcome.kind === 'update'

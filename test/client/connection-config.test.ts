@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { defaultActor, loadConfig } from '../../src/config';
 import { temporalConnectionOptions } from '../../src/client/connect';
 import { apiKeySubject } from '../../src/client/identity';
 import { FerryError } from '../../src/contract/errors';
@@ -144,4 +144,11 @@ test('TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: refused, the SDK cannot honour it;
     'set TEMPORAL_TLS_SERVER_NAME to the name in the server',
   );
   expect(resolve({ TEMPORAL_TLS: 'true', TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'false' }).options.tls).toEqual(expect.any(Object));
+});
+
+test('the default --by: FERRY_USER, else a proven identity, else user@host', () => {
+  const bob = { identity: 'CN=bob', proof: 'mtls' };
+  expect(defaultActor({ FERRY_USER: 'ci' }, bob)).toBe('ci');
+  expect(defaultActor({}, bob)).toBe('CN=bob');
+  expect(defaultActor({ USER: 'eve' }, { identity: 'eve@laptop', proof: 'none' })).toBe(`eve@${os.hostname()}`);
 });

@@ -6,7 +6,8 @@
 import { Connection } from '@temporalio/client';
 import type { CertPair } from '../../devstack/certificates';
 import { findGo } from '../../devstack/go-install';
-import { connectMtls, startProductionTemporal as startServer } from '../../devstack/production-temporal';
+import { startProductionTemporal as startServer } from '../../devstack/production-temporal';
+import { connectMtls } from '../../devstack/temporal-server-process';
 import { TEMPORAL_SERVER_VERSION } from '../../devstack/temporal-server';
 
 /** A production-shaped Temporal server for one test file. */

@@ -81,6 +81,12 @@ productionTest(
       expect(events[0].workflowExecutionStartedEventAttributes?.identity).toBe('CN=alice');
       const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
       expect(accepted.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.identity)).toEqual(['CN=bob']);
+      // Neither a key nor a certificate travels with the identity.
+      const text = JSON.stringify(history, (key, v) =>
+        key === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
+      );
+      expect(text).toContain('reviewed'); // payloads decoded: bob's --reason
+      expect(text).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
     } finally {
       await connection.close();
     }
