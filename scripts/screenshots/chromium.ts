@@ -7,24 +7,25 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** The first executable `name` on PATH, or undefined. */
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
-/** `FERRY_CHROMIUM`, else `chromium` or `chromium-browser` on PATH. */
+/** The first executable `name` on PATH, or undefined. */
+function onPath(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  return dirs.map((dir) => path.join(dir, name)).find(isExecutable);
+}
+
+/** `FERRY_CHROMIUM` (when it is an executable), else `chromium` or `chromium-browser` on PATH. */
 export function findChromium(): string | undefined {
   const given = process.env.FERRY_CHROMIUM;
-  if (given) return given;
+  if (given && isExecutable(given)) return given;
   return onPath('chromium') ?? onPath('chromium-browser');
 }
 

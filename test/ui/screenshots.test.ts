@@ -12,7 +12,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { spawn } from 'node:child_process';
 import { ensureChromium } from '../../scripts/screenshots/chromium';
 import { postsSql, type Shots } from '../../scripts/screenshots/scenario';
-import { SAVED_VIEW } from '../../scripts/screenshots/shoot';
+import { MIGRATION_COLUMNS, SAVED_VIEW } from '../../scripts/screenshots/shoot';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createHarness, type Harness } from '../helpers/harness';
 import { testTemporal, type TestTemporal } from '../helpers/temporal';
@@ -25,6 +25,18 @@ const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-ui-'));
 const chromium = ensureChromium((line) => console.error(`screenshots set-up: ${line}`));
 if ('skip' in chromium) console.warn(`test/ui/screenshots.test.ts skipped: ${chromium.skip}`);
 const maybe = 'skip' in chromium ? describe.skip : describe;
+
+test("the README's Web UI section gives the saved view's query, the columns and the images the test takes", () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### In the Web UI'), readme.indexOf('### Search attributes'));
+  expect(section).toContain(`\`${SAVED_VIEW.query}\``);
+  expect(section).toContain(`name it \`${SAVED_VIEW.name}\``);
+  for (const column of MIGRATION_COLUMNS) expect(section).toContain(`\`${column}\``);
+  for (const image of ['web-ui-waiting', 'web-ui-progress', 'web-ui-list', 'web-ui-saved-view']) {
+    expect(section).toContain(`(docs/images/${image}.png)`);
+    expect(fs.statSync(path.join(ROOT, 'docs', 'images', `${image}.png`)).size).toBeLessThan(300 * 1024);
+  }
+});
 
 /**
  * Runs `scripts/screenshots.ts --capture` in a child (tsx): puppeteer-core is an ES module, which
