@@ -6,6 +6,10 @@
  *
  * Everything it makes is its own and removed afterwards: a Temporal namespace `ferry-docs-<run>`
  * (so the list shows only this migration), a database `ferry_docs_<run>`, a task queue, a worker.
+ *
+ * `tsx scripts/screenshots.ts --capture <name> <dir>` takes the images of migration `<name>` into
+ * `<dir>` with the environment as it is (TEMPORAL_*, FERRY_*, DATABASE_URL, FERRY_CHROMIUM; a worker
+ * running) and prints what each page showed as JSON: test/ui/screenshots.test.ts runs it so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -117,7 +121,20 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+/** `--capture <name> <dir>`: the images of a migration in the environment as it is. */
+async function captureHere(name: string, outDir: string): Promise<void> {
+  const chromium = ensureChromium((line) => console.error(`screenshots: ${line}`));
+  if ('skip' in chromium) throw new Error(chromium.skip);
+  const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
+  const uiUrl = webUiBase(address);
+  if (!uiUrl) throw new Error(`no Web UI known for TEMPORAL_ADDRESS "${address}"; set FERRY_UI_URL`);
+  const target = { uiUrl, namespace: process.env.TEMPORAL_NAMESPACE || 'default', name };
+  const shots = await captureWebUi({ target, ferry: (...args) => ferry(process.env, args), outDir, chromium: chromium.path });
+  console.log(JSON.stringify(shots));
+}
+
+const capture = process.argv.indexOf('--capture');
+(capture >= 0 ? captureHere(process.argv[capture + 1], process.argv[capture + 2]) : main()).then(
   () => process.exit(0),
   (err) => {
     console.error(`screenshots failed: ${err instanceof Error ? err.message : err}`);

@@ -1,31 +1,31 @@
 /**
  * Debian's `chromium` for the Web UI screenshots: found on PATH (or `FERRY_CHROMIUM`), installed
- * with apt-get when missing and the process may (root, apt-get present). puppeteer-core drives it;
- * no browser is ever downloaded.
+ * with apt-get when missing and the process may (root, apt-get present). puppeteer-core drives it
+ * (scenario.ts); no browser is ever downloaded.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The first executable `name` on PATH, or undefined. */
 function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const file = path.join(dir, name);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  return dirs.map((dir) => path.join(dir, name)).find(isExecutable);
 }
 
-/** `FERRY_CHROMIUM`, else `chromium` or `chromium-browser` on PATH. */
+/** `FERRY_CHROMIUM` (when it is an executable), else `chromium` or `chromium-browser` on PATH. */
 export function findChromium(): string | undefined {
   const given = process.env.FERRY_CHROMIUM;
-  if (given) return given;
+  if (given && isExecutable(given)) return given;
   return onPath('chromium') ?? onPath('chromium-browser');
 }
 
@@ -46,20 +46,10 @@ function aptGet(args: string[], log: (line: string) => void): boolean {
 export function ensureChromium(log: (line: string) => void): { path: string } | { skip: string } {
   const found = findChromium();
   if (found) return { path: found };
-  if (process.getuid?.() !== 0) return { skip: 'chromium is not installed and this is not root; run "apt-get install -y chromium" as root' };
+  if (process.getuid?.() !== 0)
+    return { skip: 'chromium is not installed and this is not root; run "apt-get install -y chromium" as root' };
   if (!onPath('apt-get')) return { skip: 'chromium is not installed and there is no apt-get; install chromium, or set FERRY_CHROMIUM' };
   const ok = aptGet(['install', '-y', 'chromium'], log) || (aptGet(['update'], log) && aptGet(['install', '-y', 'chromium'], log));
   const now = findChromium();
   return ok && now ? { path: now } : { skip: 'apt-get could not install chromium (see its output above)' };
-}
-
-/** Headless chromium at `executablePath`, sized for the README's images. */
-export function launchChromium(executablePath: string): Promise<Browser> {
-  return puppeteer.launch({
-    executablePath,
-    headless: true,
-    // root (CI containers, this machine) needs --no-sandbox; /dev/shm is small in containers.
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
-    defaultViewport: { width: 1600, height: 760 },
-  });
 }

@@ -4,7 +4,7 @@
  * the Migration* columns added to the list and a saved view created, as the README tells.
  */
 import path from 'node:path';
-import { launchChromium } from './chromium';
+import type { Browser } from 'puppeteer-core';
 import { addMigrationColumns, shootList, shootMigration, shootSavedView, type UiTarget } from './shoot';
 
 /** What the scenario needs: where the migration is, a way to run `ferry`, where PNGs go, which chromium. */
@@ -23,6 +23,21 @@ export interface Shot {
 
 /** The images, by what they show. */
 export type Shots = Record<'waiting' | 'progress' | 'list' | 'savedView', Shot>;
+
+/**
+ * Headless chromium at `executablePath`, sized for the README's images. puppeteer-core is an ES
+ * module: loaded when called (by tsx), so that jest can import this file's other exports.
+ */
+export async function launchChromium(executablePath: string): Promise<Browser> {
+  const { default: puppeteer } = await import('puppeteer-core');
+  return puppeteer.launch({
+    executablePath,
+    headless: true,
+    // root (CI containers, this machine) needs --no-sandbox; /dev/shm is small in containers.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+    defaultViewport: { width: 1600, height: 760 },
+  });
+}
 
 /** The SQL that makes the example's tables: members and `rows` posts pointing at them. */
 export function postsSql(rows: number): string {
@@ -65,11 +80,19 @@ export async function captureWebUi(s: Scenario): Promise<Shots> {
   try {
     const page = await browser.newPage();
     const waitingFile = file('web-ui-waiting.png');
-    const waiting = await shootMigration(page, s.target, waitingFile, [new RegExp(`${name}: awaiting-deploy`), /waiting: the .deployed. signal/]);
+    const waiting = await shootMigration(page, s.target, waitingFile, [
+      new RegExp(`${name}: awaiting-deploy`),
+      /waiting: the .deployed. signal/,
+    ]);
     await must(s.ferry('deployed', name, '--reason', 'release 42 writes both shapes'), 'ferry deployed');
     await backfilledTo(s, 20);
     const progressFile = file('web-ui-progress.png');
-    const progress = await shootMigration(page, s.target, progressFile, [new RegExp(`${name}: backfilling`), /rows \(\d+\.\d%\)/, /ETA/, /deadline/]);
+    const progress = await shootMigration(page, s.target, progressFile, [
+      new RegExp(`${name}: backfilling`),
+      /rows \(\d+\.\d%\)/,
+      /ETA/,
+      /deadline/,
+    ]);
     await addMigrationColumns(page, s.target);
     const listFile = file('web-ui-list.png');
     const list = await shootList(page, s.target, listFile, [/backfilling/, new RegExp(name)]);

@@ -13,7 +13,7 @@ export interface UiTarget {
 }
 
 /** The columns the README adds to the list, and the one it removes. */
-export const MIGRATION_COLUMNS = ['MigrationName', 'MigrationPhase', 'MigrationTable', 'MigrationPaused', 'ContractNotBefore'];
+export const MIGRATION_COLUMNS = ['MigrationPhase', 'MigrationTable', 'MigrationPaused', 'ContractNotBefore'];
 const REMOVED_COLUMNS = ['Run ID', 'Type', 'End'];
 
 /** The saved view of the README: ferry's migrations, newest first. */
@@ -25,7 +25,9 @@ const listUrl = (t: UiTarget, query?: string) =>
 /** All the text the page shows, its frames included. */
 export async function pageText(page: Page): Promise<string> {
   // A string, evaluated in the page: this project compiles without the DOM's types.
-  const texts = await Promise.all(page.frames().map((f) => f.evaluate<[], () => string>('document.body ? document.body.innerText : ""').catch(() => '')));
+  const texts = await Promise.all(
+    page.frames().map((f) => f.evaluate<[], () => string>('document.body ? document.body.innerText : ""').catch(() => '')),
+  );
   return texts.join('\n');
 }
 

@@ -89,7 +89,7 @@ export async function addSearchAttributes(connection: Operator, namespace: strin
 }
 
 /** The attributes ferry found missing, per client (one check per process). */
-const checked = new WeakMap<FerryClient, Promise<string[]>>();
+const checked = new WeakMap<FerryClient, Promise<{ missing: string[]; error?: string }>>();
 /** Clients that already said that attributes are missing. */
 const told = new WeakSet<FerryClient>();
 
@@ -98,13 +98,18 @@ const told = new WeakSet<FerryClient>();
  * client). When the call itself is refused, all are taken as missing: a start then sets none and
  * its workflow upserts none, which works everywhere.
  */
-export function missingSearchAttributes(fc: FerryClient): Promise<string[]> {
+export async function missingSearchAttributes(fc: FerryClient): Promise<string[]> {
+  return (await check(fc)).missing;
+}
+
+/** The one ListSearchAttributes call of a client: what is missing, and why listing failed if it did. */
+function check(fc: FerryClient): Promise<{ missing: string[]; error?: string }> {
   let found = checked.get(fc);
   if (!found) {
     const names = ALL_SEARCH_ATTRIBUTES.map((k) => k.name);
     found = listCustom(fc.client.connection, fc.config.namespace).then(
-      (have) => names.filter((name) => !(name in have)),
-      () => names,
+      (have) => ({ missing: names.filter((name) => !(name in have)) }),
+      (err: Error) => ({ missing: names, error: err.message }),
     );
     checked.set(fc, found);
   }
@@ -116,10 +121,11 @@ export function missingSearchAttributes(fc: FerryClient): Promise<string[]> {
  * works and how to add them; undefined when none is missing or it was said already.
  */
 export async function missingNotice(fc: FerryClient): Promise<string | undefined> {
-  const missing = await missingSearchAttributes(fc);
+  const { missing, error } = await check(fc);
   if (missing.length === 0 || told.has(fc)) return undefined;
   told.add(fc);
-  return missingMessage(fc.config.namespace, missing);
+  const why = error ? ` (ferry could not list them, so it uses none: ${error})` : '';
+  return `${missingMessage(fc.config.namespace, missing)}${why}`;
 }
 
 /**

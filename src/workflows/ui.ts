@@ -22,7 +22,7 @@ export function publish(input: MigrationInput, state: MigrationState): void {
   if (patched('progress-memo')) publishCounters(progress);
 }
 
-/** What a run publishes: which migration, and the attributes that change. */
+/** The attributes a run changes as it goes (the memo mirror adds its name, table and spec hash). */
 type Published = Pick<AttributesMemo, 'phase' | 'paused' | 'contractNotBefore'>;
 
 /**
