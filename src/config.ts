@@ -170,7 +170,8 @@ function portOf(address: string): string | undefined {
  * The base URL of the Temporal Web UI for the server at `address`, or undefined when ferry cannot
  * know it: `FERRY_UI_URL` when set; Temporal Cloud's UI for `*.tmprl.cloud`; the UI of the dev
  * server that `ferry dev` started at that address (recorded in `.ferry/dev-server.json`); the dev
- * server's default UI (port 8233) for any other local address.
+ * server's default UI (port 8233) for a local server on the dev server's default port 7233. Any other
+ * local server (a production-shaped one on a port of its own) has no UI ferry could know of: no link.
  * @example webUiBase('acme.a1b2c.tmprl.cloud:7233', {}) // 'https://cloud.temporal.io'
  */
 export function webUiBase(address: string, env = process.env, file = DEV_SERVER_FILE): string | undefined {
@@ -180,7 +181,7 @@ export function webUiBase(address: string, env = process.env, file = DEV_SERVER_
   if (!LOCAL_HOSTS.has(host)) return undefined;
   const dev = readDevServer(file);
   if (dev && LOCAL_HOSTS.has(hostOf(dev.address)) && portOf(dev.address) === portOf(address)) return dev.uiUrl;
-  return `http://${host === '0.0.0.0' ? 'localhost' : host}:8233`;
+  return portOf(address) === '7233' ? `http://${host === '0.0.0.0' ? 'localhost' : host}:8233` : undefined;
 }
 
 function readDevServer(file: string): DevServerRecord | undefined {

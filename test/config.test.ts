@@ -21,11 +21,11 @@ test('a remote server without FERRY_UI_URL: no link rather than a wrong one', ()
   expect(webUiBase('temporal.internal:7233', {}, file)).toBeUndefined();
 });
 
-test('the dev server ferry dev started: its UI port; another local server: the default 8233', () => {
+test('the dev server ferry dev started: its UI port; a local server on 7233: the default 8233; on another port: no link', () => {
   expect(webUiBase('127.0.0.1:7233', {}, file)).toBe('http://127.0.0.1:8233');
   recordDevServer({ address: '127.0.0.1:7233', uiUrl: 'http://127.0.0.1:8310' }, file);
   expect(webUiBase('localhost:7233', {}, file)).toBe('http://127.0.0.1:8310');
-  expect(webUiBase('localhost:7300', {}, file)).toBe('http://localhost:8233');
+  expect(webUiBase('localhost:7300', {}, file)).toBeUndefined();
   recordDevServer(undefined, file);
   expect(webUiBase('localhost:7233', {}, file)).toBe('http://localhost:8233');
 });
