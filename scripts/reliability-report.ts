@@ -1,7 +1,7 @@
 /**
  * Writes docs/reliability.md from the fault suite's results (`.ferry/fault-results.json`, one row
  * per scenario, written by test/faults). With `--run` it first runs the suite
- * (`jest test/faults --runInBand`) on a fresh results file, so the document is the output of one
+ * (`jest test/faults test/production/faults.test.ts --runInBand`) on a fresh results file, so the document is the output of one
  * real run on this machine.
  *
  * @example npm run reliability            # run test/faults, then write docs/reliability.md
@@ -22,7 +22,10 @@ let jestStatus = 'not run by this command (results of an earlier run)';
 if (run) {
   fs.rmSync(resultsFile, { force: true });
   const started = Date.now();
-  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'jest'), ['test/faults', '--runInBand'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'jest'), ['test/faults', 'test/production/faults.test.ts', '--runInBand'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   jestStatus = `${r.status === 0 ? 'passed' : `FAILED (exit ${r.status})`} in ${Math.round((Date.now() - started) / 1000)} s`;
   if (r.status !== 0) process.exitCode = 1;
 }
@@ -44,7 +47,7 @@ const faults = results.map((r) => `- **${r.scenario}**: ${r.faults}.`);
 const cpus = os.cpus();
 const doc = `# Reliability: the fault suite
 
-Produced by \`npm run reliability\` (\`tsx scripts/reliability-report.ts --run\`: runs \`jest test/faults --runInBand\`, then
+Produced by \`npm run reliability\` (\`tsx scripts/reliability-report.ts --run\`: runs \`jest test/faults test/production/faults.test.ts --runInBand\`, then
 writes this file from \`.ferry/fault-results.json\`). Do not edit by hand; run it again.
 
 - Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC
