@@ -60,7 +60,7 @@ export function migrationInput(m: LoadedMigration, opts: StartOptions): Migratio
     ...deadlineOf(opts.deadline ?? d.backfill.deadline, opts.deadline ? '--deadline' : 'backfill.deadline'),
     startedBy: opts.startedBy,
     settings: runSettings(),
-    ...(d.unsafe.length > 0 && { unsafe: d.unsafe.map((u) => ({ check: u.check, reason: u.reason })) }),
+    ...(d.unsafe?.length && { unsafe: d.unsafe.map((u) => ({ check: u.check, reason: u.reason })) }),
   };
 }
 
@@ -198,6 +198,6 @@ function summaryMarkdown(m: LoadedMigration, input: MigrationInput): string {
     `3. backfill rows where \`${d.backfill.where}\`${d.backfill.set ? `: set \`${d.backfill.set}\`` : ' with process()'}`,
     `4. verify, 5. cool-off ${input.coolOffMs / 1000}s, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
     `7. contract:\n${sql(d.contract.up)}`,
-    ...d.unsafe.map((u) => `unsafe DDL allowed: **${u.check}**: ${u.reason}`),
+    ...(d.unsafe ?? []).map((u) => `unsafe DDL allowed: **${u.check}**: ${u.reason}`),
   ].join('\n\n');
 }
