@@ -136,7 +136,7 @@ async function reviewList(pool: Pool, field: DdlField, list: string[]): Promise<
       field: where,
       text: info.text,
       kind: info.kind,
-      locks: await reviewLocks(pool, state, info),
+      locks: await reviewLocks(pool, state, info, binaryOnly(info, findings)),
       outsideTransaction: info.outsideTransaction,
       findings,
     });
@@ -151,8 +151,13 @@ async function factsOf(pool: Pool, state: ListState, table: { schema?: string; n
   return state.facts.get(key);
 }
 
-async function reviewLocks(pool: Pool, state: ListState, info: StatementInfo): Promise<ReviewedLock[]> {
-  const locks = [...info.locks];
+/** The statement changes column types and the catalog found every change binary coercible (or the table empty). */
+function binaryOnly(info: StatementInfo, findings: Finding[]): boolean {
+  return info.hazards.some((h) => h.check === 'column-type-rewrite') && !findings.some((f) => f.check === 'column-type-rewrite');
+}
+
+async function reviewLocks(pool: Pool, state: ListState, info: StatementInfo, binary: boolean): Promise<ReviewedLock[]> {
+  const locks = info.locks.map((l) => (binary && l.ifBinaryCoercible ? { ...l, touch: l.ifBinaryCoercible } : l));
   if (info.index && !info.index.create) {
     const table = await indexTable(pool, info.index);
     if (table) locks.push({ table, mode: info.index.concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'ACCESS EXCLUSIVE', touch: 'none' });

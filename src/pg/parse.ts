@@ -67,6 +67,8 @@ export interface TableLock {
   table: Relation;
   mode: LockMode;
   touch: Touch;
+  /** ALTER COLUMN TYPE: what it touches when every type change turns out binary coercible (the catalog decides). */
+  ifBinaryCoercible?: Touch;
 }
 
 /** One entry of `expand.up` / `contract.up` / `expand.down` as PostgreSQL reads it. */
@@ -265,12 +267,14 @@ function alterTable(n: { relation?: RangeVar; cmds?: Node[] }): Part {
   const table = rel(n.relation);
   const subs = (n.cmds ?? []).map((c) => alterSub(table, (c as { AlterTableCmd?: AlterTableCmd }).AlterTableCmd ?? {}));
   const mode = subs.map((s) => s.mode).reduce(stronger, 'ACCESS SHARE');
-  const touch: Touch = subs.some((s) => s.touch === 'rewrite') ? 'rewrite' : subs.some((s) => s.touch === 'scan') ? 'scan' : 'none';
+  const touch = strongestTouch(subs);
+  const others = subs.filter((s) => s.name !== 'ALTER COLUMN TYPE');
+  const binary = others.length < subs.length ? { ifBinaryCoercible: strongestTouch(others) } : {};
   const constraints = subs.flatMap((s) => (s.constraint ? [s.constraint] : []));
   const validates = subs.flatMap((s) => (s.validates ? [s.validates] : []));
   const long = subs.length > 0 && subs.every((s) => s.validates !== undefined);
   return part(`ALTER TABLE (${subs.map((s) => s.name).join(', ')})`, {
-    locks: strongestFirst([lock(table, mode, touch), ...subs.flatMap((s) => s.others ?? [])]),
+    locks: strongestFirst([{ ...lock(table, mode, touch), ...binary }, ...subs.flatMap((s) => s.others ?? [])]),
     long,
     hazards: subs.flatMap((s) => s.hazards ?? []),
     ...(constraints.length && { adds: { table, constraints, only: subs.every((s) => s.constraint?.name !== undefined) } }),
@@ -457,6 +461,10 @@ async function analyzeConstraint(def: string): Promise<string | undefined> {
   const stmt = tree?.stmts?.[0]?.stmt as { AlterTableStmt?: { cmds?: Node[] } } | undefined;
   const cmd = (stmt?.AlterTableStmt?.cmds?.[0] as { AlterTableCmd?: AlterTableCmd } | undefined)?.AlterTableCmd;
   return notNullColumn((cmd?.def as { Constraint?: Constraint } | undefined)?.Constraint?.raw_expr);
+}
+
+function strongestTouch(subs: { touch: Touch }[]): Touch {
+  return subs.some((s) => s.touch === 'rewrite') ? 'rewrite' : subs.some((s) => s.touch === 'scan') ? 'scan' : 'none';
 }
 
 function stronger(a: LockMode, b: LockMode): LockMode {

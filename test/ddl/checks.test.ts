@@ -140,6 +140,13 @@ describe('each dangerous form is refused on a table with rows, with its safe for
     ];
     for (const change of keeps) expect([change, await refused([`ALTER TABLE items ALTER COLUMN ${change}`])]).toEqual([change, []]);
     expect(await refused(['ALTER TABLE empty_items ALTER COLUMN v TYPE bigint'])).toEqual([]);
+    // The forecast follows the catalog's verdict: a binary-coercible change touches no row.
+    expect((await review(['ALTER TABLE items ALTER COLUMN name TYPE text'])).statements[0].locks[0]).toMatchObject({ touch: 'none' });
+    expect((await review(['ALTER TABLE items ALTER COLUMN v TYPE bigint'])).statements[0].locks[0]).toMatchObject({
+      mode: 'ACCESS EXCLUSIVE',
+      touch: 'rewrite',
+      estimate: { how: expect.stringContaining('with indexes ÷ 8 MB/s (rewrite of the table and its indexes)') },
+    });
     // PostgreSQL itself agrees: a rewrite gives the table a new relfilenode (run and rolled back).
     for (const change of [...keeps, ...rewrites.filter((c) => !c.includes('timestamptz'))]) {
       expect([change, await rewritesInPostgres(`ALTER TABLE items ALTER COLUMN ${change}`)]).toEqual([change, !keeps.includes(change)]);
