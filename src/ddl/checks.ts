@@ -216,7 +216,9 @@ async function problemOf(pool: Pool, state: ListState, facts: TableFacts, info: 
   const t = `${facts.quoted} (about ${facts.rows.toLocaleString('en-US')} rows)`;
   switch (h.check) {
     case 'index-not-concurrent':
-      return `${info.kind} without CONCURRENTLY holds a SHARE lock on ${t} for the whole build: every INSERT, UPDATE and DELETE waits`;
+      return info.index
+        ? `${info.kind} without CONCURRENTLY holds a SHARE lock on ${t} for the whole build: every INSERT, UPDATE and DELETE waits`
+        : `${info.kind} builds its index under ACCESS EXCLUSIVE on ${t}: every read and write waits for the whole build`;
     case 'constraint-not-valid':
       return `ADD CONSTRAINT without NOT VALID checks every row of ${t} while holding ${info.locks[0]?.mode ?? 'its lock'}`;
     case 'set-not-null': {
@@ -242,7 +244,10 @@ export function safeForm(h: Hazard, table: string): string {
   const col = h.column ? `"${h.column}"` : 'col';
   switch (h.check) {
     case 'index-not-concurrent':
-      return `CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ${table} (...), as its own statement (ferry runs it outside a transaction and rebuilds an INVALID one)`;
+      return (
+        `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> ON ${table} (...), as its own statement (ferry runs it outside a transaction ` +
+        `and rebuilds an INVALID one); for a PRIMARY KEY or UNIQUE constraint, then ALTER TABLE ${table} ADD CONSTRAINT <c> UNIQUE USING INDEX <name>`
+      );
     case 'constraint-not-valid':
       return `ALTER TABLE ${table} ADD CONSTRAINT <name> ... NOT VALID; then, as the next statement, ALTER TABLE ${table} VALIDATE CONSTRAINT <name> (SHARE UPDATE EXCLUSIVE: reads and writes go on)`;
     case 'set-not-null':

@@ -423,7 +423,14 @@ function addConstraint(table: Relation, c: Constraint): Sub {
     return { name: `ADD CHECK${valid ? '' : ' NOT VALID'}`, mode: 'ACCESS EXCLUSIVE', touch: valid ? 'scan' : 'none', hazards, constraint };
   }
   const index = c.indexname !== undefined; // ADD ... USING INDEX: the index exists already
-  return { name: `ADD ${(c.contype ?? '').replace(/^CONSTR_/, '')}`, mode: 'ACCESS EXCLUSIVE', touch: index ? 'none' : 'scan', constraint };
+  const builds = !index && ['CONSTR_PRIMARY', 'CONSTR_UNIQUE', 'CONSTR_EXCLUSION'].includes(c.contype ?? '');
+  return {
+    name: `ADD ${(c.contype ?? '').replace(/^CONSTR_/, '')}${index ? ' USING INDEX' : ''}`,
+    mode: 'ACCESS EXCLUSIVE',
+    touch: index ? 'none' : 'scan',
+    constraint,
+    hazards: builds ? [{ check: 'index-not-concurrent', table }] : [],
+  };
 }
 
 /**

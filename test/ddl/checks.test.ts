@@ -72,12 +72,15 @@ describe('each dangerous form is refused on a table with rows, with its safe for
         field: 'expand.up',
         table: '"public"."items"',
         problem: expect.stringContaining('SHARE lock on "public"."items" (about 2,000 rows)'),
-        safe: expect.stringContaining('CREATE INDEX CONCURRENTLY IF NOT EXISTS'),
+        safe: expect.stringContaining('CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> ON "public"."items"'),
       }),
     ]);
     expect(r.statements[0].locks[0]).toMatchObject({ table: '"public"."items"', mode: 'SHARE', touch: 'scan', rows: 2000 });
     expect(await refused(['CREATE INDEX CONCURRENTLY IF NOT EXISTS items_v ON items (v)'])).toEqual([]);
     expect(await refused(['CREATE INDEX IF NOT EXISTS e_v ON empty_items (v)'])).toEqual([]);
+    // A UNIQUE or PRIMARY KEY constraint builds its index under ACCESS EXCLUSIVE; USING INDEX does not.
+    expect(await refused(['ALTER TABLE items ADD CONSTRAINT items_v_key UNIQUE (v)'])).toEqual(['index-not-concurrent']);
+    expect(await refused(['ALTER TABLE items ADD CONSTRAINT items_v_key UNIQUE USING INDEX items_v_unique'])).toEqual([]);
   });
 
   test('ADD CONSTRAINT (CHECK or FOREIGN KEY) without NOT VALID', async () => {
