@@ -83,6 +83,8 @@ export interface StatementInfo {
   /** ALTER TABLE ... VALIDATE CONSTRAINT names. */
   validates?: { table: Relation; names: string[] };
   hazards: Hazard[];
+  /** CREATE INDEX without a name: refused (a crash would build it twice; an INVALID one could not be found). */
+  unnamedIndex?: boolean;
 }
 
 /** A statement's description before its text is attached. */

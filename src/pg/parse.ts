@@ -35,7 +35,15 @@ export async function analyzeStatements(statements: string[], field = 'statement
       throw new FerryError('INVALID_DEFINITION', `${where} is not valid SQL: ${err.message}; fix the statement.`);
     });
     const parts = (result.stmts ?? []).map((s) => describeNode(s.stmt));
-    out.push(merge(text, parts, where));
+    const info = merge(text, parts, where);
+    if (parts.some((p) => p.unnamedIndex)) {
+      throw new FerryError(
+        'INVALID_DEFINITION',
+        `${where} creates an index without a name: run again after a crash it would build a second one, and an INVALID one ` +
+          'could not be found; name it: CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ...',
+      );
+    }
+    out.push(info);
   }
   return out;
 }
@@ -128,6 +136,7 @@ function createIndex(n: { idxname?: string; relation?: RangeVar; concurrent?: bo
     outsideTransaction: concurrent,
     long: concurrent,
     ...(n.idxname && { index: { ...(table.schema ? { schema: table.schema } : {}), name: n.idxname, create: true, concurrent, table } }),
+    ...(!n.idxname && { unnamedIndex: true }),
     hazards: concurrent ? [] : [{ check: 'index-not-concurrent', table }],
   });
 }

@@ -223,6 +223,12 @@ describe('overrides', () => {
     await expect(review(['SELECT 1'], { unsafe: [{ check: 'truncate', reason: '' }] })).rejects.toThrow(/unsafe.0.reason: say why/);
   });
 
+  test('an index without a name is refused: it could not be resumed or rebuilt', async () => {
+    await expect(review(['SELECT 1', 'CREATE INDEX CONCURRENTLY ON items (v)'])).rejects.toThrow(
+      /^expand.up\[1\] creates an index without a name: run again after a crash it would build a second one/,
+    );
+  });
+
   test('SQL the parser refuses names the field', async () => {
     await expect(review(['ALTER TABLE items ADD COLUM x int'])).rejects.toThrow(
       /expand.up is not valid SQL: syntax error at or near "int"/,
