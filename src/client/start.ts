@@ -65,7 +65,7 @@ export function migrationInput(m: LoadedMigration, opts: StartOptions): Migratio
     verifyEveryMs: parseDuration(d.verify.every, 'verify.every'),
     startedBy: opts.startedBy,
     settings: runSettings(),
-    ...(d.unsafe.length > 0 && { unsafe: d.unsafe.map((u) => ({ check: u.check, reason: u.reason })) }),
+    ...(d.unsafe?.length && { unsafe: d.unsafe.map((u) => ({ check: u.check, reason: u.reason })) }),
   };
 }
 

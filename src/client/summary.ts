@@ -81,7 +81,7 @@ export function summaryMarkdown(m: LoadedMigration, input: MigrationInput): stri
     `4. verify${input.verifyEveryMs ? ` (again every ${formatDuration(input.verifyEveryMs)} of the cool-off)` : ''}, ` +
       `5. cool-off ${formatDuration(input.coolOffMs)}, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
     `7. contract:\n${sql(d.contract.up)}`,
-    ...d.unsafe.map((u) => `unsafe DDL allowed: **${u.check}**: ${u.reason}`),
+    ...(d.unsafe ?? []).map((u) => `unsafe DDL allowed: **${u.check}**: ${u.reason}`),
     'Phase, progress, ETA and what it waits for: **Current Details** below (needs a running `ferry worker`), or `ferry status ' +
       `${m.name}\`.`,
   ].join('\n\n');

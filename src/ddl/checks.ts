@@ -136,7 +136,7 @@ async function reviewList(pool: Pool, field: DdlField, list: string[]): Promise<
       field: where,
       text: info.text,
       kind: info.kind,
-      locks: await reviewLocks(pool, state, info),
+      locks: await reviewLocks(pool, state, info, binaryOnly(info, findings)),
       outsideTransaction: info.outsideTransaction,
       findings,
     });
@@ -151,8 +151,13 @@ async function factsOf(pool: Pool, state: ListState, table: { schema?: string; n
   return state.facts.get(key);
 }
 
-async function reviewLocks(pool: Pool, state: ListState, info: StatementInfo): Promise<ReviewedLock[]> {
-  const locks = [...info.locks];
+/** The statement changes column types and the catalog found every change binary coercible (or the table empty). */
+function binaryOnly(info: StatementInfo, findings: Finding[]): boolean {
+  return info.hazards.some((h) => h.check === 'column-type-rewrite') && !findings.some((f) => f.check === 'column-type-rewrite');
+}
+
+async function reviewLocks(pool: Pool, state: ListState, info: StatementInfo, binary: boolean): Promise<ReviewedLock[]> {
+  const locks = info.locks.map((l) => (binary && l.ifBinaryCoercible ? { ...l, touch: l.ifBinaryCoercible } : l));
   if (info.index && !info.index.create) {
     const table = await indexTable(pool, info.index);
     if (table) locks.push({ table, mode: info.index.concurrent ? 'SHARE UPDATE EXCLUSIVE' : 'ACCESS EXCLUSIVE', touch: 'none' });
@@ -211,7 +216,9 @@ async function problemOf(pool: Pool, state: ListState, facts: TableFacts, info: 
   const t = `${facts.quoted} (about ${facts.rows.toLocaleString('en-US')} rows)`;
   switch (h.check) {
     case 'index-not-concurrent':
-      return `${info.kind} without CONCURRENTLY holds a SHARE lock on ${t} for the whole build: every INSERT, UPDATE and DELETE waits`;
+      return info.index
+        ? `${info.kind} without CONCURRENTLY holds a SHARE lock on ${t} for the whole build: every INSERT, UPDATE and DELETE waits`
+        : `${info.kind} builds its index under ACCESS EXCLUSIVE on ${t}: every read and write waits for the whole build`;
     case 'constraint-not-valid':
       return `ADD CONSTRAINT without NOT VALID checks every row of ${t} while holding ${info.locks[0]?.mode ?? 'its lock'}`;
     case 'set-not-null': {
@@ -237,7 +244,10 @@ export function safeForm(h: Hazard, table: string): string {
   const col = h.column ? `"${h.column}"` : 'col';
   switch (h.check) {
     case 'index-not-concurrent':
-      return `CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ${table} (...), as its own statement (ferry runs it outside a transaction and rebuilds an INVALID one)`;
+      return (
+        `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> ON ${table} (...), as its own statement (ferry runs it outside a transaction ` +
+        `and rebuilds an INVALID one); for a PRIMARY KEY or UNIQUE constraint, then ALTER TABLE ${table} ADD CONSTRAINT <c> UNIQUE USING INDEX <name>`
+      );
     case 'constraint-not-valid':
       return `ALTER TABLE ${table} ADD CONSTRAINT <name> ... NOT VALID; then, as the next statement, ALTER TABLE ${table} VALIDATE CONSTRAINT <name> (SHARE UPDATE EXCLUSIVE: reads and writes go on)`;
     case 'set-not-null':

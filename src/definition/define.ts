@@ -224,7 +224,8 @@ export const definitionSchema = z
     unsafe: z
       .array(unsafeSchema)
       .refine((list) => new Set(list.map((u) => u.check)).size === list.length, { message: 'each check may be overridden once' })
-      .default([]),
+      // No default: absent stays absent, so that the version 1 spec hash (of the validated definition) does not change.
+      .optional(),
   })
   .strict();
 

@@ -1,5 +1,11 @@
-import { loadModule, parse, type AlterTableCmd, type ColumnDef, type Constraint, type Node, type RangeVar } from 'libpg-query';
+import { loadModule, parse, type AlterTableCmd, type Constraint, type Node, type RangeVar } from 'libpg-query';
 import { FerryError } from '../contract/errors';
+import { alterTable, notNullColumn } from './parse-alter';
+import { LOCK_MODES, lock, names, part, rel, strongestFirst } from './parse-nodes';
+import type { CheckName, Part, Relation, StatementInfo } from './parse-nodes';
+
+export * from './parse-nodes';
+export { notNullColumn } from './parse-alter';
 
 /**
  * What a DDL statement does to the tables it names, read by PostgreSQL's own parser (libpg-query,
@@ -10,84 +16,6 @@ import { FerryError } from '../contract/errors';
  * expression. Lock modes are those of PostgreSQL's documentation ("Explicit Locking", and the
  * page of each statement: ALTER TABLE names the lock of each subcommand).
  */
-
-/** PostgreSQL's table lock modes, weakest first. */
-export const LOCK_MODES = [
-  'ACCESS SHARE',
-  'ROW SHARE',
-  'ROW EXCLUSIVE',
-  'SHARE UPDATE EXCLUSIVE',
-  'SHARE',
-  'SHARE ROW EXCLUSIVE',
-  'EXCLUSIVE',
-  'ACCESS EXCLUSIVE',
-] as const;
-export type LockMode = (typeof LOCK_MODES)[number];
-
-/** What a statement does to a table's rows: nothing (catalog only), reads them all, or writes a new copy. */
-export type Touch = 'none' | 'scan' | 'rewrite';
-
-/** A table (or index) as written in the statement; `schema` absent means the search_path decides. */
-export interface Relation {
-  schema?: string;
-  name: string;
-}
-
-/** The checks a definition can override with `unsafe: [{ check, reason }]`. */
-export const CHECKS = [
-  'index-not-concurrent',
-  'constraint-not-valid',
-  'set-not-null',
-  'column-type-rewrite',
-  'volatile-default',
-  'vacuum-full',
-  'cluster',
-  'lock-table',
-  'truncate',
-] as const;
-export type CheckName = (typeof CHECKS)[number];
-
-/**
- * A dangerous form in a statement. Whether it is dangerous here depends on the catalog (the table
- * has rows; a validated CHECK exists; the type change is binary coercible): `src/ddl/checks.ts`.
- */
-export interface Hazard {
-  check: CheckName;
-  table: Relation;
-  column?: string;
-  /** `column-type-rewrite`: the new type's qualified name, its typmods, whether it is an array, and a USING. */
-  type?: { names: string[]; typmods: number[] | null; array: boolean; using: boolean };
-  /** `volatile-default`: functions called by the default (checked for volatility), or why it always rewrites. */
-  functions?: string[][];
-  always?: string;
-}
-
-/** A lock a statement takes on one table. */
-export interface TableLock {
-  table: Relation;
-  mode: LockMode;
-  touch: Touch;
-}
-
-/** One entry of `expand.up` / `contract.up` / `expand.down` as PostgreSQL reads it. */
-export interface StatementInfo {
-  text: string;
-  /** What it is, e.g. `CREATE INDEX CONCURRENTLY`, `ALTER TABLE (ADD COLUMN, SET NOT NULL)`. */
-  kind: string;
-  /** Locks on tables, strongest first; an index's table is looked up in the catalog (`index`). */
-  locks: TableLock[];
-  /** PostgreSQL refuses it inside a transaction block (CONCURRENTLY, VACUUM). */
-  outsideTransaction: boolean;
-  /** Long and non-blocking (a concurrent index build, VALIDATE CONSTRAINT): runs alone, no statement_timeout. */
-  long: boolean;
-  /** CREATE INDEX: its name (idempotency, recovery of an INVALID build). DROP INDEX: the index dropped. */
-  index?: Relation & { create: boolean; concurrent: boolean; table?: Relation };
-  /** ALTER TABLE ... ADD CONSTRAINT: the constraints it adds by name, and the CHECKs' IS NOT NULL columns. */
-  adds?: { table: Relation; constraints: { name?: string; notNull?: string; valid: boolean }[]; only: boolean };
-  /** ALTER TABLE ... VALIDATE CONSTRAINT names. */
-  validates?: { table: Relation; names: string[] };
-  hazards: Hazard[];
-}
 
 let loaded: Promise<void> | undefined;
 
@@ -107,7 +35,15 @@ export async function analyzeStatements(statements: string[], field = 'statement
       throw new FerryError('INVALID_DEFINITION', `${where} is not valid SQL: ${err.message}; fix the statement.`);
     });
     const parts = (result.stmts ?? []).map((s) => describeNode(s.stmt));
-    out.push(merge(text, parts, where));
+    const info = merge(text, parts, where);
+    if (parts.some((p) => p.unnamedIndex)) {
+      throw new FerryError(
+        'INVALID_DEFINITION',
+        `${where} creates an index without a name: run again after a crash it would build a second one, and an INVALID one ` +
+          'could not be found; name it: CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ...',
+      );
+    }
+    out.push(info);
   }
   return out;
 }
@@ -119,8 +55,6 @@ export async function analyzeStatements(statements: string[], field = 'statement
 export async function needsOwnSession(statement: string): Promise<boolean> {
   return (await analyzeStatements([statement]))[0].outsideTransaction;
 }
-
-type Part = Omit<StatementInfo, 'text'>;
 
 function merge(text: string, parts: Part[], where: string): StatementInfo {
   const outside = parts.some((p) => p.outsideTransaction || p.long);
@@ -141,19 +75,6 @@ function merge(text: string, parts: Part[], where: string): StatementInfo {
     hazards: parts.flatMap((p) => p.hazards),
   };
 }
-
-const rel = (r: RangeVar | undefined): Relation => ({ ...(r?.schemaname ? { schema: r.schemaname } : {}), name: r?.relname ?? '?' });
-const part = (kind: string, extra: Partial<Part> = {}): Part => ({
-  kind,
-  locks: [],
-  outsideTransaction: false,
-  long: false,
-  hazards: [],
-  ...extra,
-});
-const lock = (table: Relation, mode: LockMode, touch: Touch = 'none'): TableLock => ({ table, mode, touch });
-const str = (n: Node | undefined): string => (n as { String?: { sval?: string } } | undefined)?.String?.sval ?? '';
-const names = (list: Node[] | undefined): string[] => (list ?? []).map(str);
 
 /** Each statement kind ferry knows; any other statement is described by its node name and takes no table lock ferry can name. */
 function describeNode(node: Node | undefined): Part {
@@ -215,6 +136,7 @@ function createIndex(n: { idxname?: string; relation?: RangeVar; concurrent?: bo
     outsideTransaction: concurrent,
     long: concurrent,
     ...(n.idxname && { index: { ...(table.schema ? { schema: table.schema } : {}), name: n.idxname, create: true, concurrent, table } }),
+    ...(!n.idxname && { unnamedIndex: true }),
     hazards: concurrent ? [] : [{ check: 'index-not-concurrent', table }],
   });
 }
@@ -248,198 +170,6 @@ function vacuum(n: { options?: Node[]; rels?: Node[]; is_vacuumcmd?: boolean }):
   });
   return full ? withHazard(p, 'vacuum-full') : p;
 }
-
-/** A subcommand of ALTER TABLE: its lock, what it does to the rows, its hazards. */
-interface Sub {
-  name: string;
-  mode: LockMode;
-  touch: Touch;
-  hazards?: Hazard[];
-  others?: TableLock[];
-  constraint?: { name?: string; notNull?: string; valid: boolean };
-  validates?: string;
-}
-
-/** ALTER TABLE: the strongest lock of its subcommands (PostgreSQL takes the strongest one). */
-function alterTable(n: { relation?: RangeVar; cmds?: Node[] }): Part {
-  const table = rel(n.relation);
-  const subs = (n.cmds ?? []).map((c) => alterSub(table, (c as { AlterTableCmd?: AlterTableCmd }).AlterTableCmd ?? {}));
-  const mode = subs.map((s) => s.mode).reduce(stronger, 'ACCESS SHARE');
-  const touch: Touch = subs.some((s) => s.touch === 'rewrite') ? 'rewrite' : subs.some((s) => s.touch === 'scan') ? 'scan' : 'none';
-  const constraints = subs.flatMap((s) => (s.constraint ? [s.constraint] : []));
-  const validates = subs.flatMap((s) => (s.validates ? [s.validates] : []));
-  const long = subs.length > 0 && subs.every((s) => s.validates !== undefined);
-  return part(`ALTER TABLE (${subs.map((s) => s.name).join(', ')})`, {
-    locks: strongestFirst([lock(table, mode, touch), ...subs.flatMap((s) => s.others ?? [])]),
-    long,
-    hazards: subs.flatMap((s) => s.hazards ?? []),
-    ...(constraints.length && { adds: { table, constraints, only: subs.every((s) => s.constraint?.name !== undefined) } }),
-    ...(validates.length && { validates: { table, names: validates } }),
-  });
-}
-
-const SHARE_UPDATE_SUBS = new Set([
-  'AT_SetStatistics',
-  'AT_ClusterOn',
-  'AT_DropCluster',
-  'AT_SetRelOptions',
-  'AT_ResetRelOptions',
-  'AT_AttachPartition',
-]);
-const SHARE_ROW_SUBS = new Set([
-  'AT_EnableTrig',
-  'AT_EnableAlwaysTrig',
-  'AT_EnableReplicaTrig',
-  'AT_DisableTrig',
-  'AT_EnableTrigAll',
-  'AT_DisableTrigAll',
-  'AT_EnableTrigUser',
-  'AT_DisableTrigUser',
-]);
-
-function alterSub(table: Relation, cmd: AlterTableCmd): Sub {
-  const sub = cmd.subtype ?? 'AT_Unknown';
-  const name = SUB_NAMES[sub] ?? words(sub.replace(/^AT_/, ''));
-  switch (sub) {
-    case 'AT_AddColumn':
-      return addColumn(table, (cmd.def as { ColumnDef?: ColumnDef }).ColumnDef ?? {});
-    case 'AT_AlterColumnType':
-      return alterType(table, cmd.name ?? '?', (cmd.def as { ColumnDef?: ColumnDef }).ColumnDef ?? {});
-    case 'AT_SetNotNull':
-      return {
-        name: 'SET NOT NULL',
-        mode: 'ACCESS EXCLUSIVE',
-        touch: 'scan',
-        hazards: [{ check: 'set-not-null', table, column: cmd.name }],
-      };
-    case 'AT_AddConstraint':
-      return addConstraint(table, (cmd.def as { Constraint?: Constraint }).Constraint ?? {});
-    case 'AT_ValidateConstraint':
-      return { name: 'VALIDATE CONSTRAINT', mode: 'SHARE UPDATE EXCLUSIVE', touch: 'scan', validates: cmd.name };
-    case 'AT_SetLogged':
-    case 'AT_SetUnLogged':
-    case 'AT_SetAccessMethod':
-    case 'AT_SetTableSpace':
-      return { name, mode: 'ACCESS EXCLUSIVE', touch: 'rewrite' };
-    case 'AT_DetachPartition':
-      return { name, mode: 'ACCESS EXCLUSIVE', touch: 'none' };
-    default:
-      if (SHARE_UPDATE_SUBS.has(sub))
-        return { name, mode: 'SHARE UPDATE EXCLUSIVE', touch: sub === 'AT_AttachPartition' ? 'scan' : 'none' };
-      if (SHARE_ROW_SUBS.has(sub)) return { name, mode: 'SHARE ROW EXCLUSIVE', touch: 'none' };
-      return { name, mode: 'ACCESS EXCLUSIVE', touch: 'none' }; // the documented default of ALTER TABLE
-  }
-}
-
-/** Subcommand names as ALTER TABLE spells them, where the parser's enum does not say it plainly. */
-const SUB_NAMES: Record<string, string> = {
-  AT_ColumnDefault: 'SET/DROP DEFAULT',
-  AT_AddIndexConstraint: 'ADD CONSTRAINT USING INDEX',
-  AT_SetRelOptions: 'SET (storage parameters)',
-  AT_ResetRelOptions: 'RESET (storage parameters)',
-};
-
-/** `DropNotNull` → `DROP NOT NULL` (the parser's enum names, not SQL). */
-function words(camel: string): string {
-  return camel.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
-}
-
-const SERIAL_TYPES = new Set(['serial', 'serial4', 'bigserial', 'serial8', 'smallserial', 'serial2']);
-
-/** ADD COLUMN: catalog only, unless its default is volatile (a rewrite) or it is an identity, serial or stored generated column. */
-function addColumn(table: Relation, def: ColumnDef): Sub {
-  const constraints = (def.constraints ?? []).map((c) => (c as { Constraint?: Constraint }).Constraint ?? {});
-  const typeName = names(def.typeName?.names);
-  const always = SERIAL_TYPES.has(typeName[typeName.length - 1])
-    ? `a ${typeName[typeName.length - 1]} column takes nextval() for every row`
-    : constraints.some((c) => c.contype === 'CONSTR_IDENTITY')
-      ? 'an identity column takes a value from its sequence for every row'
-      : constraints.some((c) => c.contype === 'CONSTR_GENERATED')
-        ? 'a stored generated column is computed for every row'
-        : undefined;
-  const fallback = constraints.find((c) => c.contype === 'CONSTR_DEFAULT')?.raw_expr;
-  const functions = fallback ? functionCalls(fallback) : [];
-  const checks = constraints.some((c) => c.contype === 'CONSTR_CHECK' || c.contype === 'CONSTR_FOREIGN');
-  const hazards: Hazard[] =
-    always || functions.length ? [{ check: 'volatile-default', table, column: def.colname, functions, ...(always && { always }) }] : [];
-  return { name: 'ADD COLUMN', mode: 'ACCESS EXCLUSIVE', touch: always ? 'rewrite' : checks ? 'scan' : 'none', hazards };
-}
-
-/** Every function called in an expression, as its qualified name. */
-function functionCalls(expr: unknown): string[][] {
-  const found: string[][] = [];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') {
-      const call = (v as { FuncCall?: { funcname?: Node[] } }).FuncCall;
-      if (call) found.push(names(call.funcname));
-      Object.values(v).forEach(walk);
-    }
-  };
-  walk(expr);
-  return found;
-}
-
-/** ALTER COLUMN TYPE: ACCESS EXCLUSIVE; a rewrite unless binary coercible (decided against the catalog). */
-function alterType(table: Relation, column: string, def: ColumnDef): Sub {
-  const t = def.typeName ?? {};
-  const typmods = (t.typmods ?? []).map((m) => (m as { A_Const?: { ival?: { ival?: number } } }).A_Const?.ival?.ival);
-  const type = {
-    names: names(t.names),
-    typmods: typmods.every((m) => typeof m === 'number') ? (typmods as number[]) : null,
-    array: (t.arrayBounds ?? []).length > 0,
-    using: def.raw_default !== undefined,
-  };
-  return {
-    name: 'ALTER COLUMN TYPE',
-    mode: 'ACCESS EXCLUSIVE',
-    touch: 'rewrite',
-    hazards: [{ check: 'column-type-rewrite', table, column, type }],
-  };
-}
-
-/** ADD CONSTRAINT: CHECK takes ACCESS EXCLUSIVE, a FOREIGN KEY SHARE ROW EXCLUSIVE on both tables; both scan unless NOT VALID. */
-function addConstraint(table: Relation, c: Constraint): Sub {
-  const valid = c.skip_validation !== true;
-  const notNull = c.contype === 'CONSTR_CHECK' ? notNullColumn(c.raw_expr) : undefined;
-  const constraint = { ...(c.conname && { name: c.conname }), ...(notNull && { notNull }), valid };
-  const hazards: Hazard[] = valid ? [{ check: 'constraint-not-valid', table }] : [];
-  if (c.contype === 'CONSTR_FOREIGN') {
-    const other = lock(rel(c.pktable), 'SHARE ROW EXCLUSIVE', valid ? 'scan' : 'none');
-    return {
-      name: `ADD FOREIGN KEY${valid ? '' : ' NOT VALID'}`,
-      mode: 'SHARE ROW EXCLUSIVE',
-      touch: valid ? 'scan' : 'none',
-      hazards,
-      others: [other],
-      constraint,
-    };
-  }
-  if (c.contype === 'CONSTR_CHECK') {
-    return { name: `ADD CHECK${valid ? '' : ' NOT VALID'}`, mode: 'ACCESS EXCLUSIVE', touch: valid ? 'scan' : 'none', hazards, constraint };
-  }
-  const index = c.indexname !== undefined; // ADD ... USING INDEX: the index exists already
-  return { name: `ADD ${(c.contype ?? '').replace(/^CONSTR_/, '')}`, mode: 'ACCESS EXCLUSIVE', touch: index ? 'none' : 'scan', constraint };
-}
-
-/**
- * The column a CHECK proves NOT NULL: `CHECK (col IS NOT NULL)`, alone or as one term of an AND,
- * which PostgreSQL (12+) accepts in place of the scan of SET NOT NULL once it is validated.
- * @example notNullColumn(parsedExpr('a IS NOT NULL AND b > 0')) // 'a'
- */
-export function notNullColumn(expr: unknown): string | undefined {
-  const e = expr as {
-    NullTest?: { arg?: { ColumnRef?: { fields?: Node[] } }; nulltesttype?: string };
-    BoolExpr?: { boolop?: string; args?: unknown[] };
-  };
-  if (e?.NullTest?.nulltesttype === 'IS_NOT_NULL') {
-    const fields = names(e.NullTest.arg?.ColumnRef?.fields);
-    return fields.length === 1 ? fields[0] : undefined;
-  }
-  if (e?.BoolExpr?.boolop === 'AND_EXPR') return e.BoolExpr.args?.map(notNullColumn).find((c) => c !== undefined);
-  return undefined;
-}
-
 /** The column each `CHECK (...)` constraint definition proves NOT NULL (`pg_get_constraintdef` text), parsed. */
 export async function notNullColumnsOf(definitions: string[]): Promise<string[]> {
   const out: string[] = [];
@@ -457,12 +187,4 @@ async function analyzeConstraint(def: string): Promise<string | undefined> {
   const stmt = tree?.stmts?.[0]?.stmt as { AlterTableStmt?: { cmds?: Node[] } } | undefined;
   const cmd = (stmt?.AlterTableStmt?.cmds?.[0] as { AlterTableCmd?: AlterTableCmd } | undefined)?.AlterTableCmd;
   return notNullColumn((cmd?.def as { Constraint?: Constraint } | undefined)?.Constraint?.raw_expr);
-}
-
-function stronger(a: LockMode, b: LockMode): LockMode {
-  return LOCK_MODES.indexOf(a) >= LOCK_MODES.indexOf(b) ? a : b;
-}
-
-function strongestFirst(locks: TableLock[]): TableLock[] {
-  return [...locks].sort((a, b) => LOCK_MODES.indexOf(b.mode) - LOCK_MODES.indexOf(a.mode));
 }

@@ -72,12 +72,15 @@ describe('each dangerous form is refused on a table with rows, with its safe for
         field: 'expand.up',
         table: '"public"."items"',
         problem: expect.stringContaining('SHARE lock on "public"."items" (about 2,000 rows)'),
-        safe: expect.stringContaining('CREATE INDEX CONCURRENTLY IF NOT EXISTS'),
+        safe: expect.stringContaining('CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> ON "public"."items"'),
       }),
     ]);
     expect(r.statements[0].locks[0]).toMatchObject({ table: '"public"."items"', mode: 'SHARE', touch: 'scan', rows: 2000 });
     expect(await refused(['CREATE INDEX CONCURRENTLY IF NOT EXISTS items_v ON items (v)'])).toEqual([]);
     expect(await refused(['CREATE INDEX IF NOT EXISTS e_v ON empty_items (v)'])).toEqual([]);
+    // A UNIQUE or PRIMARY KEY constraint builds its index under ACCESS EXCLUSIVE; USING INDEX does not.
+    expect(await refused(['ALTER TABLE items ADD CONSTRAINT items_v_key UNIQUE (v)'])).toEqual(['index-not-concurrent']);
+    expect(await refused(['ALTER TABLE items ADD CONSTRAINT items_v_key UNIQUE USING INDEX items_v_unique'])).toEqual([]);
   });
 
   test('ADD CONSTRAINT (CHECK or FOREIGN KEY) without NOT VALID', async () => {
@@ -140,6 +143,13 @@ describe('each dangerous form is refused on a table with rows, with its safe for
     ];
     for (const change of keeps) expect([change, await refused([`ALTER TABLE items ALTER COLUMN ${change}`])]).toEqual([change, []]);
     expect(await refused(['ALTER TABLE empty_items ALTER COLUMN v TYPE bigint'])).toEqual([]);
+    // The forecast follows the catalog's verdict: a binary-coercible change touches no row.
+    expect((await review(['ALTER TABLE items ALTER COLUMN name TYPE text'])).statements[0].locks[0]).toMatchObject({ touch: 'none' });
+    expect((await review(['ALTER TABLE items ALTER COLUMN v TYPE bigint'])).statements[0].locks[0]).toMatchObject({
+      mode: 'ACCESS EXCLUSIVE',
+      touch: 'rewrite',
+      estimate: { how: expect.stringContaining('with indexes ÷ 8 MB/s (rewrite of the table and its indexes)') },
+    });
     // PostgreSQL itself agrees: a rewrite gives the table a new relfilenode (run and rolled back).
     for (const change of [...keeps, ...rewrites.filter((c) => !c.includes('timestamptz'))]) {
       expect([change, await rewritesInPostgres(`ALTER TABLE items ALTER COLUMN ${change}`)]).toEqual([change, !keeps.includes(change)]);
@@ -211,6 +221,12 @@ describe('overrides', () => {
     expect(err.code).toBe('INVALID_DEFINITION');
     expect(err.message).toContain('unsafe[0].check "no-such-check" is not a check ferry makes; the checks are: index-not-concurrent,');
     await expect(review(['SELECT 1'], { unsafe: [{ check: 'truncate', reason: '' }] })).rejects.toThrow(/unsafe.0.reason: say why/);
+  });
+
+  test('an index without a name is refused: it could not be resumed or rebuilt', async () => {
+    await expect(review(['SELECT 1', 'CREATE INDEX CONCURRENTLY ON items (v)'])).rejects.toThrow(
+      /^expand.up\[1\] creates an index without a name: run again after a crash it would build a second one/,
+    );
   });
 
   test('SQL the parser refuses names the field', async () => {

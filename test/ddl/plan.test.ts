@@ -68,7 +68,7 @@ test('plan and start refuse the dangerous forms with exit 2, each with its safe 
   expect(plan.stdout).toContain(
     '      REFUSED [index-not-concurrent]: CREATE INDEX without CONCURRENTLY holds a SHARE lock on "public"."posts"',
   );
-  expect(plan.stdout).toContain('        instead: CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON "public"."posts"');
+  expect(plan.stdout).toContain('        instead: CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> ON "public"."posts"');
   expect(plan.stdout).toContain('      REFUSED [set-not-null]: SET NOT NULL on "member_uuid" scans every row');
   expect(plan.stdout).toContain('trial batch:    not run: skipped (the DDL was refused; see the findings)');
   expect(plan.stderr).toContain(`ferry: migration "${name}" has DDL that would block or rewrite a table with rows:`);
