@@ -4,7 +4,7 @@
  * Run it after a deliberate change of workflow code (behind `patched()`), and keep the old
  * fixtures: they are what running migrations will replay.
  *
- *   npx tsx scripts/record-histories.ts [--suffix v2] [--only app,pause-abort,continue-as-new,deadline]
+ *   npx tsx scripts/record-histories.ts [--suffix v2] [--only app,pause-abort,continue-as-new,deadline,waits-reverify]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -72,7 +72,43 @@ async function deadlineFinalize(h: Harness, db: TestDatabase, client: Client): P
   await save(client, name, 'deadline-finalized');
 }
 
-const SCENARIOS = ['app', 'pause-abort', 'continue-as-new', 'deadline'];
+/** A migration on posts.title in app mode, re-verified every second, waiting for `after`. */
+function watchedSource(after: string): string {
+  return `import { defineMigration } from 'ferry';
+export default defineMigration({
+  table: 'posts',
+  expand: { up: 'ALTER TABLE posts ADD COLUMN IF NOT EXISTS title text', down: 'ALTER TABLE posts DROP COLUMN IF EXISTS title' },
+  dualWrite: { by: 'app' },
+  backfill: { where: 'title IS NULL', set: 'title = body', batchSize: 500 },
+  verify: { every: '1s' },
+  contract: { up: 'ALTER TABLE posts ALTER COLUMN title SET DEFAULT NULL', approval: false },
+  after: [${JSON.stringify(after)}],
+});
+`;
+}
+
+/**
+ * 0.3: a migration that waits before expand for its `after` (started first, continued-as-new while
+ * it waits), then re-verifies through the cool-off and catches up old-shape rows (drift).
+ */
+async function waitsReverify(h: Harness, db: TestDatabase, client: Client): Promise<void> {
+  const first = writeMigration(h, 'waited-for', slowPostsMigration({ batchSize: 100, pause: '5ms' }));
+  const name = writeMigration(h, 'watched', watchedSource(first));
+  await h.ferry('start', name, '--cool-off', '8s');
+  await h.ferry('deployed', name);
+  await new Promise((r) => setTimeout(r, 5000)); // some checks while the other has not started
+  await h.ferry('start', first, '--cool-off', '1s');
+  await h.waitForPhase('watched', 'cooling-off', 180_000);
+  await db.pool.query(`INSERT INTO posts (body) SELECT 'old shape ' || g FROM generate_series(1, 5) g`);
+  await eventually('the drift caught up', async () => {
+    const s = JSON.parse((await h.ferry('status', name, '--json')).stdout);
+    return s.reverify?.drifts >= 1 && s.reverify?.catchingUp === undefined;
+  });
+  await h.waitForPhase('watched', 'completed', 120_000);
+  await save(client, name, 'waits-reverify');
+}
+
+const SCENARIOS = ['app', 'pause-abort', 'continue-as-new', 'deadline', 'waits-reverify'];
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : SCENARIOS;
 
 async function main(): Promise<void> {
@@ -83,7 +119,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: stack.namespace });
   fs.mkdirSync(OUT, { recursive: true });
   const db = await createTestDatabase('record');
-  const h = createHarness(db, { 'posts-member-uuid': EXAMPLE }, { FERRY_HISTORY_LIMIT: '60', FERRY_CHUNK: '500ms' });
+  const h = createHarness(db, { 'posts-member-uuid': EXAMPLE }, { FERRY_HISTORY_LIMIT: '60', FERRY_CHUNK: '500ms', FERRY_WAIT_POLL: '2s' });
   try {
     await createCountedPosts(db.pool, 3000);
     await h.startWorker();
@@ -95,6 +131,7 @@ async function main(): Promise<void> {
     if (only.includes('pause-abort')) await reset().then(() => pauseResumeAbort(h, db, client));
     if (only.includes('continue-as-new')) await reset().then(() => continueAsNew(h, client));
     if (only.includes('deadline')) await reset().then(() => deadlineFinalize(h, db, client));
+    if (only.includes('waits-reverify')) await reset().then(() => waitsReverify(h, db, client));
   } finally {
     await h.close();
     await db.drop();

@@ -68,20 +68,22 @@ async function afterWait(deps: ActivityDeps, c: Client, self: string, other: str
 }
 
 /**
- * Migrations that run, started before this one, and change the same columns; skipped: those whose
- * own `after` names this one (they wait for it: waiting for them would never end).
+ * Migrations that run, started before this one, and change the same columns; skipped: those that
+ * wait for this one through `after`, directly or through others (waiting for them would never end).
+ * Both sides read the start of each chain's first run from Temporal, so they agree on the order.
  */
 async function columnWaits(deps: ActivityDeps, c: Client, input: TurnInput): Promise<Wait[]> {
   const mine = await touchesOf(deps.migrations.get(input.name)!);
+  const self = await describe(c, input.workflowId);
+  const mineAt = self ? await chainStart(c, self) : Number.POSITIVE_INFINITY;
   const waits: Wait[] = [];
   for (const other of deps.migrations.values()) {
-    if (other.name === input.name || other.definition.after.some((a) => a.name === input.name)) continue;
+    if (other.name === input.name || waitsFor(deps.migrations, other.name, input.name)) continue;
     const shared = overlap(mine, await touchesOf(other));
     if (shared.length === 0) continue;
     const run = await describe(c, idOf(other.name));
     if (!run || run.status.name !== 'RUNNING') continue;
     const started = await chainStart(c, run);
-    const mineAt = Date.parse(input.chainStartedAt);
     if (started > mineAt || (started === mineAt && other.name > input.name)) continue;
     const phase = run.typedSearchAttributes.get(MigrationPhase) ?? 'unknown';
     const cols = shared.map((t) => `${t.table} (${t.columns.join(', ')})`).join(', ');
@@ -92,6 +94,21 @@ async function columnWaits(deps: ActivityDeps, c: Client, input: TurnInput): Pro
     });
   }
   return waits;
+}
+
+/** Does `from` wait for `to` through `after`, directly or through other migrations? */
+function waitsFor(all: Map<string, LoadedMigration>, from: string, to: string): boolean {
+  const seen = new Set<string>([from]);
+  const todo = [from];
+  for (let name = todo.pop(); name !== undefined; name = todo.pop()) {
+    for (const dep of all.get(name)?.definition.after ?? []) {
+      if (dep.name === to) return true;
+      if (seen.has(dep.name)) continue;
+      seen.add(dep.name);
+      todo.push(dep.name);
+    }
+  }
+  return false;
 }
 
 const touchCache = new WeakMap<LoadedMigration['definition'], Promise<Touch[]>>();

@@ -90,7 +90,8 @@ export function checkAfter(m: LoadedMigration, known?: Map<string, LoadedMigrati
       if (why)
         throw new FerryError(
           'INVALID_DEFINITION',
-          `migration "${m.name}" waits for "${dep.name}" (after), whose file does not load: ${why}`,
+          `migration "${m.name}" waits for "${dep.name}" (after), whose file does not load: ${why} ` +
+            'Fix that file and start it again. Nothing was started.',
         );
       throw new FerryError(
         'INVALID_DEFINITION',

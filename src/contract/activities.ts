@@ -145,10 +145,10 @@ export interface RetryFailedResult {
 }
 
 /**
- * Input of `checkTurn`: the migration, its workflow id, and when its workflow chain started (the
- * order in which migrations changing the same columns take turns).
+ * Input of `checkTurn`: the migration and its workflow id (the start of its chain's first run, read
+ * from Temporal, orders migrations changing the same columns).
  */
-export type TurnInput = MigrationRef & { workflowId: string; chainStartedAt: string };
+export type TurnInput = MigrationRef & { workflowId: string };
 
 /** What `checkTurn` found: ready to expand, or what it waits for (names and phases only). */
 export interface TurnResult {

@@ -43,7 +43,10 @@ const edge = (from: Phase, to: Phase, kind: EdgeKind): Transition => ({ from, to
 /**
  * Every legal transition, each with when it happens. Staying in a phase is not a transition: a
  * failed probe in awaiting-deploy waits there for another deploy signal, wrong rows found by the
- * contract's re-verify run a catch-up pass inside contracting, and pause holds any phase.
+ * contract's re-verify run a catch-up pass inside contracting, drift found by a scheduled
+ * re-verify (`verify.every`) runs a catch-up pass inside cooling-off, a migration waiting for
+ * others (`after`, the same table's columns) waits inside expanding before its DDL, and pause
+ * holds any phase.
  */
 export const TRANSITIONS: readonly Transition[] = [
   // expand ran its additive DDL; dualWrite.by = 'app': wait until the application writes both shapes.

@@ -33,12 +33,7 @@ export async function waitTurn(input: MigrationInput, state: MigrationState, act
   const info = workflowInfo();
   for (;;) {
     if (interrupted()) return 'interrupted';
-    const turn = await acts.short.checkTurn({
-      name: input.name,
-      specHash: input.specHash,
-      workflowId: info.workflowId,
-      chainStartedAt: info.startTime.toISOString(),
-    });
+    const turn = await acts.short.checkTurn({ name: input.name, specHash: input.specHash, workflowId: info.workflowId });
     w.checks += 1;
     if (turn.ready) return ready(input, state);
     if (changed(w.waits, turn.waits)) {

@@ -6,7 +6,7 @@
  */
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createCountedPosts, eventually, slowPostsMigration, writeMigration } from '../helpers/fixtures';
-import { createHarness, type Harness } from '../helpers/harness';
+import { createHarness, runFerry, type Harness } from '../helpers/harness';
 import { testTemporal } from '../helpers/temporal';
 
 let db: TestDatabase;
@@ -52,6 +52,9 @@ beforeAll(async () => {
   writeMigration(h, 'title-second', columnMigration('title', [first]));
   writeMigration(h, 'summary-third', columnMigration('summary', [{ name: h.name('title-second'), phase: 'cooling-off' }]));
   writeMigration(h, 'uuid-index', SAME_COLUMN);
+  writeMigration(h, 'gate', columnMigration('gate_col'));
+  writeMigration(h, 'long-waiter', columnMigration('shared_col', [h.name('gate')]));
+  writeMigration(h, 'late-sharer', columnMigration('shared_col'));
   writeMigration(h, 'holder', slowPostsMigration({ batchSize: 100, pause: '30ms' }).replace(/member_uuid/g, 'member_ref'));
   writeMigration(h, 'holder-follower', SAME_COLUMN.replace(/member_uuid/g, 'member_ref'));
   writeMigration(h, 'typo', columnMigration('typo_col', ['no-such-migration']));
@@ -141,3 +144,32 @@ test('a terminated migration holds nothing: the one waiting for its columns goes
   expect(entries.find((e) => e.action === 'waiting')?.detail).toContain(`migration "${holder}" to end`);
   expect(entries.map((e) => e.action)).toContain('done waiting');
 }, 180_000);
+
+test('a migration keeps its place in line across continue-as-new: the later one waits for it, not the reverse', async () => {
+  const [gate, waiter, later] = [h.name('gate'), h.name('long-waiter'), h.name('late-sharer')];
+  // A short history limit: the waiter continues-as-new while it waits for the gate, after the
+  // later one started (its new run starts after the later one; its chain does not).
+  expect((await runFerry(['start', waiter, '--cool-off', '1s'], { ...h.env, FERRY_HISTORY_LIMIT: '40' })).code).toBe(0);
+  expect((await h.ferry('start', later, '--cool-off', '1s')).code).toBe(0);
+  await eventually('the later one to wait for the waiter', async () => (await status(later)).waits?.[0]?.migration === waiter);
+  const t = await testTemporal();
+  try {
+    const handle = t.client.workflow.getHandle(`migration/${waiter}`);
+    const firstRun = (await handle.describe()).raw.workflowExecutionInfo?.firstRunId;
+    await eventually('a continue-as-new and a check after it', async () => {
+      const d = await handle.describe();
+      return d.runId !== firstRun && (await status(waiter)).waits !== undefined;
+    });
+    await eventually('two more checks', async () => (await handle.describe()).historyLength > 12);
+  } finally {
+    await t.close();
+  }
+  expect((await status(waiter)).waits).toEqual([expect.objectContaining({ migration: gate, reason: 'after' })]);
+  expect((await h.ferry('start', gate, '--cool-off', '1s')).code).toBe(0);
+  for (const name of ['gate', 'long-waiter', 'late-sharer']) await h.waitForPhase(name, 'completed', 120_000);
+  const [w, l] = await Promise.all([waiter, later].map(audit));
+  expect(at(l, 'expanded')).toBeGreaterThanOrEqual(at(w, 'contracted'));
+  expect(w.filter((e) => e.action === 'waiting').map((e) => e.detail)).not.toEqual(
+    expect.arrayContaining([expect.stringContaining(later)]),
+  );
+}, 240_000);

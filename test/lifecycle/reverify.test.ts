@@ -4,6 +4,7 @@
  * (`verify.every: '1s'`) before the contract, a catch-up pass fixes them, and `status`, the audit
  * trail and the worker's metrics (`ferry_verify_wrong_rows`) say so.
  */
+import type { Progress } from '../../src/contract/progress';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createCountedPosts, eventually, writeMigration } from '../helpers/fixtures';
 import { createHarness, type ChildWorker, type Harness } from '../helpers/harness';
@@ -64,10 +65,10 @@ test('old-shape writes during the cool-off are caught by a scheduled re-verify a
 
   // A writer that never got the dual-write deploy: 7 rows in the old shape only.
   await db.pool.query(`INSERT INTO posts (member_id, body) SELECT 1 + g, 'old shape' FROM generate_series(1, 7) g`);
-  let status: Record<string, any> = {};
+  let status: Partial<Progress> = {};
   await eventually('the drift to be caught up', async () => {
     status = JSON.parse((await h.ferry('status', name, '--json')).stdout);
-    return status.reverify?.drifts >= 1 && status.reverify?.catchingUp === undefined && status.verify?.wrongRows === 0;
+    return (status.reverify?.drifts ?? 0) >= 1 && status.reverify?.catchingUp === undefined && status.verify?.wrongRows === 0;
   });
   expect(status.phase).toBe('cooling-off'); // before the contract
   expect(status.reverify).toMatchObject({ everyMs: 1000, drifts: 1, driftRows: 7 });
