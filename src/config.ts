@@ -27,7 +27,7 @@ export interface TemporalProfile {
   name: string;
   /** The `temporal.toml` read, when there was one. */
   configFile?: string;
-  /** The environment it was read from: error messages name the variable that set a value. */
+  /** The `TEMPORAL_*` variables it was read with: error messages name the variable that set a value. */
   env: Record<string, string | undefined>;
 }
 
@@ -40,12 +40,13 @@ export interface TemporalProfile {
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FerryConfig {
   const temporal = loadTemporalProfile(env);
-  return {
+  const config = {
     address: temporal.settings.address || 'localhost:7233',
     namespace: temporal.settings.namespace || 'default',
     taskQueue: env.FERRY_TASK_QUEUE || 'ferry',
-    temporal,
   };
+  // Not enumerable: printing or serializing the config can never show the key or TLS data.
+  return Object.defineProperty(config, 'temporal', { value: temporal, enumerable: false }) as FerryConfig;
 }
 
 /**
@@ -87,7 +88,8 @@ export function loadTemporalProfile(env: Record<string, string | undefined> = pr
   } catch (err) {
     throw profileError(err as Error, name, exists ? file : undefined, overrideEnvVars);
   }
-  return { settings, name, configFile: exists ? file : undefined, env };
+  const temporalEnv = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('TEMPORAL_')));
+  return { settings, name, configFile: exists ? file : undefined, env: temporalEnv };
 }
 
 /** What went wrong reading the profile, naming the file, the profile and the next step. */

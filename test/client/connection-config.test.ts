@@ -134,6 +134,7 @@ test('an API key: sent as the key, TLS on unless TEMPORAL_TLS=false, its JWT sub
   expect(r.options).toMatchObject({ apiKey: key, tls: true });
   expect(r.caller).toEqual({ identity: 'api-key:ci-bot@acme', proof: 'api-key' });
   expect(JSON.stringify(r.summary)).not.toContain(key);
+  expect(JSON.stringify(loadConfig({ TEMPORAL_API_KEY: key, DATABASE_URL: 'postgres://u:pw@h/db' }))).not.toMatch(new RegExp(`${key}|pw@`));
   expect(resolve({ TEMPORAL_API_KEY: 'opaque-secret', TEMPORAL_TLS: 'false' }).options.tls).toBe(false);
   expect(resolve({ TEMPORAL_API_KEY: 'opaque-secret' }).caller.identity).toBe('api-key');
   expect(apiKeySubject('a.b.c')).toBeUndefined();
