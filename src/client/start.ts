@@ -6,6 +6,7 @@ import { acceptsSpecHash, type LoadedMigration } from '../definition/registry';
 import { parseTableName, quoteTable } from '../pg/quote';
 import * as sa from '../contract/search-attributes';
 import type { MigrationInput } from '../contract/migration';
+import { describeApprovalRule } from '../contract/approval';
 import type { Progress } from '../contract/progress';
 import { MIGRATION_WORKFLOW, ROLLBACK_WORKFLOW, type MigrationWorkflow } from '../contract/workflow';
 import type { FerryClient } from './connect';
@@ -66,6 +67,12 @@ export function migrationInput(m: LoadedMigration, opts: StartOptions): Migratio
 
 function deadlineOf(value: string | number | undefined, what: string): { deadlineMs?: number } {
   return value === undefined ? {} : { deadlineMs: parseDuration(value, what) };
+}
+
+/** Step 6 of the summary: whether a person approves, and who may (`contract.approval`). */
+function approvalWords(input: MigrationInput): string {
+  if (!input.approvalRequired) return 'no approval needed';
+  return input.approval ? `approval by ${describeApprovalRule(input.approval)}` : 'approval';
 }
 
 /**
@@ -197,7 +204,7 @@ function summaryMarkdown(m: LoadedMigration, input: MigrationInput): string {
     `1. expand:\n${sql(d.expand.up)}`,
     `2. dual write: ${d.dualWrite.by === 'app' ? 'waits for the "deployed" signal' : 'ferry trigger'}`,
     `3. backfill rows where \`${d.backfill.where}\`${d.backfill.set ? `: set \`${d.backfill.set}\`` : ' with process()'}`,
-    `4. verify, 5. cool-off ${input.coolOffMs / 1000}s, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
+    `4. verify, 5. cool-off ${input.coolOffMs / 1000}s, 6. ${approvalWords(input)}`,
     `7. contract:\n${sql(d.contract.up)}`,
   ].join('\n\n');
 }
