@@ -69,7 +69,9 @@ test("notBy 'starter': the starter's approval is refused and not recorded; a sec
 test('by: only the listed identities may approve, whatever --by says; ferry approve exits 3 on a refusal', async () => {
   const s = new Scenario(env);
   const done = await s.run({ approvalRequired: true, approval: { by: ['CN=carol'] }, startedIdentity: ALICE }, async (h, input) => {
-    await awaitingApproval(s, h);
+    expect((await awaitingApproval(s, h)).waitingFor).toBe(
+      `approval: run "ferry approve ${input.name}" (contract.approval: one of "CN=carol")`,
+    );
     const fc: FerryClient = {
       client: env().t.client,
       config: {} as FerryConfig,
