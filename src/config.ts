@@ -96,13 +96,15 @@ export function loadTemporalProfile(env: Record<string, string | undefined> = pr
 function profileError(err: Error, name: string, file: string | undefined, env: Record<string, string>): FerryError {
   if (/Profile '.*' not found/.test(err.message)) {
     const found = file ? Object.keys(loadClientConfig({ configSource: { path: file }, overrideEnvVars: env }).profiles) : [];
+    const next = file
+      ? `set TEMPORAL_PROFILE to one of its profiles, or create it with`
+      : `set TEMPORAL_CONFIG_FILE to the file that has it, unset TEMPORAL_PROFILE, or create it with`;
     const where = file
       ? `the Temporal config file "${file}" has no profile "${name}" (found: ${found.join(', ') || 'none'})`
       : `there is no Temporal config file (looked for ${temporalConfigFile(env) ?? 'TEMPORAL_CONFIG_FILE'})`;
     return new FerryError(
       'BAD_INPUT',
-      `TEMPORAL_PROFILE="${name}", but ${where}; set TEMPORAL_PROFILE to one of its profiles, or create it with ` +
-        `"temporal config set --profile ${name} --prop address --value <host:port>".`,
+      `TEMPORAL_PROFILE="${name}", but ${where}; ${next} "temporal config set --profile ${name} --prop address --value <host:port>".`,
     );
   }
   const fileName = file
