@@ -27,7 +27,7 @@ export interface TemporalProfile {
   name: string;
   /** The `temporal.toml` read, when there was one. */
   configFile?: string;
-  /** The environment it was read from: error messages name the variable that set a value. */
+  /** The `TEMPORAL_*` variables it was read with: error messages name the variable that set a value. */
   env: Record<string, string | undefined>;
 }
 
@@ -40,12 +40,13 @@ export interface TemporalProfile {
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FerryConfig {
   const temporal = loadTemporalProfile(env);
-  return {
+  const config = {
     address: temporal.settings.address || 'localhost:7233',
     namespace: temporal.settings.namespace || 'default',
     taskQueue: env.FERRY_TASK_QUEUE || 'ferry',
-    temporal,
   };
+  // Not enumerable: printing or serializing the config can never show the key or TLS data.
+  return Object.defineProperty(config, 'temporal', { value: temporal, enumerable: false }) as FerryConfig;
 }
 
 /**
@@ -87,20 +88,23 @@ export function loadTemporalProfile(env: Record<string, string | undefined> = pr
   } catch (err) {
     throw profileError(err as Error, name, exists ? file : undefined, overrideEnvVars);
   }
-  return { settings, name, configFile: exists ? file : undefined, env };
+  const temporalEnv = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('TEMPORAL_')));
+  return { settings, name, configFile: exists ? file : undefined, env: temporalEnv };
 }
 
 /** What went wrong reading the profile, naming the file, the profile and the next step. */
 function profileError(err: Error, name: string, file: string | undefined, env: Record<string, string>): FerryError {
   if (/Profile '.*' not found/.test(err.message)) {
     const found = file ? Object.keys(loadClientConfig({ configSource: { path: file }, overrideEnvVars: env }).profiles) : [];
+    const next = file
+      ? `set TEMPORAL_PROFILE to one of its profiles, or create it with`
+      : `set TEMPORAL_CONFIG_FILE to the file that has it, unset TEMPORAL_PROFILE, or create it with`;
     const where = file
       ? `the Temporal config file "${file}" has no profile "${name}" (found: ${found.join(', ') || 'none'})`
       : `there is no Temporal config file (looked for ${temporalConfigFile(env) ?? 'TEMPORAL_CONFIG_FILE'})`;
     return new FerryError(
       'BAD_INPUT',
-      `TEMPORAL_PROFILE="${name}", but ${where}; set TEMPORAL_PROFILE to one of its profiles, or create it with ` +
-        `"temporal config set --profile ${name} --prop address --value <host:port>".`,
+      `TEMPORAL_PROFILE="${name}", but ${where}; ${next} "temporal config set --profile ${name} --prop address --value <host:port>".`,
     );
   }
   const fileName = file

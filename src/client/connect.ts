@@ -81,6 +81,7 @@ function readTlsSource(p: TemporalProfile, file: (typeof TLS_FILES)[number], src
 function resolveTls(p: TemporalProfile): { tls?: ClientConfigTLS; clientCertSubject?: string } {
   const tls = p.settings.tls;
   if (tls === undefined) return {};
+  if (tls.disabled) return { tls: { disabled: true } }; // TEMPORAL_TLS=false: no file is read
   if (/^(1|true)$/.test(p.env.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION ?? '')) {
     throw new FerryError(
       'BAD_INPUT',
@@ -88,27 +89,26 @@ function resolveTls(p: TemporalProfile): { tls?: ClientConfigTLS; clientCertSubj
         "unset it and set TEMPORAL_TLS_SERVER_NAME to the name in the server's certificate instead.",
     );
   }
+  if (Boolean(tls.clientCert) !== Boolean(tls.clientKey)) {
+    const [has, lacks] = tls.clientCert ? TLS_FILES : [TLS_FILES[1], TLS_FILES[0]];
+    throw new FerryError(
+      'BAD_INPUT',
+      `${has.env}_PATH (or _DATA, or tls.${has.toml}_path in temporal.toml) is set but ${lacks.env}_PATH (or _DATA) is not: ` +
+        'mTLS needs both the client certificate and its key; set the other one.',
+    );
+  }
   const resolved: ClientConfigTLS = { ...tls };
   for (const file of TLS_FILES) {
     const src = tls[file.key];
     if (src) resolved[file.key] = readTlsSource(p, file, src);
   }
-  if (!tls.disabled && Boolean(tls.clientCert) !== Boolean(tls.clientKey)) {
-    const [has, lacks] = tls.clientCert ? TLS_FILES : [TLS_FILES[1], TLS_FILES[0]];
-    throw new FerryError(
-      'BAD_INPUT',
-      `${has.env}_PATH (or _DATA) is set but ${lacks.env}_PATH (or _DATA) is not: mTLS needs both the client certificate and its key; set the other one.`,
-    );
-  }
   const cert = resolved.clientCert;
-  const clientCertSubject =
-    cert && !tls.disabled && 'data' in cert
-      ? certificateSubject(
-          typeof cert.data === 'string' ? Buffer.from(cert.data) : cert.data,
-          sourceName(p, TLS_FILES[0], 'path' in (tls.clientCert ?? {}) ? 'path' : 'data'),
-        )
-      : undefined;
-  return { tls: resolved, clientCertSubject };
+  if (!cert || !('data' in cert)) return { tls: resolved };
+  const source = sourceName(p, TLS_FILES[0], tls.clientCert && 'path' in tls.clientCert ? 'path' : 'data');
+  return {
+    tls: resolved,
+    clientCertSubject: certificateSubject(typeof cert.data === 'string' ? Buffer.from(cert.data) : cert.data, source),
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
  * page's headline) and the static details (what will run, in order). Names and SQL only, never data.
  */
 import { formatDuration } from '../contract/duration';
+import { describeApprovalRule } from '../contract/approval';
 import type { MigrationInput } from '../contract/migration';
 import type { LoadedMigration } from '../definition/registry';
 
@@ -66,6 +67,12 @@ export function summaryLine(m: LoadedMigration, input: Pick<MigrationInput, 'coo
   return `${what} where ${short(d.backfill.where)} — contract ${contractWords(d.contract.up)} after ${wait}`;
 }
 
+/** Step 6 of the summary: whether a person approves, and who may (`contract.approval`). */
+function approvalWords(input: MigrationInput): string {
+  if (!input.approvalRequired) return 'no approval needed';
+  return input.approval ? `approval by ${describeApprovalRule(input.approval)}` : 'approval';
+}
+
 /** The static details shown in the Web UI at start: what will run, in order, and where to look. */
 export function summaryMarkdown(m: LoadedMigration, input: MigrationInput): string {
   const d = m.definition;
@@ -79,7 +86,7 @@ export function summaryMarkdown(m: LoadedMigration, input: MigrationInput): stri
       ? [`0. waits for: ${d.after.map((a) => (a.phase === 'completed' ? a.name : `${a.name} (${a.phase})`)).join(', ')}`]
       : []),
     `4. verify${input.verifyEveryMs ? ` (again every ${formatDuration(input.verifyEveryMs)} of the cool-off)` : ''}, ` +
-      `5. cool-off ${formatDuration(input.coolOffMs)}, 6. ${input.approvalRequired ? 'approval' : 'no approval needed'}`,
+      `5. cool-off ${formatDuration(input.coolOffMs)}, 6. ${approvalWords(input)}`,
     `7. contract:\n${sql(d.contract.up)}`,
     ...(d.unsafe ?? []).map((u) => `unsafe DDL allowed: **${u.check}**: ${u.reason}`),
     'Phase, progress, ETA and what it waits for: **Current Details** below (needs a running `ferry worker`), or `ferry status ' +

@@ -74,3 +74,12 @@ export function approvalRefusal(
   }
   return undefined;
 }
+
+/**
+ * The rule in words, for the migration's summary in the Web UI.
+ * @example describeApprovalRule({ notBy: 'starter', by: ['CN=alice'] }) // 'a second person, one of "CN=alice"'
+ */
+export function describeApprovalRule(rule: ApprovalRule): string {
+  const parts = [rule.notBy === 'starter' ? 'a second person' : '', rule.by ? `one of ${rule.by.map((b) => `"${b}"`).join(', ')}` : ''];
+  return parts.filter(Boolean).join(', ') || 'anyone';
+}

@@ -20,6 +20,7 @@ import { WAITS_PATCH, waitTurn } from './waits';
 import { publish } from './ui';
 import type { MigrationInput, MigrationState } from '../contract/migration';
 import { statementsDetail } from '../contract/progress';
+import { describeApprovalRule } from '../contract/approval';
 
 /** Everything a phase needs. */
 export interface PhaseContext {
@@ -187,7 +188,9 @@ export async function coolingOff(ctx: PhaseContext): Promise<PassOutcome | void>
 export async function awaitingApproval({ input, state, recheckFailedRows }: PhaseContext): Promise<void> {
   const gate = patched(FAILED_ROWS_GATE);
   const blocking = gate && state.failedRows && unacceptedFailedRows(state, state.failedRows.remaining) > 0;
-  state.waitingFor = blocking ? failedRowsWaiting(input, state.failedRows!) : `approval: run "ferry approve ${input.name}"`;
+  // Who may approve is said only when the definition limits it (so older runs replay the same text).
+  const who = input.approval ? ` (contract.approval: ${describeApprovalRule(input.approval)})` : '';
+  state.waitingFor = blocking ? failedRowsWaiting(input, state.failedRows!) : `approval: run "ferry approve ${input.name}"${who}`;
   publish(input, state);
   await condition(() => state.approved !== undefined || interrupted(state));
   if (!state.approved) return;

@@ -103,7 +103,7 @@ test('a missing certificate file: the variable, the path and the next step; from
 
 test('a certificate without its key, a key given as the certificate: refused, saying which', () => {
   expect(failure(() => resolve({ TEMPORAL_TLS_CLIENT_CERT_PATH: certs.cert('alice') })).message).toBe(
-    'TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA) is set but TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA) is not: ' +
+    'TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA, or tls.client_cert_path in temporal.toml) is set but TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA) is not: ' +
       'mTLS needs both the client certificate and its key; set the other one.',
   );
   const swapped = failure(() =>
@@ -134,7 +134,12 @@ test('an API key: sent as the key, TLS on unless TEMPORAL_TLS=false, its JWT sub
   expect(r.options).toMatchObject({ apiKey: key, tls: true });
   expect(r.caller).toEqual({ identity: 'api-key:ci-bot@acme', proof: 'api-key' });
   expect(JSON.stringify(r.summary)).not.toContain(key);
+  expect(JSON.stringify(loadConfig({ TEMPORAL_API_KEY: key, DATABASE_URL: 'postgres://u:pw@h/db' }))).not.toMatch(new RegExp(`${key}|pw@`));
   expect(resolve({ TEMPORAL_API_KEY: 'opaque-secret', TEMPORAL_TLS: 'false' }).options.tls).toBe(false);
+  // TEMPORAL_TLS=false wins over certificate settings, whose files are then not read.
+  expect(
+    resolve({ TEMPORAL_TLS: 'false', TEMPORAL_TLS_CLIENT_CERT_PATH: '/nope.pem', TEMPORAL_TLS_CLIENT_KEY_PATH: '/nope.key' }).options.tls,
+  ).toBe(false);
   expect(resolve({ TEMPORAL_API_KEY: 'opaque-secret' }).caller.identity).toBe('api-key');
   expect(apiKeySubject('a.b.c')).toBeUndefined();
 });

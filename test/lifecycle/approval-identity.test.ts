@@ -5,8 +5,17 @@
  * `contract.approval: { notBy: 'starter', by: ['CN=alice', 'CN=bob'] }`: alice starts it and may
  * not approve it, whatever `--by` she types; carol is not listed; bob's approval goes through.
  * `ferry history` and Temporal's own history show the certificates' subjects.
+ *
+ * On the same server (one production-shaped server per file: each holds ~40 PostgreSQL
+ * connections), one temporal.toml profile serves `temporal` and `ferry doctor` alike.
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Client } from '@temporalio/client';
+import { findTemporalCli } from '../../devstack/temporal-cli';
+import type { DoctorReport } from '../../src/cli/doctor';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { postsEndState } from '../helpers/faults';
 import { createCountedPosts, slowPostsMigration, writeMigration } from '../helpers/fixtures';
@@ -17,6 +26,7 @@ const ROWS = 500;
 let t: TestProductionTemporal;
 let db: TestDatabase;
 let h: Harness;
+let dir: string;
 
 beforeAll(async () => {
   if (productionSkipReason) return;
@@ -24,12 +34,14 @@ beforeAll(async () => {
   db = await createTestDatabase('approval_identity');
   await createCountedPosts(db.pool, ROWS);
   h = createHarness(db, {}, t.env('ferry-worker'));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-profile-'));
 }, 900_000); // the first run on a machine builds the server (minutes)
 
 afterAll(async () => {
   await h?.close();
   await db?.drop();
   await t?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** The CLI as `cn`: the harness's env with that person's certificate. */
@@ -92,4 +104,66 @@ productionTest(
     }
   },
   600_000,
+);
+
+/** A temporal.toml with profile `prod` for `cn` (and `broken`, whose certificate file is missing). */
+function writeProfiles(cn: string): string {
+  const pair = t.issueClientCert(cn);
+  const tls = (cert: string) =>
+    `client_cert_path = "${cert}"\nclient_key_path = "${pair.keyPath}"\nserver_ca_cert_path = "${t.caCertPath}"\nserver_name = "${t.serverName}"\n`;
+  const file = path.join(dir, 'temporal.toml');
+  fs.writeFileSync(
+    file,
+    `[profile.prod]\naddress = "${t.address}"\nnamespace = "${t.namespace}"\n[profile.prod.tls]\n${tls(pair.certPath)}\n` +
+      `[profile.broken]\naddress = "${t.address}"\nnamespace = "${t.namespace}"\n[profile.broken.tls]\n${tls(path.join(dir, 'gone.pem'))}`,
+  );
+  return file;
+}
+
+/** The test env without the dev server's TEMPORAL_* variables: only the profile says where Temporal is. */
+function profileEnv(file: string, profile: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
+  return { ...env, HOME: dir, DATABASE_URL: db.url, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: profile };
+}
+
+productionTest(
+  'one temporal.toml profile for the Temporal CLI and ferry doctor, over mTLS',
+  async () => {
+    const file = writeProfiles('ops-alice');
+    const env = profileEnv(file, 'prod');
+    const cli = await findTemporalCli();
+    // The Temporal CLI reads the same profile (its own envconfig), and reaches the server with it.
+    execFileSync(cli, ['workflow', 'list', '--limit', '1'], { env, stdio: 'pipe' });
+    // ... and not a default: with the profile whose certificate file is missing, it fails too.
+    expect(() => execFileSync(cli, ['workflow', 'list', '--limit', '1'], { env: profileEnv(file, 'broken'), stdio: 'pipe' })).toThrow(
+      /gone\.pem/,
+    );
+
+    const r = await runFerry(['doctor', '--json'], env);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const report = JSON.parse(r.stdout) as DoctorReport;
+    const temporal = report.checks.find((c) => c.check === 'temporal');
+    expect(temporal?.details).toMatchObject({
+      address: t.address,
+      namespace: t.namespace,
+      profile: 'prod',
+      configFile: file,
+      tls: true,
+      clientCert: 'CN=ops-alice',
+      serverName: t.serverName,
+      serverCa: true,
+      apiKey: false,
+      identity: 'CN=ops-alice',
+      serverVersion: '1.29.1',
+    });
+    expect(report.checks.find((c) => c.check === 'search attributes')?.status).toBe('ok');
+    expect(r.stdout).not.toContain('PRIVATE KEY');
+
+    const broken = await runFerry(['doctor'], profileEnv(file, 'broken'));
+    expect(broken.code).toBe(2);
+    expect(broken.stdout).toContain(
+      `FAIL  temporal           the file "${path.join(dir, 'gone.pem')}" of profile.broken.tls.client_cert_path of "${file}" (TEMPORAL_PROFILE=broken) does not exist`,
+    );
+  },
+  300_000,
 );

@@ -8,7 +8,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { control } from '../../src/client/control';
 import type { FerryClient } from '../../src/client/connect';
 import type { FerryConfig } from '../../src/config';
-import { approvalRefusal, identityMatches } from '../../src/contract/approval';
+import { approvalRefusal, describeApprovalRule, identityMatches } from '../../src/contract/approval';
 import { approveUpdate, auditQuery, deployedSignal, pauseUpdate, resumeUpdate } from '../../src/contract/messages';
 import { FerryError } from '../../src/contract/errors';
 import { Scenario, send, useEnv, type Handle } from './scenario';
@@ -36,6 +36,7 @@ test('identities match exactly, or as a part of a certificate subject', () => {
   expect(identityMatches('api-key:ci-bot', 'CN=ci-bot')).toBe(false);
   expect(approvalRefusal('m', { notBy: 'starter' }, ALICE, BOB)).toBeUndefined();
   expect(approvalRefusal('m', { by: ['CN=bob'] }, ALICE, BOB)).toBeUndefined();
+  expect(describeApprovalRule({ notBy: 'starter', by: ['CN=alice', 'CN=bob'] })).toBe('a second person, one of "CN=alice", "CN=bob"');
 });
 
 test("notBy 'starter': the starter's approval is refused and not recorded; a second person's goes through", async () => {
@@ -68,7 +69,9 @@ test("notBy 'starter': the starter's approval is refused and not recorded; a sec
 test('by: only the listed identities may approve, whatever --by says; ferry approve exits 3 on a refusal', async () => {
   const s = new Scenario(env);
   const done = await s.run({ approvalRequired: true, approval: { by: ['CN=carol'] }, startedIdentity: ALICE }, async (h, input) => {
-    await awaitingApproval(s, h);
+    expect((await awaitingApproval(s, h)).waitingFor).toBe(
+      `approval: run "ferry approve ${input.name}" (contract.approval: one of "CN=carol")`,
+    );
     const fc: FerryClient = {
       client: env().t.client,
       config: {} as FerryConfig,
