@@ -46,6 +46,9 @@ const DYNAMIC_CONFIG = {
   'frontend.namespaceRPS.visibility': [{ value: 100 }],
 };
 
+/** Connections each service of the server may hold per store (the template has 20). */
+const SERVER_MAX_CONNS = 4;
+
 type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the server's config, read from YAML
 
 /** The template with our databases, ports, TLS and no side listeners (pprof, metrics); archival stays off for namespaces, as in the template. */
@@ -63,6 +66,10 @@ function serverConfig(input: ServerConfigInput): Yaml {
       connectAddr: `${input.postgres.host}:${input.postgres.port}`,
       user: input.postgres.user,
       password: input.postgres.password,
+      // The tests share one PostgreSQL (max_connections 100) between up to two of these servers, the dev
+      // server's tests and ferry's pools: the template's 20 per service (4 services) would use it all.
+      maxConns: Math.min(store.sql.maxConns ?? SERVER_MAX_CONNS, SERVER_MAX_CONNS),
+      maxIdleConns: Math.min(store.sql.maxIdleConns ?? SERVER_MAX_CONNS, SERVER_MAX_CONNS),
     });
   }
   cfg.global.pprof = { port: 0 };
