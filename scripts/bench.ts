@@ -2,8 +2,9 @@
  * `npm run bench`: the posts-member-uuid backfill on one generated table (1,000,000 rows by
  * default; `npm run bench -- --rows 100000`), three ways side by side, each on a fresh copy of the
  * same table: (a) one UPDATE, (b) a hand-written keyset loop, (c) ferry end to end through
- * Temporal. Then the application's p50/p99 latency under a steady load without a backfill, during
- * (b) and during (c). `--json` prints one JSON object on stdout; logs go to stderr. Every run
+ * Temporal. Then the application's p50/p99 latency under a steady load during (b), (c) and (d) ferry
+ * with a latency budget, each between two windows without a backfill (interleaved baselines), and
+ * a sweep of budgets that draws the frontier (throughput against the application's p99 ratio). `--json` prints one JSON object on stdout; logs go to stderr. Every run
  * writes bench-results/<timestamp>.json and .svg and copies the chart to docs/benchmark-latest.svg.
  * See docs/benchmarks.md.
  */
@@ -17,8 +18,10 @@ import { loadConfig } from '../src/config';
 import { parseArgs, type BenchArgs } from './bench/args';
 import { terminateAll } from './bench/children';
 import { renderChart } from './bench/chart';
+import { frontierChart } from './bench/frontier';
 import { createTemplate, dropDatabases, freshCopy, otherActiveSessions, serverInfo } from './bench/databases';
-import { deleteWorkflow, runFerry, writeBenchMigration, type FerryRun, type FerrySetup } from './bench/ferry-run';
+import { BUDGET_RATIOS, budgetVariants, sweep, type SweepPoint } from './bench/engine-sweep';
+import { deleteWorkflow, runFerry, writeBenchMigration, writeBudgetMigration, type FerryRun, type FerrySetup } from './bench/ferry-run';
 import type { LoadSample } from './bench/load-child';
 import { startLoad, type Window } from './bench/load';
 import { log, sleep } from './bench/log';
@@ -44,10 +47,13 @@ function namesFor(stamp: string, repeat: number) {
   return {
     prefix,
     template: db('template'),
+    frontierTemplate: db('frontier_template'),
     runs,
     handLoad: db('hand_load'),
     ferryLoad: db('ferry_load'),
+    budgetLoad: db('budget_load'),
     loadMigration: `bench-${stamp}-load`,
+    budgetMigration: `bench-${stamp}-budget`,
     migrationsDir: path.join(OUT_DIR, `migrations-${stamp}`),
     taskQueue: `ferry-bench-${stamp}`,
   };
@@ -56,8 +62,15 @@ function namesFor(stamp: string, repeat: number) {
 /** Every database and migration name of the run. */
 function allNames(names: Names): { databases: string[]; migrations: string[] } {
   return {
-    databases: [names.template, names.handLoad, names.ferryLoad, ...names.runs.flatMap((r) => [r.single, r.hand, r.ferry])],
-    migrations: [names.loadMigration, ...names.runs.map((r) => r.migration)],
+    databases: [
+      names.template,
+      names.frontierTemplate,
+      names.handLoad,
+      names.ferryLoad,
+      names.budgetLoad,
+      ...names.runs.flatMap((r) => [r.single, r.hand, r.ferry]),
+    ],
+    migrations: [names.loadMigration, names.budgetMigration, ...names.runs.map((r) => r.migration)],
   };
 }
 
@@ -110,25 +123,49 @@ async function underLoad<T>(ctx: Ctx, name: string, fn: (url: string) => Promise
   });
 }
 
-/** A baseline window, then (b), under the application load. */
+/** (b) under the application load, between two baseline windows (interleaved, so drift cancels in its ratios). */
 function handUnderLoad(ctx: Ctx) {
   return underLoad(ctx, ctx.names.handLoad, async (url) => {
-    const baseline = await baselineWindow(ctx);
+    const before = await baselineWindow(ctx);
     log('(b) hand keyset loop under the application load');
-    return { baseline, hand: await handLoop(url) };
+    const hand = await handLoop(url);
+    return { baselines: [before, await baselineWindow(ctx)], hand };
   });
 }
 
-/** (c) under the application load, from before `ferry start` to awaiting-approval; a baseline window once the worker is up. */
-function ferryUnderLoad(ctx: Ctx) {
-  return underLoad(ctx, ctx.names.ferryLoad, async (url) => {
-    let baseline: Window | undefined;
-    const ferry = await runFerry(ctx.ferry, url, ctx.names.loadMigration, ctx.args.rows, async () => {
-      baseline = await baselineWindow(ctx);
-      log('(c) ferry under the application load');
+/**
+ * Migration `migration` ((c), or (d) with its budget) under the application load, from before
+ * `ferry start` to awaiting-approval, between a baseline window once the worker is up and one after.
+ */
+function ferryUnderLoad(ctx: Ctx, database: string, migration: string, label: string) {
+  return underLoad(ctx, database, async (url) => {
+    let before: Window | undefined;
+    const ferry = await runFerry(ctx.ferry, url, migration, ctx.args.rows, async () => {
+      before = await baselineWindow(ctx);
+      log(`${label} under the application load`);
     });
-    return { baseline: baseline!, ferry };
+    return { baselines: [before!, await baselineWindow(ctx)], ferry };
   });
+}
+
+/** The frontier: the hand loop and ferry's engine without and with budgets, each between baselines, on `--frontier-rows`. */
+async function frontierSweep(ctx: Ctx): Promise<SweepPoint[]> {
+  const { args, names, stack } = ctx;
+  const template = args.frontierRows === args.rows ? names.template : names.frontierTemplate;
+  if (template !== names.template) await createTemplate(stack.databaseUrl, template, args.frontierRows);
+  log(`frontier: budgets ${BUDGET_RATIOS.join(', ')} × baseline p99 on ${args.frontierRows.toLocaleString('en-US')} rows`);
+  const settings = {
+    adminUrl: stack.databaseUrl,
+    template,
+    rows: args.frontierRows,
+    appRate: args.appRate,
+    appConnections: args.appConnections,
+    appMaxSeconds: args.appMaxSeconds,
+    baselineSeconds: Math.max(5, Math.round(args.baselineSeconds / 2)),
+    outDir: OUT_DIR,
+    keep: args.keep,
+  };
+  return sweep(settings, `${names.prefix}_frontier`, budgetVariants(BUDGET_RATIOS, args.frontierRows));
 }
 
 /** The commit measured, and the engine files that differ from it (other work in the same tree). */
@@ -196,15 +233,25 @@ async function measure(ctx: Ctx): Promise<BenchData> {
   const idle = await throughputRuns(ctx);
   log('now under the application load');
   const withHand = await handUnderLoad(ctx);
-  const withFerry = await ferryUnderLoad(ctx);
+  const withFerry = await ferryUnderLoad(ctx, names.ferryLoad, names.loadMigration, '(c) ferry');
+  const withBudget = await ferryUnderLoad(
+    ctx,
+    names.budgetLoad,
+    names.budgetMigration,
+    `(d) ferry with a latency budget of ${args.budgetRatio} ×`,
+  );
+  const frontier = args.frontier ? await frontierSweep(ctx) : [];
   machine.loadAverageAtEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
   const load = {
     connections: args.appConnections,
     ratePerSecond: args.appRate,
-    samples: [...withHand.samples, ...withFerry.samples],
-    baselines: [withHand.baseline, withFerry.baseline],
+    samples: [...withHand.samples, ...withFerry.samples, ...withBudget.samples],
+    baselines: [...withHand.baselines, ...withFerry.baselines, ...withBudget.baselines],
+    interleaved: { hand: withHand.baselines, ferry: withFerry.baselines, budget: withBudget.baselines },
     hand: withHand.hand,
     ferry: withFerry.ferry,
+    budget: withBudget.ferry,
+    budgetRatio: args.budgetRatio,
     cpu: ctx.cpu.samples,
   };
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
@@ -221,6 +268,7 @@ async function measure(ctx: Ctx): Promise<BenchData> {
     ferryRuns: idle.ferryRuns,
     target: batchTarget(),
     load,
+    frontier: { rows: args.frontierRows, points: frontier },
   };
 }
 
@@ -240,6 +288,7 @@ function writeResults(stamp: string, data: BenchData, summary: BenchSummary): st
   const latest = path.join(ROOT, 'docs', 'benchmark-latest.svg');
   fs.writeFileSync(json, JSON.stringify({ ...summary, timelines: timelines(panels) }, null, 2));
   fs.writeFileSync(chart, svg);
+  fs.writeFileSync(path.join(OUT_DIR, `${stamp}-frontier.txt`), `${frontierChart(summary.frontier.points)}\n`);
   fs.copyFileSync(chart, latest);
   return [json, chart, latest].map((f) => path.relative(ROOT, f));
 }
@@ -290,6 +339,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const names = namesFor(stamp, args.repeat);
   for (const name of allNames(names).migrations) writeBenchMigration(names.migrationsDir, name);
+  writeBudgetMigration(names.migrationsDir, names.budgetMigration, args.budgetRatio, args.rows);
   const stack = await startStack({ log });
   const ferry: FerrySetup = {
     temporalAddress: stack.temporalAddress,

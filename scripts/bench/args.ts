@@ -20,10 +20,16 @@ export interface BenchArgs {
   repeat: number;
   /** Keep the databases and workflows for inspection instead of removing them (`--keep`). */
   keep: boolean;
+  /** (d)'s latency budget as a ratio to the p99 before the backfill (`--budget-ratio`, default 1.5). */
+  budgetRatio: number;
+  /** Run the budget sweep that draws the frontier (default; `--no-frontier` skips it). */
+  frontier: boolean;
+  /** Rows of the frontier sweep's table (`--frontier-rows`, default the smaller of --rows and 200,000). */
+  frontierRows: number;
 }
 
 const USAGE = `usage: npm run bench -- [--rows N] [--json] [--repeat N] [--app-connections N] [--app-rate N]
-       [--baseline-seconds N] [--app-max-seconds N] [--keep]`;
+       [--baseline-seconds N] [--app-max-seconds N] [--keep] [--budget-ratio X] [--no-frontier] [--frontier-rows N]`;
 
 function positiveInt(flag: string, raw: string | undefined): number {
   const n = Number(raw);
@@ -47,6 +53,9 @@ export function parseArgs(argv: string[]): BenchArgs {
     appMaxSeconds: 900,
     repeat: 1,
     keep: false,
+    budgetRatio: 1.5,
+    frontier: true,
+    frontierRows: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -58,7 +67,17 @@ export function parseArgs(argv: string[]): BenchArgs {
     else if (flag === '--app-rate') args.appRate = positiveInt(flag, argv[++i]);
     else if (flag === '--baseline-seconds') args.baselineSeconds = positiveInt(flag, argv[++i]);
     else if (flag === '--app-max-seconds') args.appMaxSeconds = positiveInt(flag, argv[++i]);
+    else if (flag === '--budget-ratio') args.budgetRatio = ratioArg(flag, argv[++i]);
+    else if (flag === '--no-frontier') args.frontier = false;
+    else if (flag === '--frontier-rows') args.frontierRows = positiveInt(flag, argv[++i]);
     else throw new Error(`unknown option "${flag}"\n${USAGE}`);
   }
+  if (args.frontierRows === 0) args.frontierRows = Math.min(args.rows, 200_000);
   return args;
+}
+
+function ratioArg(flag: string, raw: string | undefined): number {
+  const n = Number(raw);
+  if (raw === undefined || !Number.isFinite(n) || n < 1) throw new Error(`${flag} needs a number ≥ 1, got "${raw ?? ''}"\n${USAGE}`);
+  return n;
 }

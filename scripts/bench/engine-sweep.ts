@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createTemplate, dropDatabases } from './databases';
 import type { EngineVariant } from './engine-run';
 import { runEngine } from './engine-run';
+import { budgetQuery } from './ferry-run';
 import { interleaved, type InterleaveSettings } from './interleaved';
 import { log } from './log';
 import { handLoop } from './methods';
@@ -30,8 +31,8 @@ const LOCK_VARIANTS: EngineVariant[] = [
 export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];
 
 /** The variants of a budget sweep over `ratios`, plus no budget. */
-export function budgetVariants(ratios: number[]): EngineVariant[] {
-  const query = 'SELECT id, member_id, member_uuid, body FROM posts WHERE id = 1 + (random() * 1000)::int';
+export function budgetVariants(ratios: number[], rows: number): EngineVariant[] {
+  const query = budgetQuery(rows);
   return [
     { label: 'no budget' },
     ...ratios.map((ratio) => ({ label: `budget ${ratio}x`, backfill: { health: { latency: { query, ratio } } } })),
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   );
   await createTemplate(ADMIN_URL, template, rows);
   try {
-    const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS) : LOCK_VARIANTS;
+    const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS, rows) : LOCK_VARIANTS;
     const points = await sweep(s, `ferry_sweep_${stamp}`, variants);
     for (const p of points)
       log(

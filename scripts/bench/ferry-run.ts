@@ -61,6 +61,34 @@ export function writeBenchMigration(dir: string, name: string): void {
   fs.writeFileSync(path.join(dir, `${name}.ts`), `export { default } from '${target}';\n`);
 }
 
+/** The application's representative read for a latency budget: a point read of one of `rows` posts, as the load's reads. */
+export function budgetQuery(rows: number): string {
+  return `SELECT id, member_id, member_uuid, body FROM posts WHERE id = 1 + (random() * ${Math.max(0, Math.floor(rows) - 1)})::int`;
+}
+
+/**
+ * Writes `<dir>/<name>.ts`: the posts-member-uuid example with a latency budget of `ratio` × the
+ * p99 of `budgetQuery(rows)` measured before the backfill (bench method (d)).
+ */
+export function writeBudgetMigration(dir: string, name: string, ratio: number, rows: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const rel = (file: string) => path.relative(dir, file).split(path.sep).join('/').replace(/\.ts$/, '');
+  const define = rel(path.join(__dirname, '..', '..', 'src', 'definition', 'define.ts'));
+  const hash = rel(path.join(__dirname, '..', '..', 'src', 'definition', 'spec-hash.ts'));
+  const latency = JSON.stringify({ query: budgetQuery(rows), ratio });
+  fs.writeFileSync(
+    path.join(dir, `${name}.ts`),
+    [
+      `import { defineMigration, type MigrationDefinitionInput } from '${define}';`,
+      `import { authorInput } from '${hash}';`,
+      `import example from '${rel(EXAMPLE)}';`,
+      'const input = authorInput(example) as MigrationDefinitionInput;',
+      `export default defineMigration({ ...input, backfill: { ...input.backfill, health: { ...input.backfill.health, latency: ${latency} } } });`,
+      '',
+    ].join('\n'),
+  );
+}
+
 /** The environment of the worker and the CLI: ferry's defaults, except the waits that only delay. */
 function ferryEnv(setup: FerrySetup, url: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {

@@ -7,6 +7,8 @@ import { p99PerSecond, summarise, type LatencySummary, type Window } from './loa
 import { cpuBusyPct, type CpuSample } from './system';
 import type { HandLoopResult, MethodResult } from './methods';
 import { ratePerSecond, rateBetweenPolls, round, type Point } from './stats';
+import type { SweepPoint } from './engine-sweep';
+import { frontierChart } from './frontier';
 
 /** Everything one bench run measured. */
 export interface BenchData {
@@ -27,12 +29,19 @@ export interface BenchData {
     connections: number;
     ratePerSecond: number;
     samples: LoadSample[];
-    /** Windows of the load without a backfill: before (b), and before (c) with the worker up. */
+    /** Windows of the load without a backfill: before and after (b), (c) and (d), all pooled. */
     baselines: Window[];
+    /** Each method's own baselines (before and after it, on its copy): its ratios' denominators. */
+    interleaved: { hand: Window[]; ferry: Window[]; budget: Window[] };
     hand: HandLoopResult;
     ferry: FerryRun;
+    /** (d): ferry with a latency budget of `budgetRatio` × the canary's p99 before the backfill. */
+    budget: FerryRun;
+    budgetRatio: number;
     cpu: CpuSample[];
   };
+  /** The budget sweep (scripts/bench/engine-sweep.ts) on `rows` rows; no points with --no-frontier. */
+  frontier: { rows: number; points: SweepPoint[] };
 }
 
 const TEN_MILLION = 10_000_000;
@@ -129,21 +138,77 @@ function latency(d: BenchData) {
     },
     handLoop: during(l.hand, l.hand),
     ferry: during(l.ferry, l.ferry, overhead(l.ferry, l.hand).throttledMs),
+    budget: during(l.budget, l.budget, overhead(l.budget, l.hand).throttledMs),
+    /** p50/p99 during each method ÷ the same during its own interleaved baselines (before and after it). */
+    ratios: {
+      handLoop: ratiosOf(l.samples, l.hand, l.interleaved.hand),
+      ferry: ratiosOf(l.samples, l.ferry, l.interleaved.ferry),
+      budget: ratiosOf(l.samples, l.budget, l.interleaved.budget),
+    },
   };
 }
 
-/** The targets of issue "Fast and gentle backfills", item 7, against this run. */
+/** p50 and p99 during `w` as ratios to the same in `baselines` (pooled), with the baseline's own figures. */
+function ratiosOf(samples: LoadSample[], w: Window, baselines: Window[]) {
+  const during = summarise(samples, [w]);
+  const base = summarise(samples, baselines);
+  return {
+    p50: round(during.p50Ms / base.p50Ms, 2),
+    p99: round(during.p99Ms / base.p99Ms, 2),
+    baselineP50Ms: base.p50Ms,
+    baselineP99Ms: base.p99Ms,
+    baselineWindowsP99Ms: baselines.map((b) => summarise(samples, [b]).p99Ms),
+  };
+}
+
+/** (d) in the figures `--json` names: rows/s under the load, p99 ratio, the budget's ratio, and its throttling. */
+function latencyBudget(d: BenchData, app: ReturnType<typeof latency>) {
+  const b = d.load.budget;
+  return {
+    rowsPerSec: round(b.rowsPerSec),
+    p99Ratio: app.ratios.budget.p99,
+    p50Ratio: app.ratios.budget.p50,
+    budgetRatio: d.load.budgetRatio,
+    vsHandLoopUnderLoad: round(b.rowsPerSec / d.load.hand.rowsPerSec, 3),
+    throttledMs: overhead(b, d.load.hand).throttledMs,
+    throttleReasons: overhead(b, d.load.hand).throttleReasons,
+  };
+}
+
+/** Whether some point of ferry's engine is as fast as the hand loop's point and as gentle (at or above it). */
+function frontierMet(points: SweepPoint[]): boolean | null {
+  const hand = points.find((p) => p.label === 'hand loop');
+  if (hand === undefined) return null;
+  return points.some((p) => p !== hand && p.rowsPerSec >= hand.rowsPerSec && p.p99Ratio <= hand.p99Ratio);
+}
+
+/** The targets of the issues "Fast and gentle backfills" and "Gentle by measurement", against this run. */
 function targets(s: Figures) {
   const t = (name: string, goal: string, actual: string, met: boolean | null) => ({ name, goal, actual, met });
   const app = s.appLatency;
+  const r = app.ratios;
+  const lb = s.latencyBudget;
   const within = Math.abs(s.ferry.batchMsMedian - s.ferry.batchMsTarget) <= 0.25 * s.ferry.batchMsTarget;
   return [
-    t('throughput vs hand loop', 'c/b ≥ 0.9 (concurrency 1, 1M rows)', `${s.ratios.ferryVsHandLoop}`, s.ratios.ferryVsHandLoop >= 0.9),
+    t('throughput vs hand loop', 'c/b ≥ 0.95 (concurrency 1, 1M rows)', `${s.ratios.ferryVsHandLoop}`, s.ratios.ferryVsHandLoop >= 0.95),
+    t('throughput vs single UPDATE (stretch)', 'c/a ≥ 0.8', `${s.ratios.ferryVsSingleUpdate}`, s.ratios.ferryVsSingleUpdate >= 0.8),
     t(
-      'app p99 during ferry',
-      '≤ 1.5 × p99 without a backfill',
-      `${app.ferry.p99Ms} ms vs ${app.none.p99Ms} ms (×${round(app.ferry.p99Ms / app.none.p99Ms, 2)})`,
-      app.ferry.p99Ms <= 1.5 * app.none.p99Ms,
+      '(c) as gentle as (b)',
+      'app p99 ratio during (c) ≤ during (b)',
+      `×${r.ferry.p99} vs ×${r.handLoop.p99}`,
+      r.ferry.p99 <= r.handLoop.p99,
+    ),
+    t(
+      '(d) keeps the budget',
+      'app p99 ≤ 1.5 × interleaved baseline, ≥ 30% of the hand loop’s rows/s',
+      `p99 ×${lb.p99Ratio}, ${lb.rowsPerSec} rows/s = ${lb.vsHandLoopUnderLoad} × (b) under load`,
+      lb.p99Ratio <= 1.5 && lb.vsHandLoopUnderLoad >= 0.3,
+    ),
+    t(
+      'frontier at or above the hand loop',
+      'a ferry point as fast as (b) and as gentle',
+      s.frontier.points.map((p) => `${p.label} ${p.rowsPerSec}/×${p.p99Ratio}`).join('; ') || 'not run',
+      frontierMet(s.frontier.points),
     ),
     t('median batch duration', `${s.ferry.batchMsTarget} ms ± 25%`, `${s.ferry.batchMsMedian} ms`, within),
     t(
@@ -164,6 +229,7 @@ function targets(s: Figures) {
 /** Every figure of the run. */
 function figures(d: BenchData) {
   const ferry = ferrySummary(d);
+  const app = latency(d);
   return {
     rows: d.rows,
     command: d.command,
@@ -191,7 +257,9 @@ function figures(d: BenchData) {
       ferryVsHandLoop: round(d.ferry.rowsPerSec / d.hand.rowsPerSec, 3),
       ferryVsSingleUpdate: round(d.ferry.rowsPerSec / d.single.rowsPerSec, 3),
     },
-    appLatency: latency(d),
+    appLatency: app,
+    latencyBudget: latencyBudget(d, app),
+    frontier: d.frontier,
     appLoad: {
       connections: d.load.connections,
       requestsPerSec: d.load.ratePerSecond,
@@ -213,7 +281,7 @@ export function buildSummary(d: BenchData) {
 
 export type BenchSummary = ReturnType<typeof buildSummary>;
 
-const COLORS = { single: '#888888', hand: '#d95f02', ferry: '#1f66c6', none: '#2a9d4b', target: '#c0392b' };
+const COLORS = { single: '#888888', hand: '#d95f02', ferry: '#1f66c6', budget: '#7b3fb5', none: '#2a9d4b', target: '#c0392b' };
 
 function handRate(h: HandLoopResult): Point[] {
   return ratePerSecond(
@@ -242,7 +310,7 @@ function level(v: number, tMax: number): Point[] {
 export function chartPanels(d: BenchData, s: BenchSummary): Panel[] {
   const l = d.load;
   const idle = { hand: handRate(d.hand), ferry: ferryRate(d.ferry) };
-  const loaded = { hand: handRate(l.hand), ferry: ferryRate(l.ferry) };
+  const loaded = { hand: handRate(l.hand), ferry: ferryRate(l.ferry), budget: ferryRate(l.budget) };
   const [first, second] = l.baselines;
   const shift = (first.endMs - first.startMs) / 1000;
   const p99 = {
@@ -252,6 +320,7 @@ export function chartPanels(d: BenchData, s: BenchSummary): Panel[] {
     ],
     hand: p99PerSecond(l.samples, l.hand.startMs, l.hand.endMs),
     ferry: p99PerSecond(l.samples, l.ferry.startMs, l.ferry.endMs),
+    budget: p99PerSecond(l.samples, l.budget.startMs, l.budget.endMs),
   };
   const tMax = (...series: Point[][]) => Math.max(1, ...series.flat().map((p) => p.t));
   return [
@@ -275,6 +344,7 @@ export function chartPanels(d: BenchData, s: BenchSummary): Panel[] {
       series: [
         { label: `(b) hand keyset loop, ${fmt(s.appLatency.handLoop.backfillRowsPerSec)}`, color: COLORS.hand, points: loaded.hand },
         { label: `(c) ferry, ${fmt(s.appLatency.ferry.backfillRowsPerSec)}`, color: COLORS.ferry, points: loaded.ferry },
+        { label: `(d) ferry, budget ${l.budgetRatio}×, ${fmt(s.latencyBudget.rowsPerSec)}`, color: COLORS.budget, points: loaded.budget },
       ],
     },
     {
@@ -284,6 +354,7 @@ export function chartPanels(d: BenchData, s: BenchSummary): Panel[] {
         { label: `no backfill (2 windows), p99 ${s.appLatency.none.p99Ms}`, color: COLORS.none, points: p99.none },
         { label: `during (b), p99 ${s.appLatency.handLoop.p99Ms}`, color: COLORS.hand, points: p99.hand },
         { label: `during (c), p99 ${s.appLatency.ferry.p99Ms}`, color: COLORS.ferry, points: p99.ferry },
+        { label: `during (d), p99 ${s.appLatency.budget.p99Ms}`, color: COLORS.budget, points: p99.budget },
         {
           label: '1.5 × p99 without backfill (target)',
           color: COLORS.target,
@@ -329,6 +400,13 @@ export function formatText(s: BenchSummary, files: string[]): string {
     latencyLine('no backfill', s.appLatency.none),
     latencyLine('during (b)', s.appLatency.handLoop),
     latencyLine('during (c)', s.appLatency.ferry),
+    latencyLine('during (d)', s.appLatency.budget),
+    `  ratios to each method's interleaved baselines: (b) p50 ×${s.appLatency.ratios.handLoop.p50} p99 ×${s.appLatency.ratios.handLoop.p99}; ` +
+      `(c) p50 ×${s.appLatency.ratios.ferry.p50} p99 ×${s.appLatency.ratios.ferry.p99}; (d) p50 ×${s.appLatency.ratios.budget.p50} p99 ×${s.appLatency.ratios.budget.p99}`,
+    `  (d) budget ${s.latencyBudget.budgetRatio}×: ${n(s.latencyBudget.rowsPerSec)} rows/s under load, throttled ${s.latencyBudget.throttledMs} ms` +
+      `${s.latencyBudget.throttleReasons.length ? ` (${s.latencyBudget.throttleReasons.join('; ')})` : ''}`,
+    `frontier (${n(s.frontier.rows)} rows, engine in-process):`,
+    frontierChart(s.frontier.points),
     'targets:',
     ...s.targets.map((t) => `  ${t.met === null ? '  ?' : t.met ? ' ok' : 'MISS'}  ${t.name}: ${t.actual} (goal ${t.goal})`),
     `files: ${files.join(', ')}`,

@@ -11,6 +11,14 @@ export interface ProcessContext {
   log: (message: string, fields?: Record<string, unknown>) => void;
   /** Resolves when the next call is allowed under `backfill.rateLimit`; call it once per external call. */
   rateLimit: () => Promise<void>;
+  /**
+   * Runs `call`, the external call for `row` (one of the rows `process` got), under the rate
+   * limit, at most once per row of the batch: when a failing batch is retried by halves to
+   * isolate its bad rows, a row whose call already succeeded gets that result back instead of a
+   * second call. A call that throws is not kept (it runs again on the retry).
+   * @example const res = await ctx.once(row, () => api.lookup(row.url));
+   */
+  once: <T>(row: Row, call: () => Promise<T>) => Promise<T>;
   /** Aborted when the worker shuts down or the migration is paused. */
   signal: AbortSignal;
 }

@@ -21,6 +21,12 @@ export interface BatchTx {
   run: RunRef;
   /** Aborted on cancellation: handed to `process`, and it ends bad-row isolation. */
   signal: AbortSignal;
+  /**
+   * Set mode: apply under a savepoint, isolating bad rows. Without it a set-mode transaction runs
+   * its statements bare (two round trips fewer) and a row's data error aborts it; it then runs
+   * again with `isolate` (see `runTransaction`).
+   */
+  isolate?: boolean;
 }
 
 /** What applying a batch's change yields before the checkpoint moves. */

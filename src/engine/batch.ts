@@ -7,6 +7,7 @@ import { advanceCheckpoint, lockPartition, readCheckpointSetTimeouts, type Batch
 import type { BatchTx, BatchWork } from './apply';
 import type { Chunk } from './chunk-setup';
 import { advanceCursor, sameKey, type Cursor } from './cursor';
+import { isRowError } from './isolate';
 import { processBatch } from './process-mode';
 import { setBatch } from './set-mode';
 
@@ -80,12 +81,14 @@ function addOutcome(sum: BatchOutcome, tx: BatchOutcome): void {
  * One transaction of `size` rows from `cursor`; once committed, moves `cursor` past it. The batch's
  * `last` transaction counts the sessions it blocked (for the batch sizer's contention rule).
  */
-async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean): Promise<BatchOutcome> {
+async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean, isolate = false): Promise<BatchOutcome> {
   try {
-    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, size, last));
+    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, { size, last, isolate }));
     if (result.work !== undefined) advanceCursor(cursor, result.work, size);
     return result.outcome;
   } catch (err) {
+    // A bare set-mode transaction met a bad row: rolled back whole; again, isolating it.
+    if (!isolate && isRowError(err, 'set', chunk.port.signal)) return runTransaction(chunk, cursor, size, last, true);
     throw definitionError(chunk, err) ?? err;
   }
 }
@@ -97,12 +100,12 @@ async function batchBody(
   chunk: Chunk,
   client: PoolClient,
   cursor: Cursor,
-  size: number,
-  countBlocked: boolean,
+  tx: { size: number; last: boolean; isolate: boolean },
 ): Promise<BodyResult | RollbackWith<BodyResult>> {
+  const { size, last: countBlocked } = tx;
   const stopBefore = await checkCheckpoint(chunk, client, cursor);
   if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
-  const work = await applyBatch(chunk, client, cursor, size);
+  const work = await applyBatch(chunk, client, cursor, size, tx.isolate);
   const done = work.scanned < size; // a short window: the partition's range is exhausted
   const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done, countBlocked }, cursor);
   if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
@@ -156,9 +159,9 @@ function batchSettings(chunk: Chunk): BatchSettings {
 }
 
 /** Applies the batch's change in set or process mode. */
-function applyBatch(chunk: Chunk, client: PoolClient, cursor: Cursor, size: number): Promise<BatchWork> {
+function applyBatch(chunk: Chunk, client: PoolClient, cursor: Cursor, size: number, isolate: boolean): Promise<BatchWork> {
   const { backfill } = chunk.migration.definition;
-  const tx: BatchTx = { client, table: chunk.table, backfill, run: chunk.input, signal: chunk.port.signal };
+  const tx: BatchTx = { client, table: chunk.table, backfill, run: chunk.input, signal: chunk.port.signal, isolate };
   return backfill.process
     ? processBatch(tx, { log: chunk.port.log, rateLimit: chunk.tools.rateLimit }, cursor, size)
     : setBatch(tx, cursor, size);

@@ -44,8 +44,21 @@ export function splitRowKey(raw: Row): KeyedRow {
   return { key: key as string[], row };
 }
 
-/** What `process` gets: the batch's client, the log, the rate limit (cancellable) and the signal. */
+/**
+ * What `process` gets: the batch's client, the log, the rate limit (cancellable), `once` and the
+ * signal. Made once per batch transaction, so `once` remembers the calls that succeeded across
+ * the batch's bisection (the same row objects are handed to every retry).
+ */
 export function processContext(tx: BatchTx, tools: ProcessTools): ProcessContext {
   const signal = tx.signal;
-  return { client: tx.client, log: tools.log, rateLimit: () => tools.rateLimit(signal), signal };
+  const rateLimit = () => tools.rateLimit(signal);
+  const done = new WeakMap<Row, unknown>();
+  const once = async <T>(row: Row, call: () => Promise<T>): Promise<T> => {
+    if (done.has(row)) return done.get(row) as T;
+    await rateLimit();
+    const result = await call();
+    done.set(row, result);
+    return result;
+  };
+  return { client: tx.client, log: tools.log, rateLimit, once, signal };
 }

@@ -8,7 +8,8 @@ import { healthChecks } from '../health/settings';
 import { dutyCycle, type DutyCycleSettings } from './duty-cycle';
 import type { LatencyControl } from './latency-control';
 import { adaptiveBatchSizer, type BatchSizer } from './batch-size';
-import { createRateLimiter, type RateLimit } from './rate-limiter';
+import { reserveCalls } from '../store/rate-budgets';
+import { createRateLimiter, sharedRateLimiter, type RateLimit } from './rate-limiter';
 import type { ThrottleBackoff } from './throttle';
 import { backfillTuning } from './tuning';
 
@@ -65,7 +66,7 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
   const newSizer = options.batchSizer ?? defaultSizer;
   const partitionKey = (m: LoadedMigration, i: BackfillChunkInput) => `${m.name}/${m.specHash}/${i.runId}/${i.partition}`;
   return {
-    limiter: (m) => cached(limiters, m.name, () => createRateLimiter(m.definition.backfill.rateLimit?.perSecond)),
+    limiter: (m) => cached(limiters, m.name, () => migrationRateLimit(pool, m)),
     gate: (m, table) =>
       cached(gates, `${m.name}/${m.specHash}`, () =>
         createHealthGate(pool, healthChecks(table.quoted, m.definition.backfill), options.health),
@@ -94,6 +95,13 @@ function defaultSizer(m: LoadedMigration, start?: number): BatchSizer {
 function transactionSizer(m: LoadedMigration): BatchSizer {
   const t = backfillTuning(m.definition.backfill);
   return adaptiveBatchSizer({ start: t.startSize, targetMs: t.maxLockMs, min: t.minBatchSize, max: t.maxBatchSize });
+}
+
+/** `backfill.rateLimit.perSecond` as the migration's budget, shared by its workers in `ferry.rate_budgets`; none without it. */
+function migrationRateLimit(pool: Pool, m: LoadedMigration): RateLimit {
+  const perSecond = m.definition.backfill.rateLimit?.perSecond;
+  if (perSecond === undefined) return createRateLimiter(undefined);
+  return sharedRateLimiter((calls) => reserveCalls(pool, m.name, { calls, perSecond, burst: 1 }), perSecond);
 }
 
 /** The canary and duty cycle of `backfill.health.latency`, or undefined without one. */

@@ -17,10 +17,12 @@ import { bisect, underSavepoint } from './isolate';
 export const SET_STATEMENT_ROWS = 5000;
 
 /**
- * The batch in statements of at most `SET_STATEMENT_ROWS` rows, under one savepoint; on a data
- * error, the whole batch again row set by row set to isolate the bad rows.
+ * The batch in statements of at most `SET_STATEMENT_ROWS` rows. Bare unless `tx.isolate` (a data
+ * error then aborts the transaction, which runs again isolating); isolating, under one savepoint,
+ * and on a data error the whole batch again row set by row set to isolate the bad rows.
  */
 export async function setBatch(tx: BatchTx, cursor: Cursor, size: number): Promise<BatchWork> {
+  if (tx.isolate !== true) return setStatements(tx, cursor, size);
   const attempt = await underSavepoint(isolation(tx, 'set'), () => setStatements(tx, cursor, size));
   return attempt.ok ? attempt.value : isolateSetBatch(tx, cursor, size);
 }

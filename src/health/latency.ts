@@ -79,8 +79,8 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
     release() {
       users = Math.max(0, users - 1);
       if (users > 0) return;
+      // Not unref'd: the canary's connection must be ended for the worker's process to exit.
       idleTimer = setTimeout(() => (sampler?.stop(), (sampler = undefined)), o.idleStopMs);
-      idleTimer.unref();
     },
     async ready(signal) {
       while (budget.ratio !== undefined && baseline.length < o.baselineSamples) {
@@ -152,6 +152,7 @@ function startSampler(pool: Pool, query: string, o: Required<CanaryOptions>, rec
     }
   };
   const timer = setInterval(() => void tick(), o.everyMs);
+  timer.unref(); // the connection keeps the process up while sampling; stop() ends both
   return {
     stop() {
       stopped = true;

@@ -64,7 +64,8 @@ async function checkpoint(name: string) {
 }
 
 it('runs a chunk to the end, heartbeating after every batch and pausing between batches through the port', async () => {
-  const { migration, input } = await prepare('plain', 250, { batchSize: 50, pause: '5ms' });
+  // One transaction a batch (maxLockMs above any batch), so the checkpoint counts batches.
+  const { migration, input } = await prepare('plain', 250, { batchSize: 50, pause: '5ms', maxLockMs: 60_000 });
   const { port, beats, sleeps } = testPort();
 
   const result: ChunkResult = await engine.runChunk(migration, input, port);

@@ -62,7 +62,7 @@ test('applies the schema, then says it is up to date', async () => {
     dryRun: false,
     from: 0,
     to: latest,
-    applied: [{ version: 1, name: 'initial' }],
+    applied: loadStoreMigrations().map(({ version, name }) => ({ version, name })),
     grants: [],
   });
 
