@@ -80,7 +80,9 @@ export function loadTemporalProfile(env: Record<string, string | undefined> = pr
         'fix the path, or unset TEMPORAL_CONFIG_FILE to use TEMPORAL_ADDRESS and the other TEMPORAL_* variables alone.',
     );
   }
-  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  // An empty variable is an unset one: a CI secret that is not defined expands to '' (GitHub Actions, GitLab),
+  // and TEMPORAL_API_KEY='' must not turn TLS on.
+  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
   let settings: ClientConfigProfile;
   try {
     if (!exists && env.TEMPORAL_PROFILE) throw new Error(`Profile '${name}' not found`);

@@ -144,6 +144,12 @@ test('an API key: sent as the key, TLS on unless TEMPORAL_TLS=false, its JWT sub
   expect(apiKeySubject('a.b.c')).toBeUndefined();
 });
 
+test("an empty variable is an unset one: a CI secret that is not defined (TEMPORAL_API_KEY='') turns nothing on", () => {
+  const r = resolve({ TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_API_KEY: '', TEMPORAL_TLS_SERVER_NAME: '', TEMPORAL_NAMESPACE: '' });
+  expect(r.options).toEqual({ address: '127.0.0.1:7233', tls: undefined, apiKey: undefined, metadata: undefined });
+  expect(r.summary).toMatchObject({ namespace: 'default', tls: false, apiKey: false });
+});
+
 test('TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: refused, the SDK cannot honour it; TEMPORAL_TLS_SERVER_NAME instead', () => {
   expect(failure(() => resolve({ TEMPORAL_TLS: 'true', TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' })).message).toContain(
     'set TEMPORAL_TLS_SERVER_NAME to the name in the server',
