@@ -1,4 +1,4 @@
-// src/subscribers/UserDualWrite.ts in a release that writes both shapes through save().
+// src/subscribers/UserDualWrite.ts (DataSource: subscribers: [UserDualWrite], or a glob)
 import { dualWriteSubscriber } from 'ferry/typeorm';
 import { User } from '../entities/User';
 
