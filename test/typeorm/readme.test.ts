@@ -105,6 +105,6 @@ test('the shell block runs as written: generate, plan, typeorm migration:run, st
   expect(written).toBe(
     shown
       .replaceAll("'users-v2'", `'${NAME}'`)
-      .replace('UsersV2', `UsersV2${NAME.slice('users-v2-'.length).replace(/^./, (c) => c.toUpperCase())}`),
+      .replaceAll('UsersV2', `UsersV2${NAME.slice('users-v2-'.length).replace(/^./, (c) => c.toUpperCase())}`),
   );
 }, 400_000);
