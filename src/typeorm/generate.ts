@@ -94,7 +94,7 @@ export async function generateMigration(opts: GenerateOptions): Promise<Generate
     const timestamp = opts.timestamp ?? Date.now();
     result.typeormClass = typeormClassName(opts.name, timestamp);
     result.typeormFile = path.join(opts.typeormMigrations, `${timestamp}-${result.typeormClass.slice(0, -String(timestamp).length)}.ts`);
-    files.set(result.typeormFile, renderTypeormClass(opts.name, timestamp));
+    files.set(result.typeormFile, renderTypeormClass(opts.name, timestamp, result.typeormFile));
   }
   writeNew(files);
   return result;

@@ -4,3 +4,5 @@
  */
 export { ferryMigration, type FerryMigrationOptions } from './migration';
 export { connectionSource, loadDataSource, poolConfigOf } from './connection';
+export { dualWriteSubscriber } from './subscriber';
+export { generateMigration, parseRename, type GenerateOptions, type GenerateResult } from './generate';

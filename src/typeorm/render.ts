@@ -59,10 +59,10 @@ export function typeormClassName(name: string, timestamp: number): string {
 }
 
 /** The TypeORM migration that `typeorm migration:run` runs: it starts the ferry migration and waits until it is expanded. */
-export function renderTypeormClass(name: string, timestamp: number): string {
+export function renderTypeormClass(name: string, timestamp: number, file: string): string {
   return (
+    `// ${file}\n` +
     "import { ferryMigration } from 'ferry/typeorm';\n\n" +
-    `/** Starts ferry migration "${name}" (migrations/${name}.ts) and waits until it is expanded. */\n` +
     `export class ${typeormClassName(name, timestamp)} extends ferryMigration(${str(name)}, { waitFor: 'expanded' }) {}\n`
   );
 }

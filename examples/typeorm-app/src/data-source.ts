@@ -19,6 +19,7 @@ export const AppDataSource = new DataSource({
   ssl: process.env.DB_SSL === 'true' ? { rejectUnauthorized: true } : false,
   entities: [User],
   migrations: [path.join(__dirname, 'migrations', '*.{ts,js}')],
+  subscribers: [path.join(__dirname, 'subscribers', '*.{ts,js}')],
   // One transaction per migration, so that a ferry migration can declare `transaction = false`.
   migrationsTransactionMode: 'each',
 });
