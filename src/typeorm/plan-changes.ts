@@ -174,7 +174,7 @@ function moveSteps(p: PlannedMigration, t: string, moves: Move[], old: (t: Table
     if (m.kind === 'rename' && old(p.table, m.from)?.notNull) {
       // Code that writes only the new name must be able to insert: the old column may be NULL until the contract drops it.
       p.expandUp.push(`ALTER TABLE ${t} ALTER COLUMN ${q(m.from)} DROP NOT NULL`);
-      p.expandDown.unshift(`ALTER TABLE ${t} ALTER COLUMN ${q(m.from)} SET NOT NULL`);
+      p.expandDown.unshift(...notNullSteps(t, p.table.name, m.from)); // a rollback restores it the safe way too
     }
     if (m.value.includes('::')) p.review.push(`check the cast ${m.value}: rows it fails on are recorded as failed rows`);
   }
@@ -188,7 +188,9 @@ function moveSteps(p: PlannedMigration, t: string, moves: Move[], old: (t: Table
     if (m.add.default !== undefined) p.contractUp.push(`ALTER TABLE ${t} ALTER COLUMN ${q(final)} SET DEFAULT ${m.add.default}`);
     if (m.add.notNull) {
       p.contractUp.push(...notNullSteps(t, p.table.name, final));
-      p.review.push(`the contract validates ${final} NOT NULL with a full scan (under ferry's DDL statement_timeout, 60 s)`);
+      p.review.push(
+        `the contract validates ${final} NOT NULL with a full scan (VALIDATE CONSTRAINT, outside a transaction: reads and writes go on meanwhile)`,
+      );
     }
   }
 }
@@ -235,7 +237,7 @@ function place(p: PlannedMigration, c: Change, old: (t: TableRef, c: string) => 
       if (old(c.table, c.column)?.notNull) {
         // Code that no longer writes it must be able to insert until the contract drops it.
         p.expandUp.push(`ALTER TABLE ${tableSql(c.table)} ALTER COLUMN ${q(c.column)} DROP NOT NULL`);
-        p.expandDown.unshift(`ALTER TABLE ${tableSql(c.table)} ALTER COLUMN ${q(c.column)} SET NOT NULL`);
+        p.expandDown.unshift(...notNullSteps(tableSql(c.table), c.table.name, c.column)); // a rollback restores it the safe way too
       }
       p.contractUp.push(`ALTER TABLE ${tableSql(c.table)} DROP COLUMN IF EXISTS ${q(c.column)}`);
       return;
