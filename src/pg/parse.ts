@@ -20,21 +20,31 @@ export { notNullColumn } from './parse-alter';
 let loaded: Promise<void> | undefined;
 
 /**
+ * The parse tree of each statement in `sql`, by PostgreSQL's parser (its WebAssembly module is
+ * loaded once): the one place ferry parses SQL.
+ * @example (await parseStatements('ALTER TABLE posts DROP COLUMN a'))[0] // { AlterTableStmt: { relation: …, cmds: […] } }
+ * @throws the parser's Error when `sql` is not valid SQL.
+ */
+export async function parseStatements(sql: string): Promise<Node[]> {
+  loaded ??= loadModule();
+  await loaded;
+  return ((await parse(sql)).stmts ?? []).map((s) => s.stmt ?? ({} as Node));
+}
+
+/**
  * Reads each statement with PostgreSQL's parser. An entry may hold several statements separated
  * by `;`; a form that must run outside a transaction must be alone in its entry.
  * @example (await analyzeStatements(['CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON posts (a)']))[0].locks[0].mode // 'SHARE UPDATE EXCLUSIVE'
  * @throws FerryError INVALID_DEFINITION naming the field and the parser's message.
  */
 export async function analyzeStatements(statements: string[], field = 'statement'): Promise<StatementInfo[]> {
-  loaded ??= loadModule();
-  await loaded;
   const out: StatementInfo[] = [];
   for (const [i, text] of statements.entries()) {
     const where = statements.length > 1 ? `${field}[${i}]` : field;
-    const result = await parse(text).catch((err: Error) => {
+    const trees = await parseStatements(text).catch((err: Error) => {
       throw new FerryError('INVALID_DEFINITION', `${where} is not valid SQL: ${err.message}; fix the statement.`);
     });
-    const parts = (result.stmts ?? []).map((s) => describeNode(s.stmt));
+    const parts = trees.map(describeNode);
     const info = merge(text, parts, where);
     if (parts.some((p) => p.unnamedIndex)) {
       throw new FerryError(
@@ -181,10 +191,8 @@ export async function notNullColumnsOf(definitions: string[]): Promise<string[]>
 }
 
 async function analyzeConstraint(def: string): Promise<string | undefined> {
-  loaded ??= loadModule();
-  await loaded;
-  const tree = await parse(`ALTER TABLE t ADD ${def}`).catch(() => undefined);
-  const stmt = tree?.stmts?.[0]?.stmt as { AlterTableStmt?: { cmds?: Node[] } } | undefined;
+  const trees = await parseStatements(`ALTER TABLE t ADD ${def}`).catch(() => undefined);
+  const stmt = trees?.[0] as { AlterTableStmt?: { cmds?: Node[] } } | undefined;
   const cmd = (stmt?.AlterTableStmt?.cmds?.[0] as { AlterTableCmd?: AlterTableCmd } | undefined)?.AlterTableCmd;
   return notNullColumn((cmd?.def as { Constraint?: Constraint } | undefined)?.Constraint?.raw_expr);
 }
