@@ -59,6 +59,23 @@ export async function analyzeStatements(statements: string[], field = 'statement
 }
 
 /**
+ * The tables and columns `sql` drops (DROP TABLE, ALTER TABLE … DROP COLUMN), in order; nothing
+ * when it does not parse.
+ * @example await droppedBy('ALTER TABLE app.posts DROP COLUMN a') // [{ table: { schema: 'app', name: 'posts' }, column: 'a' }]
+ */
+export async function droppedBy(sql: string): Promise<{ table: Relation; column?: string }[]> {
+  const trees = (await parseStatements(sql).catch((): Node[] => [])) as {
+    DropStmt?: { objects?: Node[]; removeType?: string };
+    AlterTableStmt?: { relation?: RangeVar; cmds?: { AlterTableCmd?: AlterTableCmd }[] };
+  }[];
+  return trees.flatMap(({ DropStmt: drops, AlterTableStmt: alter }) => {
+    if (drops?.removeType === 'OBJECT_TABLE') return dropped(drops).map((table) => ({ table }));
+    const cmds = (alter?.cmds ?? []).flatMap((c) => (c.AlterTableCmd?.subtype === 'AT_DropColumn' ? [c.AlterTableCmd] : []));
+    return cmds.map((c) => ({ table: rel(alter?.relation), column: c.name ?? '?' }));
+  });
+}
+
+/**
  * Whether PostgreSQL refuses the statement inside a transaction block, by its parse tree.
  * @example await needsOwnSession('CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a)') // true
  */
@@ -151,21 +168,27 @@ function createIndex(n: { idxname?: string; relation?: RangeVar; concurrent?: bo
   });
 }
 
+/** The relations a DROP statement names. */
+function dropped(n: { objects?: Node[] }): Relation[] {
+  const objects = (n.objects ?? []).map((o) => names((o as { List?: { items?: Node[] } }).List?.items));
+  return objects.map((parts) =>
+    parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] ?? '?' },
+  );
+}
+
 /** DROP INDEX takes ACCESS EXCLUSIVE on its table (CONCURRENTLY: SHARE UPDATE EXCLUSIVE); DROP TABLE ACCESS EXCLUSIVE. */
 function drop(n: { objects?: Node[]; removeType?: string; concurrent?: boolean }): Part {
-  const objects = (n.objects ?? []).map((o) => names((o as { List?: { items?: Node[] } }).List?.items));
-  const relation = (parts: string[]): Relation =>
-    parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] ?? '?' };
+  const objects = dropped(n);
   const concurrent = n.concurrent === true;
   if (n.removeType === 'OBJECT_INDEX') {
-    const index = objects[0] ? relation(objects[0]) : { name: '?' };
+    const index = objects[0] ?? { name: '?' };
     return part(`DROP INDEX${concurrent ? ' CONCURRENTLY' : ''}`, {
       outsideTransaction: concurrent,
       long: concurrent,
       index: { ...index, create: false, concurrent },
     });
   }
-  if (n.removeType === 'OBJECT_TABLE') return part('DROP TABLE', { locks: objects.map((o) => lock(relation(o), 'ACCESS EXCLUSIVE')) });
+  if (n.removeType === 'OBJECT_TABLE') return part('DROP TABLE', { locks: objects.map((o) => lock(o, 'ACCESS EXCLUSIVE')) });
   return part(`DROP ${(n.removeType ?? '').replace(/^OBJECT_/, '')}`);
 }
 
