@@ -11,37 +11,30 @@ import os from 'node:os';
 import path from 'node:path';
 import { findTemporalCli } from '../../devstack/temporal-cli';
 import type { DoctorReport } from '../../src/cli/doctor';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { runFerry } from '../helpers/harness';
-import { productionSkipReason, productionTest, startProductionTemporal, type TestProductionTemporal } from '../helpers/production-temporal';
+import { productionTest, useProductionTemporal } from '../helpers/production-temporal';
 
-let t: TestProductionTemporal;
-let db: TestDatabase;
+const prod = useProductionTemporal({ database: 'doctor_mtls' });
 let dir: string;
 
-beforeAll(async () => {
-  if (productionSkipReason) return;
-  t = await startProductionTemporal();
-  db = await createTestDatabase('doctor_mtls');
+beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-profile-'));
-}, 900_000);
+});
 
-afterAll(async () => {
-  await db?.drop();
-  await t?.stop();
+afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** A temporal.toml with profile `prod` for `cn` (and `broken`, whose certificate file is missing). */
 function writeProfiles(cn: string): string {
-  const pair = t.issueClientCert(cn);
+  const pair = prod.t.issueClientCert(cn);
   const tls = (cert: string) =>
-    `client_cert_path = "${cert}"\nclient_key_path = "${pair.keyPath}"\nserver_ca_cert_path = "${t.caCertPath}"\nserver_name = "${t.serverName}"\n`;
+    `client_cert_path = "${cert}"\nclient_key_path = "${pair.keyPath}"\nserver_ca_cert_path = "${prod.t.caCertPath}"\nserver_name = "${prod.t.serverName}"\n`;
   const file = path.join(dir, 'temporal.toml');
   fs.writeFileSync(
     file,
-    `[profile.prod]\naddress = "${t.address}"\nnamespace = "${t.namespace}"\n[profile.prod.tls]\n${tls(pair.certPath)}\n` +
-      `[profile.broken]\naddress = "${t.address}"\nnamespace = "${t.namespace}"\n[profile.broken.tls]\n${tls(path.join(dir, 'gone.pem'))}`,
+    `[profile.prod]\naddress = "${prod.t.address}"\nnamespace = "${prod.t.namespace}"\n[profile.prod.tls]\n${tls(pair.certPath)}\n` +
+      `[profile.broken]\naddress = "${prod.t.address}"\nnamespace = "${prod.t.namespace}"\n[profile.broken.tls]\n${tls(path.join(dir, 'gone.pem'))}`,
   );
   return file;
 }
@@ -49,7 +42,7 @@ function writeProfiles(cn: string): string {
 /** The test env without the dev server's TEMPORAL_* variables: only the profile says where Temporal is. */
 function profileEnv(file: string, profile: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
-  return { ...env, HOME: dir, DATABASE_URL: db.url, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: profile };
+  return { ...env, HOME: dir, DATABASE_URL: prod.db.url, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: profile };
 }
 
 productionTest(
@@ -70,13 +63,13 @@ productionTest(
     const report = JSON.parse(r.stdout) as DoctorReport;
     const temporal = report.checks.find((c) => c.check === 'temporal');
     expect(temporal?.details).toMatchObject({
-      address: t.address,
-      namespace: t.namespace,
+      address: prod.t.address,
+      namespace: prod.t.namespace,
       profile: 'prod',
       configFile: file,
       tls: true,
       clientCert: 'CN=ops-alice',
-      serverName: t.serverName,
+      serverName: prod.t.serverName,
       serverCa: true,
       apiKey: false,
       identity: 'CN=ops-alice',

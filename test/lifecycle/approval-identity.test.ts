@@ -7,33 +7,16 @@
  * `ferry history` and Temporal's own history show the certificates' subjects.
  */
 import { Client } from '@temporalio/client';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { postsEndState } from '../helpers/faults';
-import { createCountedPosts, slowPostsMigration, writeMigration } from '../helpers/fixtures';
-import { createHarness, runFerry, type Harness } from '../helpers/harness';
-import { productionSkipReason, productionTest, startProductionTemporal, type TestProductionTemporal } from '../helpers/production-temporal';
+import { slowPostsMigration, writeMigration } from '../helpers/fixtures';
+import { runFerry } from '../helpers/harness';
+import { productionTest, useProductionTemporal } from '../helpers/production-temporal';
 
 const ROWS = 500;
-let t: TestProductionTemporal;
-let db: TestDatabase;
-let h: Harness;
-
-beforeAll(async () => {
-  if (productionSkipReason) return;
-  t = await startProductionTemporal();
-  db = await createTestDatabase('approval_identity');
-  await createCountedPosts(db.pool, ROWS);
-  h = createHarness(db, {}, t.env('ferry-worker'));
-}, 900_000); // the first run on a machine builds the server (minutes)
-
-afterAll(async () => {
-  await h?.close();
-  await db?.drop();
-  await t?.stop();
-});
+const prod = useProductionTemporal({ database: 'approval_identity', rows: ROWS, harnessAs: 'ferry-worker' });
 
 /** The CLI as `cn`: the harness's env with that person's certificate. */
-const as = (cn: string, ...args: string[]) => runFerry(args, { ...h.env, ...t.env(cn) });
+const as = (cn: string, ...args: string[]) => runFerry(args, { ...prod.h.env, ...prod.t.env(cn) });
 
 productionTest(
   'under mTLS: the starter may not approve, an unlisted person may not, a listed second person may; the subjects are recorded',
@@ -42,10 +25,10 @@ productionTest(
       'approval: false',
       "approval: { notBy: 'starter', by: ['CN=alice', 'CN=bob'] }",
     );
-    const name = writeMigration(h, 'two-people', source);
-    await h.startWorker();
+    const name = writeMigration(prod.h, 'two-people', source);
+    await prod.h.startWorker();
     expect(await as('alice', 'start', name, '--wait-for', 'expanded', '--cool-off', '1s')).toMatchObject({ code: 0 });
-    expect((await h.waitForPhase('two-people', 'awaiting-approval', 180_000)).phase).toBe('awaiting-approval');
+    expect((await prod.h.waitForPhase('two-people', 'awaiting-approval', 180_000)).phase).toBe('awaiting-approval');
 
     const byAlice = await as('alice', 'approve', name, '--by', 'bob'); // typing another name changes nothing
     expect(byAlice.code).toBe(3);
@@ -61,8 +44,8 @@ productionTest(
     expect(audit.map((e) => e.action)).not.toContain('approved'); // refusals record nothing
 
     expect(await as('bob', 'approve', name, '--by', 'bob', '--reason', 'reviewed')).toMatchObject({ code: 0 });
-    expect(await h.waitForPhase('two-people', 'completed', 120_000)).toMatchObject({ phase: 'completed', rowsDone: ROWS });
-    expect(await postsEndState(db.pool, name, ROWS)).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
+    expect(await prod.h.waitForPhase('two-people', 'completed', 120_000)).toMatchObject({ phase: 'completed', rowsDone: ROWS });
+    expect(await postsEndState(prod.db.pool, name, ROWS)).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
 
     const trail = JSON.parse((await as('carol', 'history', name, '--json')).stdout) as { action: string; by: string; identity?: string }[];
     expect(trail).toEqual(
@@ -74,9 +57,9 @@ productionTest(
     expect((await as('carol', 'history', name)).stdout).toMatch(/approved\s+bob \[CN=bob\]/);
 
     // Temporal's own history shows the same identities: the client's `identity` is the subject.
-    const connection = await t.connect('auditor');
+    const connection = await prod.t.connect('auditor');
     try {
-      const history = await new Client({ connection, namespace: t.namespace }).workflow.getHandle(`migration/${name}`).fetchHistory();
+      const history = await new Client({ connection, namespace: prod.t.namespace }).workflow.getHandle(`migration/${name}`).fetchHistory();
       const events = history.events ?? [];
       expect(events[0].workflowExecutionStartedEventAttributes?.identity).toBe('CN=alice');
       const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
