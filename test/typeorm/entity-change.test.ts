@@ -68,29 +68,7 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   children.push(oldRelease);
   await oldRelease.waitFor('writer old: ready');
 
-  // The entity changes; ferry generate writes the migration and the TypeORM class that runs it.
-  fs.copyFileSync(path.join(app.dir, 'changes', 'User.after.ts'), path.join(app.dir, 'src', 'entities', 'User.ts'));
-  const gen = await ferryIn(
-    app.dir,
-    env,
-    'generate',
-    NAME,
-    '--rename',
-    'users.full_name:display_name',
-    '--typeorm-migrations',
-    'src/migrations',
-    '--after',
-    '1s',
-    '--batch-size',
-    '100',
-  );
-  expect(gen.stderr).toBe('');
-  expect(gen.code).toBe(0);
-  expect(gen.stdout).toContain('ALTER TABLE "users" DROP COLUMN "full_name";'); // what typeorm migration:generate would do
-  const generated = fs.readFileSync(path.join(app.dir, 'migrations', `${NAME}.ts`), 'utf8');
-  expect(generated).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_email_idx"');
-  expect(generated).toContain(`set: '"display_name" = "full_name", "login_count__bigint" = "login_count"::bigint'`);
-  expect(generated.slice(0, generated.indexOf('contract:'))).not.toMatch(/DROP COLUMN IF EXISTS "(full_name|login_count|legacy_code)"/);
+  await generateFromEntityChange();
 
   // The worker has only FERRY_DATA_SOURCE (no DATABASE_URL); TypeORM's CLI runs the class.
   const worker = startFerryWorker(app.dir, env);
@@ -130,8 +108,46 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   expect((await ferryIn(app.dir, env, 'approve', NAME, '--by', 'jest')).code).toBe(0);
   await waitForPhase('completed');
 
+  await expectNewShape(before.rows);
+
+  // TypeORM recorded its migration, and its schema builder finds nothing left to change.
+  expect((await typeorm(app.dir, env, 'migration:show', '-d', 'src/data-source.ts')).stdout).toMatch(/\[X\] 2 \w+V2\w*\d{13}/);
+  const again = await ferryIn(app.dir, env, 'generate', `${NAME}-again`);
+  expect(again).toMatchObject({ code: 0, stdout: 'the entities match the database: nothing to generate.\n' });
+
+  expect(await histories(`migration/${NAME}`)).not.toContain(PASSWORD);
+}, 300_000);
+
+/** The entity changes; `ferry generate` writes the migration and the TypeORM class that runs it. */
+async function generateFromEntityChange(): Promise<void> {
+  fs.copyFileSync(path.join(app.dir, 'changes', 'User.after.ts'), path.join(app.dir, 'src', 'entities', 'User.ts'));
+  const gen = await ferryIn(
+    app.dir,
+    env,
+    'generate',
+    NAME,
+    '--rename',
+    'users.full_name:display_name',
+    '--typeorm-migrations',
+    'src/migrations',
+    '--after',
+    '1s',
+    '--batch-size',
+    '100',
+  );
+  expect(gen.stderr).toBe('');
+  expect(gen.code).toBe(0);
+  expect(gen.stdout).toContain('ALTER TABLE "users" DROP COLUMN "full_name";'); // what typeorm migration:generate would do
+  const generated = fs.readFileSync(path.join(app.dir, 'migrations', `${NAME}.ts`), 'utf8');
+  expect(generated).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_email_idx"');
+  expect(generated).toContain(`set: '"display_name" = "full_name", "login_count__bigint" = "login_count"::bigint'`);
+  expect(generated.slice(0, generated.indexOf('contract:'))).not.toMatch(/DROP COLUMN IF EXISTS "(full_name|login_count|legacy_code)"/);
+}
+
+/** After the contract: every row of `before` (read in the old shape) in the new shape, and the new columns. */
+async function expectNewShape(before: Record<string, unknown>[]): Promise<void> {
   const after = await db.pool.query('SELECT id, display_name AS full_name, login_count FROM users ORDER BY id');
-  expect(after.rows).toEqual(before.rows.map((r) => ({ ...r, login_count: String(r.login_count) })));
+  expect(after.rows).toEqual(before.map((r) => ({ ...r, login_count: String(r.login_count) })));
   const columns = await db.pool.query(
     `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name`,
   );
@@ -142,14 +158,7 @@ test('an entity change goes from ferry generate through typeorm migration:run to
     { column_name: 'login_count', data_type: 'bigint', is_nullable: 'NO' },
     { column_name: 'nickname', data_type: 'text', is_nullable: 'YES' },
   ]);
-
-  // TypeORM recorded its migration, and its schema builder finds nothing left to change.
-  expect((await typeorm(app.dir, env, 'migration:show', '-d', 'src/data-source.ts')).stdout).toMatch(/\[X\] 2 \w+V2\w*\d{13}/);
-  const again = await ferryIn(app.dir, env, 'generate', `${NAME}-again`);
-  expect(again).toMatchObject({ code: 0, stdout: 'the entities match the database: nothing to generate.\n' });
-
-  expect(await histories(`migration/${NAME}`)).not.toContain(PASSWORD);
-}, 300_000);
+}
 
 /** Every run's history of a workflow, payloads decoded. */
 async function histories(workflowId: string): Promise<string> {
