@@ -10,13 +10,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { connectClient } from '../../src/client/connect';
 import { control } from '../../src/client/control';
 import { pauseUpdate } from '../../src/contract/messages';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { FAST_ENV } from '../helpers/harness';
+import { allHistories } from '../helpers/temporal';
 import { appEnv, childEnv, copyApp, EXAMPLE_APP, ferryIn, runNode, startChild, startFerryWorker, typeorm, type Child } from './app';
 
 const NAME = `users-v2-${randomBytes(3).toString('hex')}`;
@@ -115,7 +114,7 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   const again = await ferryIn(app.dir, env, 'generate', `${NAME}-again`);
   expect(again).toMatchObject({ code: 0, stdout: 'the entities match the database: nothing to generate.\n' });
 
-  expect(await histories(`migration/${NAME}`)).not.toContain(PASSWORD);
+  expect(await allHistories(`migration/${NAME}`)).not.toContain(PASSWORD);
 }, 300_000);
 
 /** The entity changes; `ferry generate` writes the migration and the TypeORM class that runs it. */
@@ -158,25 +157,4 @@ async function expectNewShape(before: Record<string, unknown>[]): Promise<void> 
     { column_name: 'login_count', data_type: 'bigint', is_nullable: 'NO' },
     { column_name: 'nickname', data_type: 'text', is_nullable: 'YES' },
   ]);
-}
-
-/** Every run's history of a workflow, payloads decoded. */
-async function histories(workflowId: string): Promise<string> {
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE });
-  try {
-    const texts: string[] = [];
-    for await (const run of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
-      const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
-      texts.push(
-        JSON.stringify(JSON.parse(historyToJSON(history)), (k, v) =>
-          k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
-        ),
-      );
-    }
-    expect(texts.length).toBeGreaterThan(0);
-    return texts.join('\n');
-  } finally {
-    await connection.close();
-  }
 }
