@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE_NAMES } from '../src/contract/search-attributes';
 import { ensureSearchAttributes } from '../src/client/search-attributes';
-import { acquireLock } from './process';
+import { acquireLock, stopChild } from './process';
 import { findTemporalCli } from './temporal-cli';
 
 type Log = (line: string) => void;
@@ -82,7 +82,7 @@ export async function ensureDevServer(opts: DevServerOptions): Promise<DevServer
     log(`starting the Temporal dev server at ${address} (UI ${uiUrl}, log ${logFile})`);
     const child = spawnDevServer(cliPath, { ...opts, port, uiPort, namespace }, logFile);
     await waitUntilHealthy(child, port, namespace, logFile);
-    return { address, uiUrl, started: true, stop: () => stopChild(child) };
+    return { address, uiUrl, started: true, stop: () => stopChild(child, 'SIGTERM', STOP_GRACE_MS) };
   } finally {
     release();
   }
@@ -200,30 +200,9 @@ async function waitUntilHealthy(child: ChildProcess, port: number, namespace: st
     }
     await sleep(250);
   }
-  await stopChild(child);
+  await stopChild(child, 'SIGTERM', STOP_GRACE_MS);
   throw new Error(
     `Temporal dev server "${address}" did not become healthy within ${START_TIMEOUT_MS / 1000} s` +
       `${lastError ? ` (last error: ${String(lastError)})` : ''}. Its log "${logFile}" ends with:\n${logTail(logFile)}`,
   );
-}
-
-/** Resolves when the child has exited, or after `timeoutMs` with false. */
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  child.kill('SIGTERM');
-  if (await waitForExit(child, STOP_GRACE_MS)) return;
-  child.kill('SIGKILL');
-  await waitForExit(child, STOP_GRACE_MS);
 }

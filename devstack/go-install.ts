@@ -10,30 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import ms from 'ms';
-import { acquireLock } from './process';
+import { acquireLock, EXE, findOnPath, isExecutable } from './process';
 
-export const EXE = process.platform === 'win32' ? '.exe' : '';
 const PROGRESS_EVERY_MS = 15_000;
 const LOCK_WAIT_MS = 30 * 60_000;
 
 export type Log = (line: string) => void;
 export const defaultLog: Log = (line) => console.error(`ferry: ${line}`);
-
-/** True if `file` is an executable regular file. */
-export function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** The first executable called `name` on $PATH, or undefined. */
-export function findOnPath(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
-  return dirs.map((dir) => path.join(dir, name + EXE)).find(isExecutable);
-}
 
 /** Go from PATH, or from its default install location. */
 export function findGo(): string | undefined {

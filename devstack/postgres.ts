@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { isAlive } from './process';
+import { isAlive, isExecutable } from './process';
 
 type Log = (line: string) => void;
 const defaultLog: Log = (line) => console.error(`ferry: ${line}`);
@@ -129,16 +129,6 @@ interface ClusterContext {
 }
 
 const clusterUrl = (port: number) => `postgres://postgres@127.0.0.1:${port}/postgres`;
-
-/** True if `file` is executable. */
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** `/usr/lib/postgresql/<major>/bin` dirs, newest major first (Debian/Ubuntu layout). */
 function debianBinDirs(): string[] {

@@ -1,4 +1,53 @@
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Processes and programs of the dev stack: is a pid alive, lock files, finding an executable,
+ * stopping a child process.
+ */
+
+export const EXE = process.platform === 'win32' ? '.exe' : '';
+
+/** True if `file` is an executable regular file. */
+export function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The first executable called `name` on $PATH, or undefined. */
+export function findOnPath(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  return dirs.map((dir) => path.join(dir, name + EXE)).find(isExecutable);
+}
+
+/** Resolves when the child has exited, or after `timeoutMs` with false. */
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/**
+ * Sends `signal`, then SIGKILL after `graceMs`; resolves once the process is gone.
+ * @example await stopChild(server, 'SIGTERM', 10_000);
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  child.kill(signal);
+  if (await waitForExit(child, graceMs)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, graceMs);
+}
 
 /** True if a process with this pid exists (EPERM: it exists but belongs to another user). */
 export function isAlive(pid: number): boolean {

@@ -3,7 +3,8 @@
  * last resort so `npm test` and `ferry dev` work on a machine that only has Node and Go.
  */
 import path from 'node:path';
-import { defaultLog, EXE, ferryCacheDir, findGo, findOnPath, goInstall, isExecutable, type GoBuild, type Log } from './go-install';
+import { defaultLog, ferryCacheDir, findGo, goInstall, type GoBuild, type Log } from './go-install';
+import { EXE, findOnPath, isExecutable } from './process';
 
 /** The CLI release ferry builds when none is installed. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';

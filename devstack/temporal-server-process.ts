@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { CertPair } from './certificates';
 import type { Log } from './go-install';
-import { isAlive } from './process';
+import { isAlive, stopChild } from './process';
 import { CONFIG_ENV } from './temporal-server-config';
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
@@ -56,7 +56,7 @@ export function serverProcess(serverBin: string, dir: string, probe: Probe) {
       });
     },
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child) await stopChild(child, signal);
+      if (child) await stopChild(child, signal, STOP_GRACE_MS);
       child = undefined;
       process.off('exit', onExit);
     },
@@ -129,32 +129,11 @@ async function waitUntilServing(child: ChildProcess, p: Probe, namespace?: strin
     }
     await sleep(500);
   }
-  await stopChild(child, 'SIGKILL');
+  await stopChild(child, 'SIGKILL', STOP_GRACE_MS);
   throw new Error(
     `the Temporal server at ${p.address} did not answer over mTLS within ${START_TIMEOUT_MS / 1000} s (last error: ${String(lastError)}). ` +
       `Its log "${p.logFile}" ends with:\n${logTail(p.logFile)}`,
   );
-}
-
-/** Resolves when the child has exited, or after `timeoutMs` with false. */
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Sends `signal`, then SIGKILL after a grace period; resolves once the process is gone. */
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  child.kill(signal);
-  if (await waitForExit(child, STOP_GRACE_MS)) return;
-  child.kill('SIGKILL');
-  await waitForExit(child, STOP_GRACE_MS);
 }
 
 /** The pid in a run directory's name (`ferry-prod-<pid>-<random>`), or undefined. */

@@ -5,7 +5,8 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { builtPaths, defaultLog, ferryCacheDir, findGo, goInstall, isExecutable, type GoBuild, type Log } from './go-install';
+import { builtPaths, defaultLog, ferryCacheDir, findGo, goInstall, type GoBuild, type Log } from './go-install';
+import { isExecutable } from './process';
 
 const run = promisify(execFile);
 

@@ -4,29 +4,13 @@
  * (scenario.ts); no browser is ever downloaded.
  */
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The first executable `name` on PATH, or undefined. */
-function onPath(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
-  return dirs.map((dir) => path.join(dir, name)).find(isExecutable);
-}
+import { findOnPath, isExecutable } from '../../devstack/process';
 
 /** `FERRY_CHROMIUM` (when it is an executable), else `chromium` or `chromium-browser` on PATH. */
 export function findChromium(): string | undefined {
   const given = process.env.FERRY_CHROMIUM;
   if (given && isExecutable(given)) return given;
-  return onPath('chromium') ?? onPath('chromium-browser');
+  return findOnPath('chromium') ?? findOnPath('chromium-browser');
 }
 
 /** Runs `apt-get ...args`, its output to `log`; true when it succeeded. */
@@ -48,7 +32,7 @@ export function ensureChromium(log: (line: string) => void): { path: string } | 
   if (found) return { path: found };
   if (process.getuid?.() !== 0)
     return { skip: 'chromium is not installed and this is not root; run "apt-get install -y chromium" as root' };
-  if (!onPath('apt-get')) return { skip: 'chromium is not installed and there is no apt-get; install chromium, or set FERRY_CHROMIUM' };
+  if (!findOnPath('apt-get')) return { skip: 'chromium is not installed and there is no apt-get; install chromium, or set FERRY_CHROMIUM' };
   const ok = aptGet(['install', '-y', 'chromium'], log) || (aptGet(['update'], log) && aptGet(['install', '-y', 'chromium'], log));
   const now = findChromium();
   return ok && now ? { path: now } : { skip: 'apt-get could not install chromium (see its output above)' };

@@ -152,7 +152,7 @@ export async function startMigration(fc: FerryClient, m: LoadedMigration, opts: 
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       ...startAttributes({ name: m.name, table: input.table, specHash: m.specHash, phase: 'expanding', paused: false }, missing),
-      staticSummary: summaryLine(m, input),
+      staticSummary: await summaryLine(m, input),
       staticDetails: summaryMarkdown(m, input),
     });
     return {

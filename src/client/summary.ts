@@ -6,6 +6,8 @@ import { formatDuration } from '../contract/duration';
 import { describeApprovalRule } from '../contract/approval';
 import type { MigrationInput } from '../contract/migration';
 import type { LoadedMigration } from '../definition/registry';
+import { droppedBy } from '../pg/parse';
+import { quoteIdent } from '../pg/quote';
 
 /** The parts of `sql` separated by commas outside parentheses and quotes. */
 function topLevelParts(sql: string): string[] {
@@ -36,12 +38,18 @@ export function assignedColumns(set: string): string[] {
   return topLevelParts(set).map((part) => part.split('=')[0].trim());
 }
 
+/** A name as an author would write it: plain when PostgreSQL needs no quotes, else quoted. */
+function written(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : quoteIdent(name);
+}
+
 /** What `contract.up` does, in words: the columns or tables it drops, else how many statements it runs. */
-function contractWords(statements: string[]): string {
+async function contractWords(statements: string[]): Promise<string> {
   const dropped: string[] = [];
   for (const sql of statements) {
-    for (const m of sql.matchAll(/\bDROP\s+(COLUMN|TABLE)\s+(?:IF\s+EXISTS\s+)?("[^"]+"|[\w.]+)/gi)) {
-      dropped.push(m[1].toUpperCase() === 'TABLE' ? `table ${m[2]}` : m[2]);
+    for (const d of await droppedBy(sql)) {
+      const table = [d.table.schema, d.table.name].filter((p) => p !== undefined).map(written);
+      dropped.push(d.column !== undefined ? written(d.column) : `table ${table.join('.')}`);
     }
   }
   if (dropped.length > 0) return `drops ${dropped.join(', ')}`;
@@ -57,14 +65,14 @@ function short(text: string, max = 80): string {
 /**
  * The Web UI's one-line summary of a migration, in the words of the list: what the backfill
  * changes, which rows, and what the contract drops after which wait.
- * @example summaryLine(m, input) // 'backfill posts.member_uuid where member_uuid IS NULL AND member_id IS NOT NULL — contract drops member_id after 7d cool-off and approval'
+ * @example await summaryLine(m, input) // 'backfill posts.member_uuid where member_uuid IS NULL AND member_id IS NOT NULL — contract drops member_id after 7d cool-off and approval'
  */
-export function summaryLine(m: LoadedMigration, input: Pick<MigrationInput, 'coolOffMs' | 'approvalRequired'>): string {
+export async function summaryLine(m: LoadedMigration, input: Pick<MigrationInput, 'coolOffMs' | 'approvalRequired'>): Promise<string> {
   const d = m.definition;
   // The table as its author wrote it (`posts`, `app.users`): the Web UI renders quotes as typography.
   const what = d.backfill.set ? `backfill ${d.table}.${assignedColumns(d.backfill.set).join(', ')}` : `process the rows of ${d.table}`;
   const wait = `${formatDuration(input.coolOffMs)} cool-off${input.approvalRequired ? ' and approval' : ''}`;
-  return `${what} where ${short(d.backfill.where)} — contract ${contractWords(d.contract.up)} after ${wait}`;
+  return `${what} where ${short(d.backfill.where)} — contract ${await contractWords(d.contract.up)} after ${wait}`;
 }
 
 /** Step 6 of the summary: whether a person approves, and who may (`contract.approval`). */

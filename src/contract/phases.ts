@@ -159,6 +159,12 @@ export function hasReached(phase: Phase, target: PhaseTarget): boolean {
 }
 
 /**
+ * The main path, in order: every phase a completed migration has passed through (forward edges).
+ * @example MAIN_PATH[MAIN_PATH.length - 1] // 'completed'
+ */
+export const MAIN_PATH: readonly Phase[] = PHASES.filter((p) => hasReached('completed', p));
+
+/**
  * Can an operator abort a migration in this phase (is there an edge to `aborted`)?
  * @example canAbort('contracting') // false
  */

@@ -2,6 +2,7 @@ import type { PoolClient } from 'pg';
 import { z } from 'zod';
 import { FerryError } from '../contract/errors';
 import { parseDuration } from '../contract/duration';
+import { MAIN_PATH, type PhaseTarget } from '../contract/phases';
 
 /** What `process(rows, ctx)` receives besides the rows. */
 export interface ProcessContext {
@@ -166,20 +167,11 @@ const approvalSchema = z.union([
     .strict(),
 ]);
 
-/** A phase `after` may name: one of the main path, or `expanded` (past expanding). */
-const AFTER_PHASES = [
-  'expanded',
-  'awaiting-deploy',
-  'backfilling',
-  'verifying',
-  'cooling-off',
-  'awaiting-approval',
-  'contracting',
-  'completed',
-] as const;
-
 /** What `after` names: a migration, and the phase to wait for (default `completed`). */
-export type AfterPhase = (typeof AFTER_PHASES)[number];
+export type AfterPhase = Exclude<PhaseTarget, 'expanding' | 'aborted' | 'failed' | 'cancelled'>;
+
+/** A phase `after` may name: one of the main path past expanding, or `expanded` (past expanding). */
+const AFTER_PHASES = ['expanded', ...MAIN_PATH.filter((p) => p !== 'expanding')] as [AfterPhase, ...AfterPhase[]];
 
 /** `'other-migration'` (wait until it completed) or `{ name, phase }` (until it reached that phase). */
 const afterEntry = z.preprocess(

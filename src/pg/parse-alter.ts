@@ -1,5 +1,5 @@
 import type { AlterTableCmd, ColumnDef, Constraint, Node, RangeVar } from 'libpg-query';
-import { lock, names, part, rel, stronger, strongestFirst, strongestTouch } from './parse-nodes';
+import { lock, names, part, rel, stronger, strongestFirst, strongestTouch, walkTree } from './parse-nodes';
 import type { Hazard, LockMode, Part, Relation, TableLock, Touch } from './parse-nodes';
 
 /**
@@ -128,15 +128,9 @@ function addColumn(table: Relation, def: ColumnDef): Sub {
 /** Every function called in an expression, as its qualified name. */
 function functionCalls(expr: unknown): string[][] {
   const found: string[][] = [];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') {
-      const call = (v as { FuncCall?: { funcname?: Node[] } }).FuncCall;
-      if (call) found.push(names(call.funcname));
-      Object.values(v).forEach(walk);
-    }
-  };
-  walk(expr);
+  walkTree(expr, (node, key) => {
+    if (key === 'FuncCall') found.push(names(node.funcname as Node[] | undefined));
+  });
   return found;
 }
 

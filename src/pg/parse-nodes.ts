@@ -100,7 +100,7 @@ export const part = (kind: string, extra: Partial<Part> = {}): Part => ({
   ...extra,
 });
 export const lock = (table: Relation, mode: LockMode, touch: Touch = 'none'): TableLock => ({ table, mode, touch });
-export const str = (n: Node | undefined): string => (n as { String?: { sval?: string } } | undefined)?.String?.sval ?? '';
+export const str = (n: unknown): string => (n as { String?: { sval?: string } } | undefined)?.String?.sval ?? '';
 export const names = (list: Node[] | undefined): string[] => (list ?? []).map(str);
 
 export function strongestTouch(subs: { touch: Touch }[]): Touch {
@@ -113,4 +113,17 @@ export function stronger(a: LockMode, b: LockMode): LockMode {
 
 export function strongestFirst(locks: TableLock[]): TableLock[] {
   return [...locks].sort((a, b) => LOCK_MODES.indexOf(b.mode) - LOCK_MODES.indexOf(a.mode));
+}
+
+/**
+ * Visits every object of a parse tree depth first, parents before children, with the key it sits
+ * under: a node's type (`ColumnRef`, `FuncCall`) or a field name.
+ * @example walkTree(tree, (node, key) => key === 'ColumnRef' && refs.push(node))
+ */
+export function walkTree(tree: unknown, visit: (node: Record<string, unknown>, key: string | undefined) => void, key?: string): void {
+  if (Array.isArray(tree)) return tree.forEach((n) => walkTree(n, visit));
+  if (!tree || typeof tree !== 'object') return;
+  const node = tree as Record<string, unknown>;
+  visit(node, key);
+  for (const [k, v] of Object.entries(node)) walkTree(v, visit, k);
 }

@@ -20,21 +20,31 @@ export { notNullColumn } from './parse-alter';
 let loaded: Promise<void> | undefined;
 
 /**
+ * The parse tree of each statement in `sql`, by PostgreSQL's parser (its WebAssembly module is
+ * loaded once): the one place ferry parses SQL.
+ * @example (await parseStatements('ALTER TABLE posts DROP COLUMN a'))[0] // { AlterTableStmt: { relation: …, cmds: […] } }
+ * @throws the parser's Error when `sql` is not valid SQL.
+ */
+export async function parseStatements(sql: string): Promise<Node[]> {
+  loaded ??= loadModule();
+  await loaded;
+  return ((await parse(sql)).stmts ?? []).map((s) => s.stmt ?? ({} as Node));
+}
+
+/**
  * Reads each statement with PostgreSQL's parser. An entry may hold several statements separated
  * by `;`; a form that must run outside a transaction must be alone in its entry.
  * @example (await analyzeStatements(['CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON posts (a)']))[0].locks[0].mode // 'SHARE UPDATE EXCLUSIVE'
  * @throws FerryError INVALID_DEFINITION naming the field and the parser's message.
  */
 export async function analyzeStatements(statements: string[], field = 'statement'): Promise<StatementInfo[]> {
-  loaded ??= loadModule();
-  await loaded;
   const out: StatementInfo[] = [];
   for (const [i, text] of statements.entries()) {
     const where = statements.length > 1 ? `${field}[${i}]` : field;
-    const result = await parse(text).catch((err: Error) => {
+    const trees = await parseStatements(text).catch((err: Error) => {
       throw new FerryError('INVALID_DEFINITION', `${where} is not valid SQL: ${err.message}; fix the statement.`);
     });
-    const parts = (result.stmts ?? []).map((s) => describeNode(s.stmt));
+    const parts = trees.map(describeNode);
     const info = merge(text, parts, where);
     if (parts.some((p) => p.unnamedIndex)) {
       throw new FerryError(
@@ -46,6 +56,23 @@ export async function analyzeStatements(statements: string[], field = 'statement
     out.push(info);
   }
   return out;
+}
+
+/**
+ * The tables and columns `sql` drops (DROP TABLE, ALTER TABLE … DROP COLUMN), in order; nothing
+ * when it does not parse.
+ * @example await droppedBy('ALTER TABLE app.posts DROP COLUMN a') // [{ table: { schema: 'app', name: 'posts' }, column: 'a' }]
+ */
+export async function droppedBy(sql: string): Promise<{ table: Relation; column?: string }[]> {
+  const trees = (await parseStatements(sql).catch((): Node[] => [])) as {
+    DropStmt?: { objects?: Node[]; removeType?: string };
+    AlterTableStmt?: { relation?: RangeVar; cmds?: { AlterTableCmd?: AlterTableCmd }[] };
+  }[];
+  return trees.flatMap(({ DropStmt: drops, AlterTableStmt: alter }) => {
+    if (drops?.removeType === 'OBJECT_TABLE') return dropped(drops).map((table) => ({ table }));
+    const cmds = (alter?.cmds ?? []).flatMap((c) => (c.AlterTableCmd?.subtype === 'AT_DropColumn' ? [c.AlterTableCmd] : []));
+    return cmds.map((c) => ({ table: rel(alter?.relation), column: c.name ?? '?' }));
+  });
 }
 
 /**
@@ -141,21 +168,27 @@ function createIndex(n: { idxname?: string; relation?: RangeVar; concurrent?: bo
   });
 }
 
+/** The relations a DROP statement names. */
+function dropped(n: { objects?: Node[] }): Relation[] {
+  const objects = (n.objects ?? []).map((o) => names((o as { List?: { items?: Node[] } }).List?.items));
+  return objects.map((parts) =>
+    parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] ?? '?' },
+  );
+}
+
 /** DROP INDEX takes ACCESS EXCLUSIVE on its table (CONCURRENTLY: SHARE UPDATE EXCLUSIVE); DROP TABLE ACCESS EXCLUSIVE. */
 function drop(n: { objects?: Node[]; removeType?: string; concurrent?: boolean }): Part {
-  const objects = (n.objects ?? []).map((o) => names((o as { List?: { items?: Node[] } }).List?.items));
-  const relation = (parts: string[]): Relation =>
-    parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] ?? '?' };
+  const objects = dropped(n);
   const concurrent = n.concurrent === true;
   if (n.removeType === 'OBJECT_INDEX') {
-    const index = objects[0] ? relation(objects[0]) : { name: '?' };
+    const index = objects[0] ?? { name: '?' };
     return part(`DROP INDEX${concurrent ? ' CONCURRENTLY' : ''}`, {
       outsideTransaction: concurrent,
       long: concurrent,
       index: { ...index, create: false, concurrent },
     });
   }
-  if (n.removeType === 'OBJECT_TABLE') return part('DROP TABLE', { locks: objects.map((o) => lock(relation(o), 'ACCESS EXCLUSIVE')) });
+  if (n.removeType === 'OBJECT_TABLE') return part('DROP TABLE', { locks: objects.map((o) => lock(o, 'ACCESS EXCLUSIVE')) });
   return part(`DROP ${(n.removeType ?? '').replace(/^OBJECT_/, '')}`);
 }
 
@@ -181,10 +214,8 @@ export async function notNullColumnsOf(definitions: string[]): Promise<string[]>
 }
 
 async function analyzeConstraint(def: string): Promise<string | undefined> {
-  loaded ??= loadModule();
-  await loaded;
-  const tree = await parse(`ALTER TABLE t ADD ${def}`).catch(() => undefined);
-  const stmt = tree?.stmts?.[0]?.stmt as { AlterTableStmt?: { cmds?: Node[] } } | undefined;
+  const trees = await parseStatements(`ALTER TABLE t ADD ${def}`).catch(() => undefined);
+  const stmt = trees?.[0] as { AlterTableStmt?: { cmds?: Node[] } } | undefined;
   const cmd = (stmt?.AlterTableStmt?.cmds?.[0] as { AlterTableCmd?: AlterTableCmd } | undefined)?.AlterTableCmd;
   return notNullColumn((cmd?.def as { Constraint?: Constraint } | undefined)?.Constraint?.raw_expr);
 }

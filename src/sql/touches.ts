@@ -3,7 +3,7 @@
  * read with PostgreSQL's own parser (libpg-query): two migrations that change the same columns of
  * a table take turns (see `checkTurn`, src/activities/waits.ts).
  */
-import { loadModule, parseSync } from 'libpg-query';
+import { parseStatements, str, walkTree } from '../pg/parse';
 import { parseTableName, quoteTable } from '../pg/quote';
 
 /** The whole table: a statement that names the table but no column (`ALTER TABLE t SET (…)`, `LOCK`). */
@@ -30,7 +30,6 @@ export interface TouchingDdl {
  * @example await touchedColumns(def) // [{ table: '"public"."posts"', columns: ['member_id', 'member_uuid'] }]
  */
 export async function touchedColumns(def: TouchingDdl): Promise<Touch[]> {
-  await loadModule();
   const touches = new Map<string, Set<string>>();
   const add = (table: string, columns: string[]) => {
     const set = touches.get(table) ?? new Set<string>();
@@ -38,15 +37,10 @@ export async function touchedColumns(def: TouchingDdl): Promise<Touch[]> {
     touches.set(table, set);
   };
   for (const sql of [...def.expand.up, ...def.expand.down, ...def.contract.up]) {
-    let stmts: { stmt?: Node }[];
-    try {
-      stmts = (parseSync(sql) as { stmts?: { stmt?: Node }[] }).stmts ?? [];
-    } catch {
-      add(quoteTable(parseTableName(def.table)), []);
-      continue;
-    }
-    for (const { stmt } of stmts) {
-      const relation = stmt && findRelation(stmt);
+    const stmts = await parseStatements(sql).catch(() => undefined);
+    if (!stmts) add(quoteTable(parseTableName(def.table)), []);
+    for (const stmt of stmts ?? []) {
+      const relation = findRelation(stmt as Node);
       if (relation) add(relation, columnsOf(stmt));
     }
   }
@@ -78,24 +72,17 @@ function findRelation(stmt: Node): string | undefined {
 }
 
 /** Every column a statement names: defined, dropped, altered, indexed, renamed or referenced. */
-function columnsOf(stmt: Node): string[] {
+function columnsOf(stmt: unknown): string[] {
   const found = new Set<string>();
-  const walk = (node: unknown, key?: string): void => {
-    if (Array.isArray(node)) return node.forEach((n) => walk(n));
-    if (!node || typeof node !== 'object') return;
-    const n = node as Node;
+  walkTree(stmt, (n, key) => {
     if (key === 'ColumnDef' && typeof n.colname === 'string') found.add(n.colname);
     if (key === 'IndexElem' && typeof n.name === 'string') found.add(n.name);
     if (key === 'AlterTableCmd' && typeof n.name === 'string') found.add(n.name);
     if (key === 'RenameStmt' && n.renameType === 'OBJECT_COLUMN')
       [n.subname, n.newname].forEach((c) => typeof c === 'string' && found.add(c));
-    if (key === 'ColumnRef') {
-      const last = (n.fields as Node[] | undefined)?.at(-1)?.String as { sval?: string } | undefined;
-      if (last?.sval) found.add(last.sval);
-    }
-    if (key === 'Constraint') for (const k of (n.keys as Node[] | undefined) ?? []) found.add(String((k.String as Node)?.sval));
-    for (const [k, v] of Object.entries(n)) walk(v, k);
-  };
-  walk(stmt);
+    const last = key === 'ColumnRef' ? str((n.fields as Node[] | undefined)?.at(-1)) : '';
+    if (last) found.add(last);
+    if (key === 'Constraint') for (const k of (n.keys as Node[] | undefined) ?? []) found.add(str(k));
+  });
   return [...found];
 }

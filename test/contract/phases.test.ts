@@ -11,6 +11,7 @@ import {
   hasReached,
   isFinal,
   isPhase,
+  MAIN_PATH,
   PHASES,
   TRANSITIONS,
   transition,
@@ -48,6 +49,10 @@ describe('the table', () => {
       'awaiting-approval',
       'contracting',
     ]);
+  });
+
+  test('the main path: the phases that are not over, then completed', () => {
+    expect(MAIN_PATH).toEqual([...PHASES.filter((p) => !isFinal(p)), 'completed']);
   });
 
   test('abort is legal before the contract only; failure from every phase that is not over', () => {

@@ -9,6 +9,9 @@ import { findGo } from '../../devstack/go-install';
 import { startProductionTemporal as startServer } from '../../devstack/production-temporal';
 import { connectMtls } from '../../devstack/temporal-server-process';
 import { TEMPORAL_SERVER_VERSION } from '../../devstack/temporal-server';
+import { createTestDatabase, type TestDatabase } from './db';
+import { createCountedPosts } from './fixtures';
+import { createHarness, type Harness } from './harness';
 
 /** A production-shaped Temporal server for one test file. */
 export interface TestProductionTemporal {
@@ -81,4 +84,35 @@ export async function startProductionTemporal(): Promise<TestProductionTemporal>
     },
     stop: () => server.cleanup(),
   };
+}
+
+/** A production-tier test file's shared set-up, filled in by the `beforeAll` of `useProductionTemporal`. */
+export interface ProductionSetup {
+  t: TestProductionTemporal;
+  db: TestDatabase;
+  /** A harness whose env carries the certificate of `harnessAs` (set only with `harnessAs`). */
+  h: Harness;
+}
+
+/**
+ * Registers a production-tier test file's `beforeAll` / `afterAll`: the server, a database of its
+ * own with `rows` counted posts (`createCountedPosts`), and a harness whose `TEMPORAL_*` variables
+ * carry the certificate of `harnessAs`. Nothing is started when the tier is skipped.
+ * @example const prod = useProductionTemporal({ database: 'prod_faults', rows: 3_000, harnessAs: 'ferry-worker' });
+ */
+export function useProductionTemporal(opts: { database: string; rows?: number; harnessAs?: string }): ProductionSetup {
+  const setup: Partial<ProductionSetup> = {};
+  beforeAll(async () => {
+    if (productionSkipReason) return;
+    const t = (setup.t = await startProductionTemporal());
+    const db = (setup.db = await createTestDatabase(opts.database));
+    if (opts.rows !== undefined) await createCountedPosts(db.pool, opts.rows);
+    if (opts.harnessAs) setup.h = createHarness(db, {}, t.env(opts.harnessAs));
+  }, 1_800_000); // the first run on a machine builds the server (minutes; 10 on a loaded 2-core machine)
+  afterAll(async () => {
+    await setup.h?.close();
+    await setup.db?.drop();
+    await setup.t?.stop();
+  });
+  return setup as ProductionSetup;
 }

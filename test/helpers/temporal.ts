@@ -1,6 +1,7 @@
 /** Connections to the Temporal server that test/global-setup.ts exported as TEMPORAL_ADDRESS. */
 import { randomBytes } from 'node:crypto';
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 
 /** A worker connection and a client on the test server. */
@@ -50,4 +51,27 @@ export async function testTemporal(): Promise<TestTemporal> {
 /** A task queue (and handy workflow id) no other test or run shares: `<prefix>-<pid>-<random>`. */
 export function uniqueTaskQueue(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Every run's history of a workflow id on the test server, as JSON text with each payload's base64
+ * `data` decoded, so that a search sees what the Web UI shows.
+ * @throws when the server has no run of `workflowId` (a search in nothing would find nothing).
+ * @example expect(await allHistories(`migration/${name}`)).not.toContain(PASSWORD);
+ */
+export async function allHistories(workflowId: string): Promise<string> {
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE });
+  const decode = (key: string, v: unknown) => (key === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v);
+  try {
+    const texts: string[] = [];
+    for await (const run of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
+      const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+      texts.push(JSON.stringify(JSON.parse(historyToJSON(history)), decode));
+    }
+    if (texts.length === 0) throw new Error(`no run of workflow "${workflowId}" on ${process.env.TEMPORAL_ADDRESS}`);
+    return texts.join('\n');
+  } finally {
+    await connection.close();
+  }
 }

@@ -16,36 +16,25 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { findTemporalCli } from '../../devstack/temporal-cli';
 import type { DoctorReport } from '../../src/cli/doctor';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { postsEndState } from '../helpers/faults';
-import { createCountedPosts, slowPostsMigration, writeMigration } from '../helpers/fixtures';
-import { createHarness, runFerry, type Harness } from '../helpers/harness';
-import { productionSkipReason, productionTest, startProductionTemporal, type TestProductionTemporal } from '../helpers/production-temporal';
+import { slowPostsMigration, writeMigration } from '../helpers/fixtures';
+import { runFerry } from '../helpers/harness';
+import { productionTest, useProductionTemporal } from '../helpers/production-temporal';
 
 const ROWS = 500;
-let t: TestProductionTemporal;
-let db: TestDatabase;
-let h: Harness;
+const prod = useProductionTemporal({ database: 'approval_identity', rows: ROWS, harnessAs: 'ferry-worker' });
 let dir: string;
 
-beforeAll(async () => {
-  if (productionSkipReason) return;
-  t = await startProductionTemporal();
-  db = await createTestDatabase('approval_identity');
-  await createCountedPosts(db.pool, ROWS);
-  h = createHarness(db, {}, t.env('ferry-worker'));
+beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-profile-'));
-}, 900_000); // the first run on a machine builds the server (minutes)
+});
 
-afterAll(async () => {
-  await h?.close();
-  await db?.drop();
-  await t?.stop();
+afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** The CLI as `cn`: the harness's env with that person's certificate. */
-const as = (cn: string, ...args: string[]) => runFerry(args, { ...h.env, ...t.env(cn) });
+const as = (cn: string, ...args: string[]) => runFerry(args, { ...prod.h.env, ...prod.t.env(cn) });
 
 productionTest(
   'under mTLS: the starter may not approve, an unlisted person may not, a listed second person may; the subjects are recorded',
@@ -54,10 +43,10 @@ productionTest(
       'approval: false',
       "approval: { notBy: 'starter', by: ['CN=alice', 'CN=bob'] }",
     );
-    const name = writeMigration(h, 'two-people', source);
-    await h.startWorker();
+    const name = writeMigration(prod.h, 'two-people', source);
+    await prod.h.startWorker();
     expect(await as('alice', 'start', name, '--wait-for', 'expanded', '--cool-off', '1s')).toMatchObject({ code: 0 });
-    expect((await h.waitForPhase('two-people', 'awaiting-approval', 180_000)).phase).toBe('awaiting-approval');
+    expect((await prod.h.waitForPhase('two-people', 'awaiting-approval', 180_000)).phase).toBe('awaiting-approval');
 
     const byAlice = await as('alice', 'approve', name, '--by', 'bob'); // typing another name changes nothing
     expect(byAlice.code).toBe(3);
@@ -73,8 +62,8 @@ productionTest(
     expect(audit.map((e) => e.action)).not.toContain('approved'); // refusals record nothing
 
     expect(await as('bob', 'approve', name, '--by', 'bob', '--reason', 'reviewed')).toMatchObject({ code: 0 });
-    expect(await h.waitForPhase('two-people', 'completed', 120_000)).toMatchObject({ phase: 'completed', rowsDone: ROWS });
-    expect(await postsEndState(db.pool, name, ROWS)).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
+    expect(await prod.h.waitForPhase('two-people', 'completed', 120_000)).toMatchObject({ phase: 'completed', rowsDone: ROWS });
+    expect(await postsEndState(prod.db.pool, name, ROWS)).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
 
     const trail = JSON.parse((await as('carol', 'history', name, '--json')).stdout) as { action: string; by: string; identity?: string }[];
     expect(trail).toEqual(
@@ -86,9 +75,9 @@ productionTest(
     expect((await as('carol', 'history', name)).stdout).toMatch(/approved\s+bob \[CN=bob\]/);
 
     // Temporal's own history shows the same identities: the client's `identity` is the subject.
-    const connection = await t.connect('auditor');
+    const connection = await prod.t.connect('auditor');
     try {
-      const history = await new Client({ connection, namespace: t.namespace }).workflow.getHandle(`migration/${name}`).fetchHistory();
+      const history = await new Client({ connection, namespace: prod.t.namespace }).workflow.getHandle(`migration/${name}`).fetchHistory();
       const events = history.events ?? [];
       expect(events[0].workflowExecutionStartedEventAttributes?.identity).toBe('CN=alice');
       const accepted = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
@@ -108,14 +97,14 @@ productionTest(
 
 /** A temporal.toml with profile `prod` for `cn` (and `broken`, whose certificate file is missing). */
 function writeProfiles(cn: string): string {
-  const pair = t.issueClientCert(cn);
+  const pair = prod.t.issueClientCert(cn);
   const tls = (cert: string) =>
-    `client_cert_path = "${cert}"\nclient_key_path = "${pair.keyPath}"\nserver_ca_cert_path = "${t.caCertPath}"\nserver_name = "${t.serverName}"\n`;
+    `client_cert_path = "${cert}"\nclient_key_path = "${pair.keyPath}"\nserver_ca_cert_path = "${prod.t.caCertPath}"\nserver_name = "${prod.t.serverName}"\n`;
   const file = path.join(dir, 'temporal.toml');
   fs.writeFileSync(
     file,
-    `[profile.prod]\naddress = "${t.address}"\nnamespace = "${t.namespace}"\n[profile.prod.tls]\n${tls(pair.certPath)}\n` +
-      `[profile.broken]\naddress = "${t.address}"\nnamespace = "${t.namespace}"\n[profile.broken.tls]\n${tls(path.join(dir, 'gone.pem'))}`,
+    `[profile.prod]\naddress = "${prod.t.address}"\nnamespace = "${prod.t.namespace}"\n[profile.prod.tls]\n${tls(pair.certPath)}\n` +
+      `[profile.broken]\naddress = "${prod.t.address}"\nnamespace = "${prod.t.namespace}"\n[profile.broken.tls]\n${tls(path.join(dir, 'gone.pem'))}`,
   );
   return file;
 }
@@ -123,7 +112,7 @@ function writeProfiles(cn: string): string {
 /** The test env without the dev server's TEMPORAL_* variables: only the profile says where Temporal is. */
 function profileEnv(file: string, profile: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
-  return { ...env, HOME: dir, DATABASE_URL: db.url, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: profile };
+  return { ...env, HOME: dir, DATABASE_URL: prod.db.url, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: profile };
 }
 
 productionTest(
@@ -144,13 +133,13 @@ productionTest(
     const report = JSON.parse(r.stdout) as DoctorReport;
     const temporal = report.checks.find((c) => c.check === 'temporal');
     expect(temporal?.details).toMatchObject({
-      address: t.address,
-      namespace: t.namespace,
+      address: prod.t.address,
+      namespace: prod.t.namespace,
       profile: 'prod',
       configFile: file,
       tls: true,
       clientCert: 'CN=ops-alice',
-      serverName: t.serverName,
+      serverName: prod.t.serverName,
       serverCa: true,
       apiKey: false,
       identity: 'CN=ops-alice',

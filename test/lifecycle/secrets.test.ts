@@ -4,10 +4,9 @@
  * results, heartbeats, failures, search attributes), even when rows fail.
  */
 import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Client, Connection } from '@temporalio/client';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createHarness, type Harness } from '../helpers/harness';
+import { allHistories } from '../helpers/temporal';
 
 const EXAMPLE = path.resolve(__dirname, '../../migrations/examples/services-extract-url.ts');
 const PASSWORD = 'Pa55-w0rd-NEVER-in-history';
@@ -33,27 +32,6 @@ afterAll(async () => {
   await h?.close();
   await db?.drop();
 });
-
-/** JSON text with every payload's base64 `data` decoded, so that a search sees what the Web UI shows. */
-function readable(value: unknown): string {
-  return JSON.stringify(value, (key, v) => (key === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v));
-}
-
-/** Every run's history of a workflow id, as readable JSON text. */
-async function allHistories(workflowId: string): Promise<string> {
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE });
-  try {
-    const texts: string[] = [];
-    for await (const run of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
-      const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
-      texts.push(readable(JSON.parse(historyToJSON(history))));
-    }
-    return texts.join('\n');
-  } finally {
-    await connection.close();
-  }
-}
 
 test('the password and row values never appear in the history', async () => {
   const name = h.name('services-extract-url');

@@ -6,45 +6,21 @@
  * partition's checkpoint accounting for its rows.
  */
 import { Client } from '@temporalio/client';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { postsEndState, recordFault, SLOW_SET, timeToProgress } from '../helpers/faults';
-import {
-  checkpointTotals,
-  createCountedPosts,
-  eventually,
-  resetCountedPosts,
-  slowPostsMigration,
-  writeMigration,
-} from '../helpers/fixtures';
-import { createHarness, type ChildWorker, type Harness } from '../helpers/harness';
-import { productionSkipReason, productionTest, startProductionTemporal, type TestProductionTemporal } from '../helpers/production-temporal';
+import { checkpointTotals, eventually, resetCountedPosts, slowPostsMigration, writeMigration } from '../helpers/fixtures';
+import type { ChildWorker } from '../helpers/harness';
+import { productionTest, useProductionTemporal } from '../helpers/production-temporal';
 
 const ROWS = 3_000;
-let t: TestProductionTemporal;
-let db: TestDatabase;
-let h: Harness;
+const prod = useProductionTemporal({ database: 'prod_faults', rows: ROWS, harnessAs: 'ferry-worker' });
 
-beforeAll(async () => {
-  if (productionSkipReason) return;
-  t = await startProductionTemporal();
-  db = await createTestDatabase('prod_faults');
-  await createCountedPosts(db.pool, ROWS);
-  h = createHarness(db, {}, t.env('ferry-worker'));
-}, 1_800_000); // the first run on a machine builds the server (minutes; 10 on a loaded 2-core machine)
-
-afterAll(async () => {
-  await h?.close();
-  await db?.drop();
-  await t?.stop();
-});
-
-const rowsDone = (name: string) => async () => (await checkpointTotals(db.pool, name)).rows;
+const rowsDone = (name: string) => async () => (await checkpointTotals(prod.db.pool, name)).rows;
 
 /** The pids of workers running the migration's activities now (from the identities the server records, `<pid>@<host>`). */
 async function workersRunningActivities(name: string): Promise<number[]> {
-  const connection = await t.connect('ferry-observer');
+  const connection = await prod.t.connect('ferry-observer');
   try {
-    const handle = new Client({ connection, namespace: t.namespace }).workflow.getHandle(`migration/${name}`);
+    const handle = new Client({ connection, namespace: prod.t.namespace }).workflow.getHandle(`migration/${name}`);
     const { raw } = await handle.describe();
     return (raw.pendingActivities ?? []).map((a) => Number.parseInt(a.lastWorkerIdentity ?? '', 10)).filter((pid) => pid > 0);
   } finally {
@@ -54,7 +30,7 @@ async function workersRunningActivities(name: string): Promise<number[]> {
 
 /** Each partition's checkpoint: rows scanned, done. */
 async function partitions(name: string): Promise<{ rows: number; done: boolean }[]> {
-  const { rows } = await db.pool.query(
+  const { rows } = await prod.db.pool.query(
     `SELECT rows_scanned::int AS rows, done FROM ferry.backfill_checkpoints WHERE migration = $1::text ORDER BY partition`,
     [name],
   );
@@ -67,7 +43,7 @@ async function expectEveryRowOnce(
   done: Record<string, unknown>,
   fault: { scenario: string; faults: string; recoveryMs: number },
 ) {
-  const end = await postsEndState(db.pool, name, ROWS);
+  const end = await postsEndState(prod.db.pool, name, ROWS);
   recordFault({ ...fault, rows: ROWS, phase: String(done.phase), ...end });
   expect(end).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
 }
@@ -80,10 +56,10 @@ productionTest(
       'batchSize: 10,',
       'batchSize: 10, concurrency: 6,',
     );
-    const name = writeMigration(h, 'shared', source);
+    const name = writeMigration(prod.h, 'shared', source);
     const workers: ChildWorker[] = [];
-    for (let i = 0; i < 3; i++) workers.push(await h.startWorker());
-    expect((await h.ferry('start', name, '--cool-off', '1s')).code).toBe(0);
+    for (let i = 0; i < 3; i++) workers.push(await prod.h.startWorker());
+    expect((await prod.h.ferry('start', name, '--cool-off', '1s')).code).toBe(0);
 
     let victim: ChildWorker | undefined;
     await eventually('a worker running chunks while the backfill is under way', async () => {
@@ -106,7 +82,7 @@ productionTest(
     );
     const recoveryMs = Date.now() - killedAt;
 
-    const done = await h.waitForPhase('shared', 'completed', 240_000);
+    const done = await prod.h.waitForPhase('shared', 'completed', 240_000);
     expect(done).toMatchObject({ phase: 'completed', rowsDone: ROWS });
     const checkpoints = await partitions(name);
     expect(checkpoints).toHaveLength(6);
@@ -125,18 +101,18 @@ productionTest(
 productionTest(
   'the server process SIGKILLed mid-backfill and restarted on its databases: the same worker completes it, every row once',
   async () => {
-    await resetCountedPosts(db.pool, ROWS);
-    const name = writeMigration(h, 'restart', slowPostsMigration({ batchSize: 50, pause: '20ms', set: SLOW_SET }));
-    const worker = await h.startWorker();
-    expect((await h.ferry('start', name, '--cool-off', '1s')).code).toBe(0);
+    await resetCountedPosts(prod.db.pool, ROWS);
+    const name = writeMigration(prod.h, 'restart', slowPostsMigration({ batchSize: 50, pause: '20ms', set: SLOW_SET }));
+    const worker = await prod.h.startWorker();
+    expect((await prod.h.ferry('start', name, '--cool-off', '1s')).code).toBe(0);
 
     await eventually('a fifth of the backfill', async () => (await rowsDone(name)()) >= ROWS / 5);
-    await t.restart({ signal: 'SIGKILL', downMs: 5_000 });
+    await prod.t.restart({ signal: 'SIGKILL', downMs: 5_000 });
     const at = await rowsDone(name)();
     expect(at).toBeLessThan(ROWS);
     const recoveryMs = await timeToProgress(rowsDone(name), at, { worker, timeoutMs: 180_000 });
 
-    const done = await h.waitForPhase('restart', 'completed', 240_000);
+    const done = await prod.h.waitForPhase('restart', 'completed', 240_000);
     expect(done).toMatchObject({ phase: 'completed', rowsDone: ROWS });
     expect(worker.proc.exitCode).toBeNull(); // the same worker, reconnected by itself
     await expectEveryRowOnce(name, done, {

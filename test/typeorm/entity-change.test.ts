@@ -10,13 +10,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { connectClient } from '../../src/client/connect';
 import { control } from '../../src/client/control';
 import { pauseUpdate } from '../../src/contract/messages';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { FAST_ENV } from '../helpers/harness';
+import { allHistories } from '../helpers/temporal';
 import { appEnv, childEnv, copyApp, EXAMPLE_APP, ferryIn, runNode, startChild, startFerryWorker, typeorm, type Child } from './app';
 
 const NAME = `users-v2-${randomBytes(3).toString('hex')}`;
@@ -68,29 +67,7 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   children.push(oldRelease);
   await oldRelease.waitFor('writer old: ready');
 
-  // The entity changes; ferry generate writes the migration and the TypeORM class that runs it.
-  fs.copyFileSync(path.join(app.dir, 'changes', 'User.after.ts'), path.join(app.dir, 'src', 'entities', 'User.ts'));
-  const gen = await ferryIn(
-    app.dir,
-    env,
-    'generate',
-    NAME,
-    '--rename',
-    'users.full_name:display_name',
-    '--typeorm-migrations',
-    'src/migrations',
-    '--after',
-    '1s',
-    '--batch-size',
-    '100',
-  );
-  expect(gen.stderr).toBe('');
-  expect(gen.code).toBe(0);
-  expect(gen.stdout).toContain('ALTER TABLE "users" DROP COLUMN "full_name";'); // what typeorm migration:generate would do
-  const generated = fs.readFileSync(path.join(app.dir, 'migrations', `${NAME}.ts`), 'utf8');
-  expect(generated).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_email_idx"');
-  expect(generated).toContain(`set: '"display_name" = "full_name", "login_count__bigint" = "login_count"::bigint'`);
-  expect(generated.slice(0, generated.indexOf('contract:'))).not.toMatch(/DROP COLUMN IF EXISTS "(full_name|login_count|legacy_code)"/);
+  await generateFromEntityChange();
 
   // The worker has only FERRY_DATA_SOURCE (no DATABASE_URL); TypeORM's CLI runs the class.
   const worker = startFerryWorker(app.dir, env);
@@ -130,8 +107,46 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   expect((await ferryIn(app.dir, env, 'approve', NAME, '--by', 'jest')).code).toBe(0);
   await waitForPhase('completed');
 
+  await expectNewShape(before.rows);
+
+  // TypeORM recorded its migration, and its schema builder finds nothing left to change.
+  expect((await typeorm(app.dir, env, 'migration:show', '-d', 'src/data-source.ts')).stdout).toMatch(/\[X\] 2 \w+V2\w*\d{13}/);
+  const again = await ferryIn(app.dir, env, 'generate', `${NAME}-again`);
+  expect(again).toMatchObject({ code: 0, stdout: 'the entities match the database: nothing to generate.\n' });
+
+  expect(await allHistories(`migration/${NAME}`)).not.toContain(PASSWORD);
+}, 300_000);
+
+/** The entity changes; `ferry generate` writes the migration and the TypeORM class that runs it. */
+async function generateFromEntityChange(): Promise<void> {
+  fs.copyFileSync(path.join(app.dir, 'changes', 'User.after.ts'), path.join(app.dir, 'src', 'entities', 'User.ts'));
+  const gen = await ferryIn(
+    app.dir,
+    env,
+    'generate',
+    NAME,
+    '--rename',
+    'users.full_name:display_name',
+    '--typeorm-migrations',
+    'src/migrations',
+    '--after',
+    '1s',
+    '--batch-size',
+    '100',
+  );
+  expect(gen.stderr).toBe('');
+  expect(gen.code).toBe(0);
+  expect(gen.stdout).toContain('ALTER TABLE "users" DROP COLUMN "full_name";'); // what typeorm migration:generate would do
+  const generated = fs.readFileSync(path.join(app.dir, 'migrations', `${NAME}.ts`), 'utf8');
+  expect(generated).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_email_idx"');
+  expect(generated).toContain(`set: '"display_name" = "full_name", "login_count__bigint" = "login_count"::bigint'`);
+  expect(generated.slice(0, generated.indexOf('contract:'))).not.toMatch(/DROP COLUMN IF EXISTS "(full_name|login_count|legacy_code)"/);
+}
+
+/** After the contract: every row of `before` (read in the old shape) in the new shape, and the new columns. */
+async function expectNewShape(before: Record<string, unknown>[]): Promise<void> {
   const after = await db.pool.query('SELECT id, display_name AS full_name, login_count FROM users ORDER BY id');
-  expect(after.rows).toEqual(before.rows.map((r) => ({ ...r, login_count: String(r.login_count) })));
+  expect(after.rows).toEqual(before.map((r) => ({ ...r, login_count: String(r.login_count) })));
   const columns = await db.pool.query(
     `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name`,
   );
@@ -142,32 +157,4 @@ test('an entity change goes from ferry generate through typeorm migration:run to
     { column_name: 'login_count', data_type: 'bigint', is_nullable: 'NO' },
     { column_name: 'nickname', data_type: 'text', is_nullable: 'YES' },
   ]);
-
-  // TypeORM recorded its migration, and its schema builder finds nothing left to change.
-  expect((await typeorm(app.dir, env, 'migration:show', '-d', 'src/data-source.ts')).stdout).toMatch(/\[X\] 2 \w+V2\w*\d{13}/);
-  const again = await ferryIn(app.dir, env, 'generate', `${NAME}-again`);
-  expect(again).toMatchObject({ code: 0, stdout: 'the entities match the database: nothing to generate.\n' });
-
-  expect(await histories(`migration/${NAME}`)).not.toContain(PASSWORD);
-}, 300_000);
-
-/** Every run's history of a workflow, payloads decoded. */
-async function histories(workflowId: string): Promise<string> {
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE });
-  try {
-    const texts: string[] = [];
-    for await (const run of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
-      const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
-      texts.push(
-        JSON.stringify(JSON.parse(historyToJSON(history)), (k, v) =>
-          k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v,
-        ),
-      );
-    }
-    expect(texts.length).toBeGreaterThan(0);
-    return texts.join('\n');
-  } finally {
-    await connection.close();
-  }
 }
