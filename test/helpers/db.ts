@@ -66,6 +66,9 @@ export async function createTestDatabase(prefix = 'ferry_test', opts: { store?: 
   const url = parsed.toString();
   const pool = new pg.Pool({ connectionString: url, max: 5 });
   pool.on('error', () => undefined); // a dropped database kills idle clients; not a test failure
+  // A checked-out client whose backend a test terminates emits 'error' on itself: never a crash of the test file
+  // (guardConnections, added by a test later, covers only clients connected after it, and migrateStore connects one first).
+  pool.on('connect', (client: pg.PoolClient) => client.on('error', () => undefined));
   let dropped = false;
   const clients: pg.Client[] = [];
   const connect = async () => {
