@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { estimateRows } from '../pg/catalog';
 import { ddlDefaults } from '../pg/ddl';
 import { LOCK_NOT_AVAILABLE, sqlstate } from '../pg/errors';
 import { notNullColumnsOf, type Hazard, type Relation } from '../pg/parse';
@@ -35,12 +36,13 @@ export function qualified(r: Relation): string {
 
 /**
  * The table's facts, or undefined when it does not exist (a table the same list creates). Rows:
- * `reltuples`, and a cheap `EXISTS` under the DDL lock_timeout for a table never analyzed.
+ * the planner's estimate as `ferry plan` shows it (`estimateRows`: statistics, scaled to the pages the
+ * table has now), and a cheap `EXISTS` under the DDL lock_timeout when the statistics say none.
  * @example await tableFacts(pool, { name: 'posts' })
  */
 export async function tableFacts(pool: Pool, r: Relation): Promise<TableFacts | undefined> {
   const { rows } = await pool.query(
-    `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::float8 AS rows,
+    `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name,
             pg_relation_size(c.oid)::float8 AS heap, pg_total_relation_size(c.oid)::float8 AS total,
             ARRAY(SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND k.convalidated) AS checks,
             ARRAY(SELECT k.conname::text FROM pg_constraint k WHERE k.conrelid = c.oid) AS constraints
@@ -50,11 +52,12 @@ export async function tableFacts(pool: Pool, r: Relation): Promise<TableFacts | 
   const row = rows[0];
   if (!row) return undefined;
   const quoted = quoteTable({ schema: row.schema, name: row.name });
-  const hasRows = row.rows > 0 || (await anyRow(pool, quoted));
+  const estimated = await estimateRows(pool, row.oid);
+  const hasRows = estimated > 0 || (await anyRow(pool, quoted));
   return {
     oid: row.oid,
     quoted,
-    rows: Math.round(row.rows) || (hasRows ? 1 : 0),
+    rows: estimated || (hasRows ? 1 : 0),
     hasRows,
     heapBytes: row.heap,
     totalBytes: row.total,
