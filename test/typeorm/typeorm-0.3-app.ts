@@ -3,7 +3,6 @@
  * built with TypeORM 0.3.31 (the `typeorm-0.3` npm alias), never with the 1.x that ferry resolves.
  * EntitySchema objects, so no decorator metadata is involved.
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- the aliased package has the same types as 'typeorm'
 const typeorm03 = require('typeorm-0.3') as typeof import('typeorm');
 
 export const { DataSource, EntitySchema } = typeorm03;

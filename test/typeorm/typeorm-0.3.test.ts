@@ -2,7 +2,7 @@
  * ferry's TypeORM seams with TypeORM 0.3.x (0.3.31, the `typeorm-0.3` alias; the other tests here
  * run 1.x): a 0.3 DataSource file gives the connection, a ferryMigration class runs under 0.3's
  * runMigrations / undoLastMigration, `ferry generate` reads 0.3's schema builder, and
- * dualWriteSubscriber registers with 0.3.
+ * dualWriteSubscriber registers with 0.3 — though `require('typeorm')` in ferry resolves to 1.x here.
  */
 import fs from 'node:fs';
 import path from 'node:path';
