@@ -11,7 +11,7 @@ import { FerryError } from '../contract/errors';
 import { migrationsDir } from '../definition/registry';
 import { connectionError, type PoolSource } from '../pg/pool';
 import { connectionSource, loadDataSource } from './connection';
-import { classify, type Change, type TableRef } from './diff';
+import { classify, unfoldRenames, type Change, type TableRef } from './diff';
 import { planChanges, type OldColumn, type Rename } from './plan-changes';
 import { renderMigration, renderTypeormClass, typeormClassName } from './render';
 
@@ -129,7 +129,7 @@ async function readDifference(ds: DataSource, source: PoolSource) {
     } finally {
       await runner.release();
     }
-    return { statements, changes, old, keys };
+    return { statements, changes: unfoldRenames(changes, (t, c) => old.get(columnKey(t, c))), old, keys };
   } finally {
     await ds.destroy();
   }

@@ -49,7 +49,9 @@ export function dualWriteSubscriber<T extends ObjectLiteral>(
       }
     }
   }
-  // As @EventSubscriber() does: TypeORM instantiates only registered subscriber classes.
+  // As @EventSubscriber() does: TypeORM instantiates only registered subscriber classes. Every copy of
+  // TypeORM (1.x and 0.3 alike) keeps that registry in one global (typeormMetadataArgsStorage), so the
+  // copy ferry resolves registers it for the application's own (test/typeorm/typeorm-0.3.test.ts).
   EventSubscriber()(FerryDualWriteSubscriber);
   return FerryDualWriteSubscriber;
 }
