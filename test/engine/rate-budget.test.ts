@@ -11,6 +11,7 @@ import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
 import type { EnginePort } from '../../src/engine/port';
 import { abortableDelay } from '../../src/engine/rate-limiter';
+import { createPool } from '../../src/pg/pool';
 import { reserveCalls } from '../../src/store/rate-budgets';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createTouchFunction, makeTable, register, touchHistogram } from '../helpers/backfill';
@@ -31,7 +32,7 @@ afterAll(async () => {
 
 /** A worker process as the engine sees it: a pool of its own, an engine of its own. */
 function worker(): BackfillEngine {
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const pool = createPool(db.url, { max: 4 }); // as a worker's: a dropped idle connection is not a crash of this file
   pools.push(pool);
   return createBackfillEngine({ pool }, { batchSizer: (m) => fixedBatchSizer(m.definition.backfill.batchSize) });
 }

@@ -56,7 +56,9 @@ afterAll(async () => {
 });
 
 test('the Temporal server SIGKILLed mid-backfill and restarted 20 s later: the worker reconnects, every row once', async () => {
-  const name = writeMigration(h, 'temporal', slowPostsMigration({ batchSize: 50, pause: '20ms', approval: true, set: SLOW_SET }));
+  // 2,400 rows left after the first fifth, 20 a batch, 400 ms apart: at least 48 s however fast the machine, against a
+  // 20 s outage, so the backfill is still running when the server is back (the worker goes on meanwhile, CI saw it finish).
+  const name = writeMigration(h, 'temporal', slowPostsMigration({ batchSize: 20, pause: '400ms', approval: true, set: SLOW_SET }));
   const worker = await h.startWorker();
   expect((await h.ferry('start', name, '--cool-off', '1s')).code).toBe(0);
   const rowsDone = async () => (await checkpointTotals(ctx.db.pool, name)).rows;
