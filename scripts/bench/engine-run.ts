@@ -12,8 +12,7 @@ import { authorInput, specHash } from '../../src/definition/spec-hash';
 import { validateDefinition, type MigrationDefinitionInput } from '../../src/definition/define';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { createBackfillEngine } from '../../src/engine/engine';
-import type { EnginePort } from '../../src/engine/port';
-import { abortableDelay } from '../../src/engine/rate-limiter';
+import { quietPort } from '../../src/engine/port';
 import { guardConnections } from '../../src/pg/pool';
 import { migrateStore } from '../../src/store/migrate';
 
@@ -61,7 +60,7 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
     let throttledMs = 0;
     let throttleReason: string | undefined;
     for (let done = false; !done;) {
-      const r = await engine.runChunk(migration, { ...ref, partition: 0, maxMs: 120_000 }, benchPort());
+      const r = await engine.runChunk(migration, { ...ref, partition: 0, maxMs: 120_000 }, quietPort());
       batches += r.batches;
       throttledMs += r.throttledMs;
       throttleReason = r.throttleReason ?? throttleReason;
@@ -86,15 +85,4 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
   } finally {
     await pool.end();
   }
-}
-
-/** A port that heartbeats nowhere and logs to nothing: the bench reads the checkpoints. */
-function benchPort(): EnginePort {
-  const controller = new AbortController();
-  return {
-    heartbeat: () => undefined,
-    sleep: (ms) => abortableDelay(ms, controller.signal),
-    signal: controller.signal,
-    log: () => undefined,
-  };
 }

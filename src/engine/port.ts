@@ -1,5 +1,6 @@
 import type { HealthKind } from '../health/check';
 import type { ChunkHeartbeat } from '../contract/activities';
+import { abortableDelay } from './rate-limiter';
 
 /**
  * What the backfill engine needs from whoever runs it: a Temporal activity in production
@@ -28,6 +29,23 @@ export interface EnginePort {
   heartbeatTimeoutMs?: number;
   /** The worker's log (never Temporal's history). */
   log(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * A port that heartbeats nowhere and logs to nothing, for runs that read their outcome from the
+ * checkpoints (tests, benchmarks). Its sleep is cancellable like the activity's; nothing here
+ * aborts its signal.
+ * @example
+ * const result = await engine.runChunk(migration, input, quietPort());
+ */
+export function quietPort(): EnginePort {
+  const controller = new AbortController();
+  return {
+    heartbeat: () => undefined,
+    sleep: (ms) => abortableDelay(ms, controller.signal),
+    signal: controller.signal,
+    log: () => undefined,
+  };
 }
 
 /**

@@ -8,8 +8,7 @@ import type { ChunkResult } from '../../src/contract/activities';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
-import type { EnginePort } from '../../src/engine/port';
-import { abortableDelay } from '../../src/engine/rate-limiter';
+import { quietPort } from '../../src/engine/port';
 import { createMetrics } from '../../src/metrics';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
@@ -38,23 +37,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function port(): EnginePort {
-  const controller = new AbortController();
-  return {
-    heartbeat: () => undefined,
-    sleep: (ms) => abortableDelay(ms, controller.signal),
-    signal: controller.signal,
-    log: () => undefined,
-  };
-}
-
 /** Backfills table `name` (1,500 rows, batches of 100) under `latency` to the end; every row once. */
 async function backfill(name: string, latency: { query: string; p99Ms?: number; ratio?: number }): Promise<ChunkResult> {
   await makeTable(db.pool, name, 1500);
   const ref = register(migrations, name, name, { batchSize: 100, health: { autovacuum: false, latency } });
   const migration = migrations.get(name)!;
   await engine.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
-  const result = await engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, port());
+  const result = await engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, quietPort());
   expect(result).toMatchObject({ done: true, rowsScanned: 1500 });
   expect(await touchHistogram(db.pool, name)).toEqual({ '1': 1500 });
   return result;

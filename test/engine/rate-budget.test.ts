@@ -9,8 +9,7 @@ import type { ProcessContext, Row } from '../../src/definition/define';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
-import type { EnginePort } from '../../src/engine/port';
-import { abortableDelay } from '../../src/engine/rate-limiter';
+import { quietPort } from '../../src/engine/port';
 import { createPool } from '../../src/pg/pool';
 import { reserveCalls } from '../../src/store/rate-budgets';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
@@ -37,21 +36,11 @@ function worker(): BackfillEngine {
   return createBackfillEngine({ pool }, { batchSizer: (m) => fixedBatchSizer(m.definition.backfill.batchSize) });
 }
 
-function port(): EnginePort {
-  const controller = new AbortController();
-  return {
-    heartbeat: () => undefined,
-    sleep: (ms) => abortableDelay(ms, controller.signal),
-    signal: controller.signal,
-    log: () => undefined,
-  };
-}
-
 /** Runs partition `partition` of `name` on `engine` to its end. */
 async function drain(engine: BackfillEngine, name: string, partition: number): Promise<void> {
   const m = migrations.get(name)!;
   for (let done = false; !done;) {
-    done = (await engine.runChunk(m, { name, specHash: m.specHash, runId: 'r1', partition, maxMs: 60_000 }, port())).done;
+    done = (await engine.runChunk(m, { name, specHash: m.specHash, runId: 'r1', partition, maxMs: 60_000 }, quietPort())).done;
   }
 }
 

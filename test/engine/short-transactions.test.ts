@@ -8,8 +8,7 @@ import type { ChunkResult } from '../../src/contract/activities';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
-import type { EnginePort } from '../../src/engine/port';
-import { abortableDelay } from '../../src/engine/rate-limiter';
+import { quietPort } from '../../src/engine/port';
 import { guardConnections } from '../../src/pg/pool';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
@@ -31,16 +30,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => db?.drop());
-
-function port(): EnginePort {
-  const controller = new AbortController();
-  return {
-    heartbeat: () => undefined,
-    sleep: (ms) => abortableDelay(ms, controller.signal),
-    signal: controller.signal,
-    log: () => undefined,
-  };
-}
 
 async function prepare(name: string, rows: number, backfill: Parameters<typeof register>[3]) {
   await makeTable(db.pool, name, rows);
@@ -79,7 +68,7 @@ describe('short transactions (backfill.maxLockMs)', () => {
     // The first transaction has the batch's size (the sizer knows no cost yet: ~300 ms); then
     // transactions shrink towards 30 ms, so the other batches run as several each.
     const { migration, input } = await prepare('split', 900, { batchSize: 300, maxLockMs: 30 });
-    const result: ChunkResult = await newEngine().runChunk(migration, input, port());
+    const result: ChunkResult = await newEngine().runChunk(migration, input, quietPort());
     expect(result).toMatchObject({ done: true, rowsScanned: 900, rowsUpdated: 900 });
     expect(result.batches).toBeLessThanOrEqual(4); // three full batches, maybe an empty last one
     const cp = await checkpoint('split');
@@ -90,7 +79,7 @@ describe('short transactions (backfill.maxLockMs)', () => {
 
   it('a connection killed mid-batch loses only its transaction; the next chunk repeats nothing', async () => {
     const { migration, input } = await prepare('crash', 1000, { batchSize: 200, maxLockMs: 20 });
-    const first = newEngine().runChunk(migration, input, port());
+    const first = newEngine().runChunk(migration, input, quietPort());
     const failed = first.then(
       () => undefined,
       (e: unknown) => e,
@@ -105,7 +94,7 @@ describe('short transactions (backfill.maxLockMs)', () => {
     expect(atCrash.rows_scanned).toBeLessThan(1000);
     expect(await touchHistogram(db.pool, 'crash')).toEqual({ '0': 1000 - atCrash.rows_scanned, '1': atCrash.rows_scanned });
 
-    const rest = await newEngine().runChunk(migration, input, port()); // another worker
+    const rest = await newEngine().runChunk(migration, input, quietPort()); // another worker
     expect(rest).toMatchObject({ done: true, rowsScanned: 1000 - atCrash.rows_scanned });
     expect(await touchHistogram(db.pool, 'crash')).toEqual({ '1': 1000 });
   }, 60_000);
@@ -116,13 +105,13 @@ describe('short transactions (backfill.maxLockMs)', () => {
       seen.push((await ctx.client.query(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s);
     };
     const { migration, input } = await prepare('sync', 50, { set: undefined, process, batchSize: 25 });
-    await newEngine().runChunk(migration, input, port());
+    await newEngine().runChunk(migration, input, quietPort());
     expect(new Set(seen)).toEqual(new Set(['off']));
 
     seen.length = 0;
     const again = await prepare('sync_on', 50, { set: undefined, process, batchSize: 25 });
     const engine = createBackfillEngine({ pool: db.pool }, { synchronousCommit: true });
-    await engine.runChunk(again.migration, again.input, port());
+    await engine.runChunk(again.migration, again.input, quietPort());
     expect(new Set(seen)).toEqual(new Set(['on']));
   }, 60_000);
 });
