@@ -1,61 +1,23 @@
-import type { Pool } from 'pg';
 import type { BackfillChunkInput } from '../contract/activities';
 import { parseDuration } from '../contract/duration';
 import { FerryError } from '../contract/errors';
 import type { MigrationDefinition } from '../definition/define';
-import type { LoadedMigration } from '../definition/registry';
-import type { HealthGate } from '../health/gate';
-import type { EngineMetrics } from './port';
-import type { TableInfo } from '../pg/catalog';
-import type { BatchSizer } from './batch-size';
+import type { Chunk, ChunkSettings } from './chunk-types';
 import { pacedBatchSize } from './pacing';
-import type { EnginePort } from './port';
-import type { RateLimit } from './rate-limiter';
 import type { EngineOptions } from './resources';
-import { dutySize, type LatencyControl } from './latency-control';
+import { dutySize } from './latency-control';
 import { heartbeatDetails, type Tally } from './tally';
-import { DEFAULT_BACKOFF, type ThrottleBackoff } from './throttle';
-import { backfillTuning, type BackfillTuning } from './tuning';
+import { DEFAULT_BACKOFF } from './throttle';
+import { backfillTuning } from './tuning';
 
 /**
- * What one chunk runs on and with (`Chunk`), built once per `backfillChunk`; the partition's
- * cursor and the chunk's tally travel beside it. Also the two things every part of a chunk asks of
- * it: the next batch's size and a heartbeat.
+ * What one chunk runs on and with (`Chunk`, typed in `chunk-types.ts`), built once per
+ * `backfillChunk`; the partition's cursor and the chunk's tally travel beside it. Also the two
+ * things every part of a chunk asks of it: the next batch's size and a heartbeat.
  */
 
-/** A chunk's settings, from the definition and the engine's options. */
-export interface ChunkSettings {
-  tuning: BackfillTuning;
-  backoff: ThrottleBackoff;
-  timeoutRetries: number;
-  /** `backfill.pause` between batches. */
-  pauseMs: number;
-  /** Commit batch transactions with `synchronous_commit = on` (default off; see `batchSettings`). */
-  synchronousCommit: boolean;
-}
-
-/** The worker's shared parts a chunk uses (see `resources.ts`), and its metrics. */
-export interface ChunkTools {
-  sizer: BatchSizer;
-  /** Rows a transaction of a batch, aiming at `backfill.maxLockMs`. */
-  txSizer: BatchSizer;
-  rateLimit: RateLimit;
-  gate: HealthGate;
-  /** The latency budget's canary and duty cycle, when `backfill.health.latency` is set. */
-  latency?: LatencyControl;
-  metrics?: EngineMetrics;
-}
-
-/** One chunk: what it runs on and with. Built once per chunk; its cursor and tally travel apart. */
-export interface Chunk {
-  pool: Pool;
-  input: BackfillChunkInput;
-  migration: LoadedMigration;
-  table: TableInfo;
-  port: EnginePort;
-  settings: ChunkSettings;
-  tools: ChunkTools;
-}
+/** The chunk's type, where the engine's files that build and run chunks have always taken it. */
+export type { Chunk } from './chunk-types';
 
 /** The settings of a chunk of `backfill`, with the engine's options. */
 export function chunkSettings(backfill: MigrationDefinition['backfill'], options: EngineOptions): ChunkSettings {

@@ -1,6 +1,4 @@
-import type { LatencyCanary } from '../health/latency';
-import type { Chunk } from './chunk-setup';
-import type { DutyCycle } from './duty-cycle';
+import type { Chunk } from './chunk-types';
 import { countThrottled, type Tally } from './tally';
 
 /**
@@ -8,12 +6,6 @@ import { countThrottled, type Tally } from './tally';
  * while the chunk does (its baseline measured before the first batch), and after each batch its
  * verdict moves the duty cycle, which sets the rest after the batch and the next batch's size.
  */
-
-/** The canary and the duty cycle of one migration on this worker, shared by its partitions. */
-export interface LatencyControl {
-  canary: LatencyCanary;
-  duty: DutyCycle;
-}
 
 /** Runs `fn` with the migration's canary sampling (and, for a `ratio` budget, its baseline known). */
 export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise<T> {

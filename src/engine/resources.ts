@@ -6,7 +6,7 @@ import { createHealthGate, type HealthGate, type HealthGateOptions } from '../he
 import { latencyCanary, type CanaryOptions } from '../health/latency';
 import { healthChecks } from '../health/settings';
 import { dutyCycle, type DutyCycleSettings } from './duty-cycle';
-import type { LatencyControl } from './latency-control';
+import type { LatencyControl } from './chunk-types';
 import { adaptiveBatchSizer, type BatchSizer } from './batch-size';
 import { reserveCalls } from '../store/rate-budgets';
 import { createRateLimiter, sharedRateLimiter, type RateLimit } from './rate-limiter';
