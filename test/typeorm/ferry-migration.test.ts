@@ -7,34 +7,25 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { FAST_ENV } from '../helpers/harness';
-import { appEnv, childEnv, copyApp, ferryIn, startFerryWorker, typeorm, type Child } from './app';
+import { ferryIn, typeorm } from './app';
+import { startAppWorker, type AppWorker } from './app-worker';
 
 const NAME = `users-display-name-${randomBytes(3).toString('hex')}`;
 const CLASS = 'UsersDisplayName1732900000000';
 
-let db: TestDatabase;
-let app: ReturnType<typeof copyApp>;
-let env: NodeJS.ProcessEnv;
-let worker: Child;
+let setup: AppWorker | undefined;
+let db: AppWorker['db'];
+let app: AppWorker['app'];
+let env: AppWorker['env'];
+let worker: AppWorker['worker'];
 
 beforeAll(async () => {
-  db = await createTestDatabase('typeorm_mig', { store: false });
-  app = copyApp('typeorm-mig');
-  env = childEnv({
-    ...appEnv(db),
-    ...FAST_ENV,
-    FERRY_DATA_SOURCE: 'src/data-source.ts',
-    FERRY_TASK_QUEUE: `ferry-${NAME}`,
-    FERRY_USER: 'jest',
-  });
-  expect((await typeorm(app.dir, env, 'migration:run', '-d', 'src/data-source.ts')).code).toBe(0);
-  await db.pool.query(`INSERT INTO users (email, full_name) SELECT 'u' || g, 'User ' || g FROM generate_series(1, 500) g`);
-  fs.mkdirSync(path.join(app.dir, 'migrations'));
-  fs.writeFileSync(
-    path.join(app.dir, 'migrations', `${NAME}.ts`),
-    `import { defineMigration } from 'ferry';
+  setup = await startAppWorker({
+    label: 'typeorm-mig',
+    name: NAME,
+    users: 500,
+    env: { FERRY_USER: 'jest' },
+    migration: `import { defineMigration } from 'ferry';
 export default defineMigration({
   table: 'users',
   expand: { up: 'ALTER TABLE users ADD COLUMN IF NOT EXISTS display_name text', down: 'ALTER TABLE users DROP COLUMN IF EXISTS display_name' },
@@ -44,20 +35,16 @@ export default defineMigration({
   contract: { up: 'ALTER TABLE users DROP COLUMN IF EXISTS full_name', after: '1s' },
 });
 `,
-  );
-  fs.writeFileSync(
-    path.join(app.dir, 'src', 'migrations', `1732900000000-UsersDisplayName.ts`),
-    `import { ferryMigration } from 'ferry/typeorm';\n\nexport class ${CLASS} extends ferryMigration('${NAME}', { waitFor: 'expanded' }) {}\n`,
-  );
-  worker = startFerryWorker(app.dir, env); // no DATABASE_URL: the DataSource gives the connection
-  await worker.waitFor('ferry worker:', 90_000);
+    prepare: (dir) =>
+      fs.writeFileSync(
+        path.join(dir, 'src', 'migrations', `1732900000000-UsersDisplayName.ts`),
+        `import { ferryMigration } from 'ferry/typeorm';\n\nexport class ${CLASS} extends ferryMigration('${NAME}', { waitFor: 'expanded' }) {}\n`,
+      ),
+  });
+  ({ db, app, env, worker } = setup);
 });
 
-afterAll(async () => {
-  await worker?.stop('SIGKILL');
-  app?.remove();
-  await db?.drop();
-});
+afterAll(() => setup?.close());
 
 const recorded = async () => (await db.pool.query('SELECT name FROM migrations ORDER BY id')).rows.map((r) => r.name);
 const hasColumn = async (column: string) =>

@@ -6,16 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { FAST_ENV } from '../helpers/harness';
-import { appEnv, childEnv, copyApp, ferryIn, runNode, startFerryWorker, typeorm, type Child } from './app';
+import { ferryIn, runNode } from './app';
+import { startAppWorker, type AppWorker } from './app-worker';
 
 const NAME = `users-app-dw-${randomBytes(3).toString('hex')}`;
 
-let db: TestDatabase;
-let app: ReturnType<typeof copyApp>;
-let env: NodeJS.ProcessEnv;
-let worker: Child;
+let setup: AppWorker | undefined;
+let db: AppWorker['db'];
+let app: AppWorker['app'];
+let env: AppWorker['env'];
 
 /** The application's writes after the deploy: 5 inserts by save(), one update by save(), two by update(). */
 const WRITES = `import { AppDataSource } from './data-source';
@@ -36,27 +35,13 @@ import { User } from './entities/User';
 `;
 
 beforeAll(async () => {
-  db = await createTestDatabase('typeorm_sub', { store: false });
-  app = copyApp('typeorm-sub');
-  // A probe window long enough for the application's writes after the deploy signal.
-  env = childEnv({
-    ...appEnv(db),
-    ...FAST_ENV,
-    FERRY_PROBE_WINDOW: '20s',
-    FERRY_DATA_SOURCE: 'src/data-source.ts',
-    FERRY_TASK_QUEUE: `ferry-${NAME}`,
-  });
-  expect((await typeorm(app.dir, env, 'migration:run', '-d', 'src/data-source.ts')).code).toBe(0);
-  await db.pool.query(`INSERT INTO users (email, full_name) SELECT 'u' || g, 'User ' || g FROM generate_series(1, 200) g`);
-  // The release that writes both shapes: the entity with both columns and its dual-write subscriber.
-  fs.copyFileSync(path.join(app.dir, 'changes', 'User.during.ts'), path.join(app.dir, 'src', 'entities', 'User.ts'));
-  fs.mkdirSync(path.join(app.dir, 'src', 'subscribers'));
-  fs.copyFileSync(path.join(app.dir, 'changes', 'UserDualWrite.ts'), path.join(app.dir, 'src', 'subscribers', 'UserDualWrite.ts'));
-  fs.writeFileSync(path.join(app.dir, 'src', 'writes.ts'), WRITES);
-  fs.mkdirSync(path.join(app.dir, 'migrations'));
-  fs.writeFileSync(
-    path.join(app.dir, 'migrations', `${NAME}.ts`),
-    `import { defineMigration } from 'ferry';
+  setup = await startAppWorker({
+    label: 'typeorm-sub',
+    name: NAME,
+    users: 200,
+    // A probe window long enough for the application's writes after the deploy signal.
+    env: { FERRY_PROBE_WINDOW: '20s' },
+    migration: `import { defineMigration } from 'ferry';
 export default defineMigration({
   table: 'users',
   expand: { up: 'ALTER TABLE users ADD COLUMN IF NOT EXISTS display_name text', down: 'ALTER TABLE users DROP COLUMN IF EXISTS display_name' },
@@ -66,16 +51,20 @@ export default defineMigration({
   contract: { up: 'ALTER TABLE users DROP COLUMN IF EXISTS full_name' },
 });
 `,
-  );
-  worker = startFerryWorker(app.dir, env);
-  await worker.waitFor('ferry worker:', 90_000);
+    // The release that writes both shapes: the entity with both columns and its dual-write subscriber.
+    prepare: (dir) => {
+      fs.copyFileSync(path.join(dir, 'changes', 'User.during.ts'), path.join(dir, 'src', 'entities', 'User.ts'));
+      fs.mkdirSync(path.join(dir, 'src', 'subscribers'));
+      fs.copyFileSync(path.join(dir, 'changes', 'UserDualWrite.ts'), path.join(dir, 'src', 'subscribers', 'UserDualWrite.ts'));
+      fs.writeFileSync(path.join(dir, 'src', 'writes.ts'), WRITES);
+    },
+  });
+  ({ db, app, env } = setup);
 });
 
 afterAll(async () => {
-  await ferryIn(app.dir, env, 'abort', NAME, '--rollback').catch(() => undefined);
-  await worker?.stop('SIGKILL');
-  app?.remove();
-  await db?.drop();
+  if (setup) await ferryIn(setup.app.dir, setup.env, 'abort', NAME, '--rollback').catch(() => undefined);
+  await setup?.close();
 });
 
 test('the probe counts the rows an update() wrote past the subscriber, and only those', async () => {
