@@ -34,8 +34,42 @@ export async function updateCounts(pool: Pool): Promise<Record<string, number>> 
   return Object.fromEntries(rows.map((r) => [String(r.times), r.posts]));
 }
 
-/** A posts → member_uuid migration with small (capped) batches and a pause, so a test can act mid-backfill. */
-export function slowPostsMigration(opts: { batchSize?: number; pause?: string; approval?: boolean; set?: string } = {}): string {
+/** Options of `slowPostsMigration`; each absent one keeps the default named beside it. */
+export interface SlowPostsOptions {
+  /** `backfill.batchSize` (100). */
+  batchSize?: number;
+  /** `backfill.pause` ('20ms'); false: no pause. */
+  pause?: string | false;
+  /** `backfill.maxBatchSize` = `batchSize` (true); false: the adaptive sizer may grow the batches. */
+  capped?: boolean;
+  /** `backfill.set` (member_uuid from members). */
+  set?: string;
+  /** `dualWrite`: a trigger ('trigger'), or the application writes both shapes ('app'). */
+  dualWrite?: 'trigger' | 'app';
+  /** `verify.every`, a scheduled re-verify until the contract (none). */
+  verifyEvery?: string;
+  /** `contract.approval` (false). */
+  approval?: boolean;
+}
+
+const DUAL_WRITE = {
+  trigger: "{ by: 'trigger', body: 'NEW.member_uuid := (SELECT m.uuid FROM members m WHERE m.id = NEW.member_id);' }",
+  app: "{ by: 'app' }",
+};
+
+/**
+ * A posts → member_uuid migration with small (capped) batches and a pause, so a test can act mid-backfill.
+ * @example
+ * writeMigration(h, 'term', slowPostsMigration({ batchSize: 50, pause: '20ms', approval: true }));
+ */
+export function slowPostsMigration(opts: SlowPostsOptions = {}): string {
+  const size = opts.batchSize ?? 100;
+  const cap =
+    opts.capped === false
+      ? ''
+      : `\n    maxBatchSize: ${size}, // the adaptive sizer would grow the batches and finish before the test acts`;
+  const pause = opts.pause === false ? '' : `\n    pause: '${opts.pause ?? '20ms'}',`;
+  const verify = opts.verifyEvery === undefined ? '' : `\n  verify: { every: '${opts.verifyEvery}' },`;
   return `import { defineMigration } from 'ferry';
 export default defineMigration({
   table: 'posts',
@@ -43,14 +77,12 @@ export default defineMigration({
     up: 'ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_uuid uuid',
     down: 'ALTER TABLE posts DROP COLUMN IF EXISTS member_uuid',
   },
-  dualWrite: { by: 'trigger', body: 'NEW.member_uuid := (SELECT m.uuid FROM members m WHERE m.id = NEW.member_id);' },
+  dualWrite: ${DUAL_WRITE[opts.dualWrite ?? 'trigger']},
   backfill: {
     where: 'member_uuid IS NULL AND member_id IS NOT NULL',
     set: ${JSON.stringify(opts.set ?? 'member_uuid = (SELECT m.uuid FROM members m WHERE m.id = posts.member_id)')},
-    batchSize: ${opts.batchSize ?? 100},
-    maxBatchSize: ${opts.batchSize ?? 100}, // the adaptive sizer would grow the batches and finish before the test acts
-    pause: '${opts.pause ?? '20ms'}',
-  },
+    batchSize: ${size},${cap}${pause}
+  },${verify}
   contract: { up: 'ALTER TABLE posts DROP COLUMN IF EXISTS member_id', approval: ${opts.approval ?? false} },
 });
 `;

@@ -6,7 +6,7 @@
  */
 import type { Progress } from '../../src/contract/progress';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { createCountedPosts, eventually, writeMigration } from '../helpers/fixtures';
+import { createCountedPosts, eventually, slowPostsMigration, writeMigration } from '../helpers/fixtures';
 import { createHarness, type ChildWorker, type Harness } from '../helpers/harness';
 
 const ROWS = 2000;
@@ -15,23 +15,7 @@ let h: Harness;
 let worker: ChildWorker;
 
 /** The example's shape (app dual-write) with a re-verify every second and an approval before the contract. */
-const SOURCE = `import { defineMigration } from 'ferry';
-export default defineMigration({
-  table: 'posts',
-  expand: {
-    up: 'ALTER TABLE posts ADD COLUMN IF NOT EXISTS member_uuid uuid',
-    down: 'ALTER TABLE posts DROP COLUMN IF EXISTS member_uuid',
-  },
-  dualWrite: { by: 'app' },
-  backfill: {
-    where: 'member_uuid IS NULL AND member_id IS NOT NULL',
-    set: 'member_uuid = (SELECT m.uuid FROM members m WHERE m.id = posts.member_id)',
-    batchSize: 500,
-  },
-  verify: { every: '1s' },
-  contract: { up: 'ALTER TABLE posts DROP COLUMN IF EXISTS member_id', approval: true },
-});
-`;
+const SOURCE = slowPostsMigration({ dualWrite: 'app', batchSize: 500, capped: false, pause: false, verifyEvery: '1s', approval: true });
 
 beforeAll(async () => {
   db = await createTestDatabase('reverify');
