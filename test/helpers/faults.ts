@@ -85,6 +85,33 @@ export function recordFault(result: Omit<FaultResult, 'recovered' | 'at'>): Faul
   return row;
 }
 
+/** What a scenario did and how it ended, for `expectEveryRowOnce`. */
+export interface FaultEnd {
+  scenario: string;
+  /** What the scenario did, in a few words. */
+  faults: string;
+  rows: number;
+  /** The migration's phase at the end (`waitForPhase(...).phase`). */
+  phase: unknown;
+  /** Longest time from a fault to the migration making progress again, ms. */
+  recoveryMs: number;
+}
+
+/**
+ * Records the scenario's end state in RESULTS_FILE (first, so a failed scenario shows in the
+ * report too), then expects every row right, updated once, none failed, and the run recovered.
+ * @example
+ * await expectEveryRowOnce(ctx.db.pool, name, { scenario, faults, rows: ROWS, phase: done.phase, recoveryMs });
+ */
+export async function expectEveryRowOnce(pool: Pool, migration: string, fault: FaultEnd): Promise<FaultResult> {
+  const end = await postsEndState(pool, migration, fault.rows);
+  const { scenario, faults, rows, recoveryMs } = fault;
+  const row = recordFault({ scenario, faults, rows, phase: String(fault.phase), recoveryMs, ...end });
+  expect(end).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
+  expect(row.recovered).toBe(true);
+  return row;
+}
+
 /**
  * Ends the migration's worker connections (`application_name = 'ferry'`) on the test's own
  * database, from `pool` (which is not ferry's); returns how many were ended.

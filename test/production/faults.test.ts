@@ -6,7 +6,7 @@
  * partition's checkpoint accounting for its rows.
  */
 import { Client } from '@temporalio/client';
-import { postsEndState, recordFault, SLOW_SET, timeToProgress } from '../helpers/faults';
+import { expectEveryRowOnce, SLOW_SET, timeToProgress } from '../helpers/faults';
 import { checkpointTotals, eventually, resetCountedPosts, slowPostsMigration, writeMigration } from '../helpers/fixtures';
 import type { ChildWorker } from '../helpers/harness';
 import { productionTest, useProductionTemporal } from '../helpers/production-temporal';
@@ -35,17 +35,6 @@ async function partitions(name: string): Promise<{ rows: number; done: boolean }
     [name],
   );
   return rows;
-}
-
-/** Checks the end state (every row right, once) and records the scenario for docs/reliability.md. */
-async function expectEveryRowOnce(
-  name: string,
-  done: Record<string, unknown>,
-  fault: { scenario: string; faults: string; recoveryMs: number },
-) {
-  const end = await postsEndState(prod.db.pool, name, ROWS);
-  recordFault({ ...fault, rows: ROWS, phase: String(done.phase), ...end });
-  expect(end).toEqual({ rowsWrong: 0, rowsTwice: 0, rowsLost: 0, failedRows: 0 });
 }
 
 productionTest(
@@ -88,9 +77,11 @@ productionTest(
     expect(checkpoints).toHaveLength(6);
     expect(checkpoints.every((p) => p.done && p.rows > 0)).toBe(true);
     expect(checkpoints.reduce((n, p) => n + p.rows, 0)).toBe(ROWS); // no checkpoint lost: no batch counted twice or skipped
-    await expectEveryRowOnce(name, done, {
+    await expectEveryRowOnce(prod.db.pool, name, {
       scenario: 'production server (mTLS): 3 workers on 6 partitions, one SIGKILLed',
       faults: 'SIGKILL of one of three ferry workers while it runs chunks of a concurrency-6 backfill, on the real Temporal server',
+      rows: ROWS,
+      phase: done.phase,
       recoveryMs,
     });
     await Promise.all(workers.map((w) => w.stop('SIGTERM')));
@@ -117,9 +108,11 @@ productionTest(
     const done = await prod.h.waitForPhase('restart', 'completed', 240_000);
     expect(done).toMatchObject({ phase: 'completed', rowsDone: ROWS });
     expect(worker.proc.exitCode).toBeNull(); // the same worker, reconnected by itself
-    await expectEveryRowOnce(name, done, {
+    await expectEveryRowOnce(prod.db.pool, name, {
       scenario: 'production server (mTLS) SIGKILLed mid-backfill, restarted 5 s later',
       faults: 'SIGKILL of the real Temporal server process during the backfill; restarted on its PostgreSQL databases after 5 s',
+      rows: ROWS,
+      phase: done.phase,
       recoveryMs,
     });
   },
