@@ -43,6 +43,7 @@ function buildProgram(): Command {
   addServiceCommands(program);
   addSetupCommand(program);
   addStartCommand(program);
+  addPlanningCommands(program);
   addControlCommands(program);
   addInspectCommands(program);
   return program;
@@ -61,7 +62,7 @@ function addInitCommand(program: Command): void {
     });
 }
 
-/** `worker`, `dev` and `plan`: what runs beside the migrations. */
+/** `worker`, `doctor` and `dev`: what runs beside the migrations. */
 function addServiceCommands(program: Command): void {
   program
     .command('worker')
@@ -85,44 +86,6 @@ function addServiceCommands(program: Command): void {
     .option('--port <port>', 'Temporal port', (v) => Number(v), 7233)
     .option('--ui-port <port>', 'Web UI port', (v) => Number(v), 8233)
     .action((o) => (require('./dev') as typeof import('./dev')).devCommand({ port: o.port, uiPort: o.uiPort }));
-
-  program
-    .command('start <name>')
-    .description('start a migration; idempotent (the same definition again is a no-op)')
-    .option('--cool-off <duration>', 'override contract.after, e.g. 30s for a demo')
-    .option('--deadline <duration>', 'pace the backfill to finish within this long (overrides backfill.deadline)')
-    .option('--wait-for <phase>', 'return once this phase is reached ("expanded": expand is done)')
-    .option('--by <who>', 'who starts it (audit trail)')
-    .option('--json', 'print JSON')
-    .action(async (name: string, o) => {
-      const waitFor = o.waitFor ? parseWaitFor(o.waitFor) : undefined;
-      if (o.coolOff !== undefined) parseDuration(o.coolOff, '--cool-off'); // refused before anything is asked of Temporal
-      if (o.deadline !== undefined) parseDuration(o.deadline, '--deadline');
-      const migration = loadMigration(name);
-      await withClient(async (fc) => {
-        const beforeStart = () => (require('./prove') as typeof import('./prove')).proveBeforeStart(migration);
-        const result = await startMigration(fc, migration, {
-          startedBy: o.by ?? defaultActor(process.env, fc.caller),
-          coolOff: o.coolOff,
-          deadline: o.deadline,
-          beforeStart,
-        });
-        await noteMissingAttributes(fc);
-        const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
-        const url = webUiUrl(fc.config.namespace, result.workflowId);
-        const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
-        for (const line of o.json ? [] : (result.notApplied ?? [])) console.error(`ferry: ${line}`);
-        if (result.previousRun && !o.json) console.log(`${result.previousRun}; starting a new run.`);
-        const from = result.resumedFrom;
-        const resumed = from ? `; resuming the ${from.status.toLowerCase()} run ${from.runId} (${from.phase}) from its checkpoints` : '';
-        print(
-          o.json,
-          { ...result, reached, webUi: url },
-          `migration ${name} ${words[result.status]} (spec ${migration.specHash})${resumed}` +
-            `${reached ? `; now ${reached}` : ''}\n${result.checked ? `  definition: ${result.checked}\n` : ''}  web UI: ${webUiLine(url)}\n  status: ferry status ${name}`,
-        );
-      });
-    });
 }
 
 /** `setup`: a DBA installs or upgrades ferry's schema and grants a worker role (docs/setup.md). */
@@ -140,6 +103,68 @@ function addSetupCommand(program: Command): void {
 
 /** `start`: idempotent, as CI calls it. */
 function addStartCommand(program: Command): void {
+  program
+    .command('start <name>')
+    .description('start a migration; idempotent (the same definition again is a no-op)')
+    .option('--cool-off <duration>', 'override contract.after, e.g. 30s for a demo')
+    .option('--deadline <duration>', 'pace the backfill to finish within this long (overrides backfill.deadline)')
+    .option('--wait-for <phase>', 'return once this phase is reached ("expanded": expand is done)')
+    .option('--by <who>', 'who starts it (audit trail)')
+    .option('--json', 'print JSON')
+    .action(startAction);
+}
+
+/** The options of `ferry start`, as commander parses them. */
+interface StartOptions {
+  coolOff?: string;
+  deadline?: string;
+  waitFor?: string;
+  by?: string;
+  json?: boolean;
+}
+
+/** `ferry start <name>`: checks the options before Temporal is asked anything, starts (or finds) the run, prints where to look. */
+async function startAction(name: string, o: StartOptions): Promise<void> {
+  const waitFor = o.waitFor ? parseWaitFor(o.waitFor) : undefined;
+  if (o.coolOff !== undefined) parseDuration(o.coolOff, '--cool-off'); // refused before anything is asked of Temporal
+  if (o.deadline !== undefined) parseDuration(o.deadline, '--deadline');
+  const migration = loadMigration(name);
+  await withClient(async (fc) => {
+    const beforeStart = () => (require('./prove') as typeof import('./prove')).proveBeforeStart(migration);
+    const result = await startMigration(fc, migration, {
+      startedBy: o.by ?? defaultActor(process.env, fc.caller),
+      coolOff: o.coolOff,
+      deadline: o.deadline,
+      beforeStart,
+    });
+    await noteMissingAttributes(fc);
+    const reached = waitFor ? await waitForPhase(fc, name, waitFor) : undefined;
+    printStarted(name, migration.specHash, { ...result, reached, webUi: webUiUrl(fc.config.namespace, result.workflowId) }, o.json);
+  });
+}
+
+/** What `ferry start` prints: the outcome, how it resumed, the definition's check, the Web UI and the next command. */
+function printStarted(
+  name: string,
+  specHash: string,
+  r: Awaited<ReturnType<typeof startMigration>> & { reached?: string; webUi: string | undefined },
+  json = false,
+): void {
+  const words = { started: 'started', 'already-running': 'is already running', 'already-completed': 'already completed' };
+  for (const line of json ? [] : (r.notApplied ?? [])) console.error(`ferry: ${line}`);
+  if (r.previousRun && !json) console.log(`${r.previousRun}; starting a new run.`);
+  const from = r.resumedFrom;
+  const resumed = from ? `; resuming the ${from.status.toLowerCase()} run ${from.runId} (${from.phase}) from its checkpoints` : '';
+  print(
+    json,
+    r,
+    `migration ${name} ${words[r.status]} (spec ${specHash})${resumed}` +
+      `${r.reached ? `; now ${r.reached}` : ''}\n${r.checked ? `  definition: ${r.checked}\n` : ''}  web UI: ${webUiLine(r.webUi)}\n  status: ferry status ${name}`,
+  );
+}
+
+/** `generate` and `plan`: writing a migration and checking it before a start. */
+function addPlanningCommands(program: Command): void {
   program
     .command('generate <name>')
     .description(
