@@ -129,6 +129,33 @@ describe('latency canary: what a sample times', () => {
     }
   });
 
+  it('fails closed when its thread dies, and starts a new thread at the next acquire', async () => {
+    let calls = 0;
+    const password = async () => {
+      calls += 1;
+      if (calls === 1) throw new Error('vault down');
+      return 'unused under trust';
+    };
+    const pool = new pg.Pool({ connectionString: db.url, password });
+    try {
+      const canary = latencyCanary(pool, { query: 'SELECT 1', p99Ms: 5000 }, FAST);
+      canary.acquire();
+      running.push(canary);
+      await canary.ready(); // the dead thread's failed sample is the first; a new thread is started
+      expect(canary.verdict()).toMatchObject({
+        over: true,
+        reason: expect.stringMatching(/thread has no connection settings: vault down/),
+      });
+      canary.release();
+      canary.acquire(); // the next chunk
+      running.push(canary);
+      await until(() => !canary.verdict().over, 10_000);
+      expect(canary.verdict().reason).toMatch(/^latency p99 [\d.]+ ms <= budget 5000 ms$/);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it("is not slowed by the main thread's event loop: 300 ms blocks of it stay out of the samples", async () => {
     const canary = await sampled({ query: 'SELECT note FROM items WHERE id = 7', p99Ms: 100 }, 5);
     for (let i = 0; i < 6; i += 1) {
