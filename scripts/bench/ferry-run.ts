@@ -61,9 +61,14 @@ export function writeBenchMigration(dir: string, name: string): void {
   fs.writeFileSync(path.join(dir, `${name}.ts`), `export { default } from '${target}';\n`);
 }
 
-/** The application's representative read for a latency budget: a point read of one of `rows` posts, as the load's reads. */
+/**
+ * The application's representative read for a latency budget: a point read of one of `rows` posts,
+ * as the load's reads. The random id is an uncorrelated sub-select (one InitPlan, then an index
+ * scan): `id = 1 + (random() * n)::int` would compare each row with a new random number — a
+ * sequential scan of the whole table that returns no row or several.
+ */
 export function budgetQuery(rows: number): string {
-  return `SELECT id, member_id, member_uuid, body FROM posts WHERE id = 1 + (random() * ${Math.max(0, Math.floor(rows) - 1)})::int`;
+  return `SELECT id, member_id, member_uuid, body FROM posts WHERE id = (SELECT 1 + (random() * ${Math.max(0, Math.floor(rows) - 1)})::int)`;
 }
 
 /**

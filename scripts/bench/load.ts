@@ -51,6 +51,7 @@ function waitForMessage(child: ChildProcess, message: string): Promise<void> {
  */
 export async function startLoad(config: Omit<LoadConfig, 'out'>, outDir: string): Promise<RunningLoad> {
   if (!isLoopback(config.url)) throw new Error('the bench sends its application load to a loopback PostgreSQL only');
+  fs.mkdirSync(outDir, { recursive: true }); // the load child writes its samples there
   const out = path.join(outDir, `load-${process.pid}-${Date.now()}.json`);
   const child = fork(path.join(__dirname, 'load-child.ts'), [], {
     cwd: ROOT,

@@ -1,10 +1,15 @@
-import pg, { type Pool } from 'pg';
+import type { Pool } from 'pg';
+import { startCanaryThread, type CanarySample, type CanaryThread } from './canary-thread';
 
 /**
  * The latency canary of `backfill.health.latency`: the application's own representative read,
  * run on a connection of its own at a steady rate — between batches and during them — and its p99
  * over a sliding window, against the budget. A sample that errors or times out counts as over
  * budget (fail closed: a canary that cannot measure must not say all is well).
+ *
+ * The samples are taken in a thread of its own (`canary-thread.ts`), each the query's round trip on
+ * a warm, connected client: the main thread's event loop, busy with the backfill, does not delay
+ * them. This module keeps the window and the verdict.
  *
  * The window is a small exact one (the last `window` samples, sorted when asked): a t-digest
  * (`tdigest`, installed only as prom-client's dependency) cannot forget old samples, and a few
@@ -20,7 +25,10 @@ export interface CanaryOptions {
   everyMs?: number;
   /** Samples in the sliding window (default 100: 5 s at the default rate). */
   window?: number;
-  /** Samples before the first batch that make the baseline of a `ratio` budget (default 60). */
+  /**
+   * Samples before the first batch that make the baseline of a `ratio` budget (default 100: their
+   * p99 by nearest rank is the second slowest, so one outlier does not set the budget).
+   */
   baselineSamples?: number;
   /** A sample slower than this is cancelled (`statement_timeout`) and counts as an error (default 1 s). */
   timeoutMs?: number;
@@ -43,12 +51,15 @@ export interface LatencyCanary {
   /** Starts sampling (if stopped) and counts a user; `release` when the chunk ends. */
   acquire(): void;
   release(): void;
-  /** Resolves once the budget is known (a `ratio` budget waits for its baseline samples). */
+  /**
+   * Resolves once the budget is known and there is something to judge: a `ratio` budget waits for
+   * its baseline samples, a fixed one for the first sample (the thread takes a moment to start).
+   */
   ready(signal?: AbortSignal): Promise<void>;
   verdict(): LatencyVerdict;
 }
 
-const DEFAULTS: Required<CanaryOptions> = { everyMs: 50, window: 100, baselineSamples: 60, timeoutMs: 1000, idleStopMs: 2000 };
+const DEFAULTS: Required<CanaryOptions> = { everyMs: 50, window: 100, baselineSamples: 100, timeoutMs: 1000, idleStopMs: 2000 };
 
 /**
  * A canary for `budget` on a new connection with the pool's settings.
@@ -62,29 +73,36 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
   const baseline: number[] = [];
   let lastError: string | undefined;
   let users = 0;
-  let sampler: { stop(): void } | undefined;
+  let sampler: CanaryThread | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   const budgetMs = (): number => budget.p99Ms ?? (budget.ratio ?? 1) * percentileOf(baseline, 0.99);
-  const record = (ms: number, error?: string): void => {
+  const record = ({ ms, error }: CanarySample): void => {
     lastError = error ?? (Number.isFinite(ms) ? undefined : lastError);
     if (budget.ratio !== undefined && baseline.length < o.baselineSamples) baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
     else window.push(ms);
+  };
+  // A thread that died has counted as a failed sample; the next one starts when the canary is next wanted.
+  const start = (): void => {
+    const settings = { query: budget.query, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
+    sampler ??= startCanaryThread(pool, settings, record, () => (sampler = undefined));
   };
   return {
     acquire() {
       users += 1;
       clearTimeout(idleTimer);
-      sampler ??= startSampler(pool, budget.query, o, record);
+      start();
     },
     release() {
       users = Math.max(0, users - 1);
       if (users > 0) return;
-      // Not unref'd: the canary's connection must be ended for the worker's process to exit.
+      // Not unref'd: the thread is asked to end its connection before the worker's process exits.
       idleTimer = setTimeout(() => (sampler?.stop(), (sampler = undefined)), o.idleStopMs);
     },
     async ready(signal) {
-      while (budget.ratio !== undefined && baseline.length < o.baselineSamples) {
+      const waiting = () => (budget.ratio !== undefined ? baseline.length < o.baselineSamples : window.size() === 0);
+      while (waiting()) {
         signal?.throwIfAborted();
+        if (users > 0) start(); // the thread died while the baseline was measured
         await new Promise((r) => setTimeout(r, o.everyMs));
       }
     },
@@ -123,64 +141,4 @@ export function percentileOf(values: number[], q: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1];
-}
-
-/**
- * Samples `query` every `everyMs` on a connection of its own, in read-only transactions under
- * `statement_timeout`; each sample's time (or Infinity and the error) goes to `record`. A broken
- * connection is replaced at the next tick.
- */
-function startSampler(pool: Pool, query: string, o: Required<CanaryOptions>, record: (ms: number, error?: string) => void) {
-  let client: pg.Client | undefined;
-  let busy = false;
-  let stopped = false;
-  const tick = async (): Promise<void> => {
-    if (busy || stopped) return;
-    busy = true;
-    const t0 = performance.now();
-    try {
-      client ??= await connect(pool, o.timeoutMs);
-      await withTimeout(client.query({ text: query, queryMode: 'extended' } as pg.QueryConfig), o.timeoutMs + 200);
-      record(performance.now() - t0);
-    } catch (err) {
-      record(Infinity, err instanceof Error ? err.message : String(err));
-      const broken = client;
-      client = undefined;
-      broken?.end().catch(() => undefined);
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), o.everyMs);
-  timer.unref(); // the connection keeps the process up while sampling; stop() ends both
-  return {
-    stop() {
-      stopped = true;
-      clearInterval(timer);
-      client?.end().catch(() => undefined);
-    },
-  };
-}
-
-/**
- * A connection with the pool's settings whose every statement runs in a READ ONLY transaction
- * under `statement_timeout` (session defaults; the query goes by the extended protocol, so it is
- * one statement in its own transaction).
- */
-async function connect(pool: Pool, timeoutMs: number): Promise<pg.Client> {
-  const client = new pg.Client({ ...(pool as unknown as { options: pg.ClientConfig }).options, application_name: 'ferry-latency-canary' });
-  client.on('error', () => undefined); // a dropped connection fails the next sample, which replaces it
-  await client.connect();
-  await client.query(
-    `SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET statement_timeout = ${Math.ceil(timeoutMs)}; SET lock_timeout = ${Math.ceil(timeoutMs)}`,
-  );
-  return client;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
