@@ -2,8 +2,9 @@
  * The control loop of a latency budget: the share of time the backfill works (its duty cycle),
  * adjusted by additive increase / multiplicative decrease (AIMD, as TCP adjusts its window) from
  * the canary's verdict after each batch. Over budget: the duty halves (at most once per
- * `holdMs`, so the canary's window, still full of the samples that caused it, does not halve it
- * again and again). Within budget: it grows by `increase` a batch, back to 1 (full speed). The duty
+ * `holdMs`; and src/engine/latency-control.ts judges only the samples taken since the last halving,
+ * so the canary's window, still full of the samples that caused it, does not halve it again and
+ * again). Within budget: it grows by `increase` a batch, back to 1 (full speed). The duty
  * scales the next batch's size and sets the rest after it: a batch of `ms` at duty `d` rests
  * `ms × (1 − d) / d`. Pure; time comes in as `now`.
  */
@@ -26,8 +27,10 @@ export interface DutyCycleSettings {
 export interface DutyCycle {
   /** The share of time to work, `min..1`. */
   duty(): number;
-  /** Feeds the canary's verdict after a batch. */
-  update(over: boolean, now: number): void;
+  /** Feeds the canary's verdict after a batch (undefined: no fresh samples yet, the duty holds). */
+  update(over: boolean | undefined, now: number): void;
+  /** When the duty was last halved (epoch ms; -Infinity before). */
+  lastDecrease(): number;
   /** The rest after a batch of `batchMs` at the current duty. */
   restMs(batchMs: number): number;
 }
@@ -44,7 +47,9 @@ export function dutyCycle(settings: DutyCycleSettings = {}): DutyCycle {
   let lastDecrease = -Infinity;
   return {
     duty: () => duty,
+    lastDecrease: () => lastDecrease,
     update(over, now) {
+      if (over === undefined) return;
       if (!over) duty = Math.min(1, duty + s.increase);
       else if (now - lastDecrease >= s.holdMs) {
         duty = Math.max(s.min, duty * s.decrease);

@@ -1,4 +1,5 @@
-import type { Chunk } from './chunk-types';
+import type { LatencyVerdict } from '../health/latency';
+import type { Chunk, LatencyControl } from './chunk-types';
 import { countThrottled, type Tally } from './tally';
 
 /**
@@ -23,13 +24,14 @@ export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise
 /**
  * After a batch that took `batchMs`: feeds the canary's verdict to the duty cycle and returns the
  * rest it asks for (0 at full speed), counted as throttled time with the verdict as the reason,
- * e.g. `latency p99 4.1 ms > budget 3 ms`.
+ * e.g. `latency p99 4.1 ms > budget 3 ms`. Once the duty has been halved, only the samples taken
+ * since count (see `controlVerdict`).
  */
 export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): number {
   const control = chunk.tools.latency;
   if (control === undefined) return 0;
-  const verdict = control.canary.verdict();
-  control.duty.update(verdict.over, Date.now());
+  const verdict = controlVerdict(control);
+  control.duty.update(verdict.fresh ? verdict.over : undefined, Date.now());
   const duty = control.duty.duty();
   const rest = control.duty.restMs(batchMs);
   const { name } = chunk.input;
@@ -42,6 +44,17 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
   countThrottled(tally, rest, reason);
   chunk.tools.metrics?.throttled(name, 'latency', rest / 1000);
   return rest;
+}
+
+/**
+ * The verdict the control loop acts on: on the samples taken since the duty was last halved, once
+ * there are enough of them (`fresh`); until then the whole window's, for the reason and metrics
+ * only, and the duty holds. Before any halving the whole window is fresh.
+ */
+function controlVerdict(control: LatencyControl): LatencyVerdict & { fresh: boolean } {
+  const since = control.duty.lastDecrease();
+  const fresh = Number.isFinite(since) ? control.canary.verdictSince(since) : control.canary.verdict();
+  return fresh === undefined ? { ...control.canary.verdict(), fresh: false } : { ...fresh, fresh: true };
 }
 
 /** The duty cycle's share of `size` rows (at least one row). */

@@ -34,6 +34,8 @@ export interface CanaryOptions {
   timeoutMs?: number;
   /** How long the canary goes on after its last user let go, so chunks in a row share it (default 2 s). */
   idleStopMs?: number;
+  /** Samples taken since a time that `verdictSince` needs before it judges (default 10: half a second). */
+  freshSamples?: number;
 }
 
 /** The canary's judgement now. */
@@ -57,9 +59,22 @@ export interface LatencyCanary {
    */
   ready(signal?: AbortSignal): Promise<void>;
   verdict(): LatencyVerdict;
+  /**
+   * The verdict on the samples taken since `sinceMs` (epoch ms) only, or undefined while fewer than
+   * `freshSamples` were: what the control loop reads after it slowed down, so that the window's
+   * older samples, taken before it did, do not slow it down again.
+   */
+  verdictSince(sinceMs: number): LatencyVerdict | undefined;
 }
 
-const DEFAULTS: Required<CanaryOptions> = { everyMs: 50, window: 100, baselineSamples: 100, timeoutMs: 1000, idleStopMs: 2000 };
+const DEFAULTS: Required<CanaryOptions> = {
+  everyMs: 50,
+  window: 100,
+  baselineSamples: 100,
+  timeoutMs: 1000,
+  idleStopMs: 2000,
+  freshSamples: 10,
+};
 
 /**
  * A canary for `budget` on a new connection with the pool's settings.
@@ -79,7 +94,7 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
   const record = ({ ms, error }: CanarySample): void => {
     lastError = error ?? (Number.isFinite(ms) ? undefined : lastError);
     if (budget.ratio !== undefined && baseline.length < o.baselineSamples) baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
-    else window.push(ms);
+    else window.push(ms, Date.now());
   };
   // A thread that died has counted as a failed sample; the next one starts when the canary is next wanted.
   const start = (): void => {
@@ -106,7 +121,14 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
         await new Promise((r) => setTimeout(r, o.everyMs));
       }
     },
-    verdict: () => judge(window.p99(), budgetMs(), lastError),
+    verdict() {
+      if (users > 0) start(); // a thread that died is replaced once its failed sample has been judged
+      return judge(window.p99(), budgetMs(), lastError);
+    },
+    verdictSince(sinceMs) {
+      const fresh = window.since(sinceMs);
+      return fresh.size() < o.freshSamples ? undefined : judge(fresh.p99(), budgetMs(), lastError);
+    },
   };
 }
 
@@ -122,18 +144,33 @@ function fmt(ms: number): string {
   return String(ms >= 10 ? Math.round(ms) : Math.round(ms * 100) / 100);
 }
 
-/** The last `size` values and their p99 (nearest rank; 0 when empty). */
+/** The last `size` values (each with when it was taken, epoch ms) and their p99 (nearest rank; 0 when empty). */
 export function slidingWindow(size: number) {
   const values: number[] = [];
+  const times: number[] = [];
   return {
-    push(v: number) {
+    push(v: number, at = Date.now()) {
       values.push(v);
-      if (values.length > size) values.shift();
+      times.push(at);
+      if (values.length > size) {
+        values.shift();
+        times.shift();
+      }
     },
     /** Infinity while a failed sample is in the window (fail closed). */
-    p99: () => (values.some((v) => !Number.isFinite(v)) ? Infinity : percentileOf(values, 0.99)),
+    p99: () => p99Failing(values),
     size: () => values.length,
+    /** The values taken at or after `sinceMs`, as a window of their own. */
+    since(sinceMs: number) {
+      const fresh = values.filter((_v, i) => times[i] >= sinceMs);
+      return { p99: () => p99Failing(fresh), size: () => fresh.length };
+    },
   };
+}
+
+/** The p99 of `values`, Infinity when one of them failed. */
+function p99Failing(values: number[]): number {
+  return values.some((v) => !Number.isFinite(v)) ? Infinity : percentileOf(values, 0.99);
 }
 
 /** The `q` quantile of `values` by nearest rank, 0 when empty. @example percentileOf([1, 2, 3, 4], 0.5) // 2 */

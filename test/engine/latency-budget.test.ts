@@ -74,6 +74,30 @@ describe('latency budget', () => {
     expect(result.throttleReason).toMatch(/^latency canary failed: division by zero/);
   }, 60_000);
 
+  it('slows down while the application is slow and returns to full speed once it is not', async () => {
+    // The "application" is slow (its read sleeps 40 ms, over a 20 ms budget) until the backfill
+    // has slowed down, then fast again: the duty cycle must come back to 1 before the end.
+    await db.pool.query('CREATE TABLE app_knob (slow boolean NOT NULL); INSERT INTO app_knob VALUES (true)');
+    const query = 'SELECT pg_sleep(CASE WHEN slow THEN 0.04 ELSE 0 END) FROM app_knob';
+    await makeTable(db.pool, 'recovers', 4000);
+    const ref = register(migrations, 'recovers', 'recovers', {
+      batchSize: 50,
+      health: { autovacuum: false, latency: { query, p99Ms: 20 } },
+    });
+    const migration = migrations.get('recovers')!;
+    await engine.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
+    const duty = async () =>
+      Number(/ferry_backfill_duty_cycle\{migration="recovers"\} ([\d.]+)/.exec(await metrics.registry.metrics())?.[1] ?? 1);
+    const run = engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, quietPort());
+    while ((await duty()) >= 1) await delay(5);
+    await db.pool.query('UPDATE app_knob SET slow = false');
+    const result = await run;
+    expect(result).toMatchObject({ done: true, rowsScanned: 4000 });
+    expect(result.throttledMs).toBeGreaterThan(0);
+    expect(await duty()).toBe(1); // back to full speed
+    expect(await touchHistogram(db.pool, 'recovers')).toEqual({ '1': 4000 });
+  }, 120_000);
+
   it('does not throttle under a budget that is met', async () => {
     const result = await backfill('met', { query: 'SELECT 1', p99Ms: 10_000 });
     expect(result.throttledMs).toBe(0);

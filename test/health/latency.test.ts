@@ -193,6 +193,27 @@ describe('pure parts', () => {
     expect(judge(4.123, 3).reason).toBe('latency p99 4.12 ms > budget 3 ms');
   });
 
+  it('judges the samples since a time apart: the slow ones before it do not count', () => {
+    const w = slidingWindow(10);
+    [50, 60, 70].forEach((v, i) => w.push(v, 1000 + i));
+    [1, 2, 3].forEach((v, i) => w.push(v, 2000 + i));
+    expect(w.p99()).toBe(70);
+    expect(w.since(2000).p99()).toBe(3);
+    expect(w.since(2000).size()).toBe(3);
+    expect(w.since(3000).size()).toBe(0);
+    w.push(Infinity, 2500);
+    expect(w.since(2000).p99()).toBe(Infinity); // fail closed there too
+  });
+
+  it('the duty holds on no fresh evidence (undefined) and remembers its last halving', () => {
+    const d = dutyCycle({ holdMs: 0 });
+    expect(d.lastDecrease()).toBe(-Infinity);
+    d.update(true, 1234);
+    expect([d.duty(), d.lastDecrease()]).toEqual([0.5, 1234]);
+    d.update(undefined, 2000);
+    expect([d.duty(), d.lastDecrease()]).toEqual([0.5, 1234]);
+  });
+
   it('AIMD on the duty cycle: halves when over (once per hold), grows back additively, rests in proportion', () => {
     const d = dutyCycle({ holdMs: 1000, increase: 0.25, min: 0.1 });
     d.update(true, 0);
