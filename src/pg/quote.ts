@@ -2,7 +2,9 @@ import { escapeIdentifier, escapeLiteral } from 'pg';
 
 /**
  * The one place that turns names into SQL. Every identifier ferry puts in a statement passes
- * through `quoteIdent` or `quoteTable`; values are always `$n` parameters.
+ * through `quoteIdent` or `quoteTable`; values are `$n` parameters, except in the few statements
+ * that must share a simple query (one round trip) with others, which take `inlineLiteral` and
+ * `inlineInteger`.
  */
 
 /** `quoteIdent('Odd-Table') === '"Odd-Table"'`. */

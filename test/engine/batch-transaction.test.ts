@@ -11,7 +11,8 @@ import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
 import type { EnginePort } from '../../src/engine/port';
 import { abortableDelay } from '../../src/engine/rate-limiter';
-import { LOCK_PARTITION } from '../../src/store/checkpoints';
+import { withTransaction } from '../../src/pg/transaction';
+import { insertPartition, LOCK_PARTITION, openBatchStatements, openedCheckpoint } from '../../src/store/checkpoints';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
 
@@ -97,6 +98,28 @@ function roundTripsPerTransaction(sent: { client: pg.Client; text: string }[]): 
 }
 
 describe('the batch transaction', () => {
+  it('opens with its values inlined as literals, quotes and backslashes included', async () => {
+    const ref = { name: "o'dd\\name; DROP TABLE x --", runId: "r'\\1", partition: 2 };
+    await withTransaction(db.pool, (c) => insertPartition(c, ref, 1, { lower: null, upper: null }));
+    const settings = { lockTimeout: '1234ms', statementTimeout: '5678ms', synchronousCommit: 'off' };
+    const seen = await withTransaction(
+      db.pool,
+      async (c, opened) => ({
+        checkpoint: openedCheckpoint(opened),
+        timeouts: (await c.query(`SELECT current_setting('lock_timeout') AS l, current_setting('statement_timeout') AS s`)).rows[0],
+        locks: (await c.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`)).rows[0].n,
+      }),
+      { first: openBatchStatements(ref, settings) },
+    );
+    expect(seen).toMatchObject({
+      checkpoint: { pass: 1, last_key: null, batches: '0', done: false, stop_requested: false },
+      timeouts: { l: '1234ms', s: '5678ms' },
+      locks: 1,
+    });
+    expect(() => openBatchStatements({ ...ref, partition: 1.5 }, settings)).toThrow(/not an integer/);
+    expect(() => openBatchStatements({ ...ref, name: 'a\0b' }, settings)).toThrow(/NUL/);
+  });
+
   it('is superseded when it waited for the partition lock while another attempt advanced the checkpoint', async () => {
     // Process mode: `process` may act outside the transaction, so the batch must not even start.
     // (A checkpoint read with a snapshot from before the lock would let it run; the advance's guard
