@@ -3,7 +3,7 @@ import type { ChunkStop } from '../contract/activities';
 import { FerryError } from '../contract/errors';
 import { isDefinitionError, sqlstate } from '../pg/errors';
 import { RollbackWith, withTransaction } from '../pg/transaction';
-import { advanceCheckpoint, lockPartition, readCheckpointSetTimeouts, type BatchSettings, type PartitionRef } from '../store/checkpoints';
+import { advanceCheckpoint, openBatchStatements, openedCheckpoint, type BatchSettings, type CheckpointState } from '../store/checkpoints';
 import type { BatchTx, BatchWork } from './apply';
 import type { Chunk } from './chunk-setup';
 import { advanceCursor, sameKey, type Cursor } from './cursor';
@@ -19,7 +19,8 @@ import { setBatch } from './set-mode';
  *
  * Each transaction takes the partition's lock, checks that the checkpoint is where this chunk left
  * it (nobody else — a zombie attempt, a retry, a new pass — moved it), applies its rows, advances
- * the checkpoint, COMMIT. So every transaction takes effect exactly once, even across SIGKILL and
+ * the checkpoint, COMMIT: four round trips (BEGIN, the lock and the checkpoint's read go in one;
+ * `openBatchStatements`), plus one per further statement of the apply. So every transaction takes effect exactly once, even across SIGKILL and
  * retries, and a crash between two of them repeats nothing. Anything unexpected rolls back that
  * transaction only; the ones before it are committed with their checkpoints.
  */
@@ -83,7 +84,12 @@ function addOutcome(sum: BatchOutcome, tx: BatchOutcome): void {
  */
 async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean, isolate = false): Promise<BatchOutcome> {
   try {
-    const result = await withTransaction(chunk.pool, (client) => batchBody(chunk, client, cursor, { size, last, isolate }));
+    const first = openBatchStatements(chunk.input, batchSettings(chunk));
+    const result = await withTransaction(
+      chunk.pool,
+      (client, opened) => batchBody(chunk, client, cursor, { size, last, isolate, opened: openedCheckpoint(opened) }),
+      { first },
+    );
     if (result.work !== undefined) advanceCursor(cursor, result.work, size);
     return result.outcome;
   } catch (err) {
@@ -95,15 +101,18 @@ async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: 
 
 type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
 
-/** A transaction's body: check, apply, advance; a stop rolls back with the reason. */
+/**
+ * A transaction's body, once its first statements took the partition's lock and read the
+ * checkpoint (`tx.opened`): check, apply, advance; a stop rolls back with the reason.
+ */
 async function batchBody(
   chunk: Chunk,
   client: PoolClient,
   cursor: Cursor,
-  tx: { size: number; last: boolean; isolate: boolean },
+  tx: { size: number; last: boolean; isolate: boolean; opened: CheckpointState | undefined },
 ): Promise<BodyResult | RollbackWith<BodyResult>> {
   const { size, last: countBlocked } = tx;
-  const stopBefore = await checkCheckpoint(chunk, client, cursor);
+  const stopBefore = checkCheckpoint(chunk, tx.opened, cursor);
   if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
   const work = await applyBatch(chunk, client, cursor, size, tx.isolate);
   const done = work.scanned < size; // a short window: the partition's range is exhausted
@@ -117,14 +126,11 @@ async function batchBody(
 }
 
 /**
- * Takes the partition's lock, then reads its checkpoint and sets the transaction's settings (one
- * statement, whose snapshot follows the lock); returns why the batch must not run (another attempt
- * moved it, a stop was requested, it is done), or undefined to go on.
+ * Given the checkpoint as read under the partition's lock (its snapshot taken after the lock),
+ * returns why the batch must not run (another attempt moved it, a stop was requested, it is
+ * done), or undefined to go on.
  */
-async function checkCheckpoint(chunk: Chunk, client: PoolClient, cursor: Cursor): Promise<ChunkStop | undefined> {
-  const ref: PartitionRef = chunk.input;
-  await lockPartition(client, ref);
-  const row = await readCheckpointSetTimeouts(client, ref, batchSettings(chunk));
+function checkCheckpoint(chunk: Chunk, row: CheckpointState | undefined, cursor: Cursor): ChunkStop | undefined {
   if (!row || row.pass !== cursor.pass || row.batches !== cursor.batches || !sameKey(row.last_key, cursor.last)) {
     return superseded(chunk);
   }

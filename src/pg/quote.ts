@@ -2,7 +2,9 @@ import { escapeIdentifier, escapeLiteral } from 'pg';
 
 /**
  * The one place that turns names into SQL. Every identifier ferry puts in a statement passes
- * through `quoteIdent` or `quoteTable`; values are always `$n` parameters.
+ * through `quoteIdent` or `quoteTable`; values are `$n` parameters, except in the few statements
+ * that must share a simple query (one round trip) with others, which take `inlineLiteral` and
+ * `inlineInteger`.
  */
 
 /** `quoteIdent('Odd-Table') === '"Odd-Table"'`. */
@@ -12,11 +14,35 @@ export function quoteIdent(name: string): string {
 
 /**
  * A string as an SQL literal, for SQL that ferry prints for a person to run (hints in messages,
- * `ferry plan`); statements ferry runs pass values as `$n` parameters instead.
+ * `ferry plan`); statements ferry runs pass values as `$n` parameters instead (but see
+ * `inlineLiteral`).
  * @example literal("it's") === "'it''s'"
  */
 export function literal(text: string): string {
   return escapeLiteral(text);
+}
+
+/**
+ * A string as a literal in a statement that ferry runs by the simple query protocol, which takes
+ * no parameters: only where several statements must go in one round trip (the batch transaction's
+ * first statements, `withTransaction`'s `first`). Quoted as `literal` does (`E'...'` when it holds
+ * a backslash, so it reads the same whatever `standard_conforming_strings` is).
+ * @throws Error on a NUL character, which no PostgreSQL text can hold.
+ * @example inlineLiteral("it's") === "'it''s'"
+ */
+export function inlineLiteral(text: string): string {
+  if (text.includes('\0')) throw new Error(`the value ${JSON.stringify(text)} holds a NUL character, which PostgreSQL text cannot.`);
+  return escapeLiteral(text);
+}
+
+/**
+ * An integer as a literal for the simple query protocol (see `inlineLiteral`).
+ * @throws Error when `n` is not a safe integer.
+ * @example inlineInteger(3) === '3'
+ */
+export function inlineInteger(n: number): string {
+  if (!Number.isSafeInteger(n)) throw new Error(`${String(n)} is not an integer; cannot put it into SQL.`);
+  return String(n);
 }
 
 /** A table name split into schema and name. `parseTableName('"Mixed Case"."Odd-Table"')`. */

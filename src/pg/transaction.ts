@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import { sqlstate } from './errors';
 
 /**
@@ -12,6 +12,13 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /** Transaction-local settings (`set_config(name, value, true)`), e.g. `{ lock_timeout: '2s' }`. */
   settings?: Record<string, string>;
+  /**
+   * The transaction's first statements, sent with `BEGIN` in one simple query (one round trip);
+   * their results are handed to the body. The simple protocol takes no `$n` parameters: values
+   * go in as literals (`inlineLiteral`, `inlineInteger` in `quote.ts`). In READ COMMITTED each
+   * statement still takes its own snapshot, after the statements before it have run.
+   */
+  first?: string;
 }
 
 /** Returned by a transaction's body to roll back and still hand a value to the caller. */
@@ -27,15 +34,15 @@ export class RollbackWith<T> {
  */
 export async function withTransaction<T>(
   pool: Pool,
-  fn: (client: PoolClient) => Promise<T | RollbackWith<T>>,
+  fn: (client: PoolClient, first: QueryResult[]) => Promise<T | RollbackWith<T>>,
   opts: TransactionOptions = {},
 ): Promise<T> {
   const client = await pool.connect();
   let failure: unknown;
   try {
-    await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    const first = await begin(client, opts);
     await setLocal(client, opts.settings);
-    const result = await fn(client);
+    const result = await fn(client, first);
     await client.query(result instanceof RollbackWith ? 'ROLLBACK' : 'COMMIT');
     return result instanceof RollbackWith ? result.value : result;
   } catch (err) {
@@ -61,6 +68,18 @@ export async function releaseAfter(client: PoolClient, error: unknown): Promise<
   );
   const broken = !rolledBack || sqlstate(error) === undefined;
   client.release(broken ? toError(error) : undefined);
+}
+
+/** BEGIN, with `opts.first` in the same round trip; the results of `opts.first`'s statements. */
+async function begin(client: PoolClient, opts: TransactionOptions): Promise<QueryResult[]> {
+  const text = opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN';
+  if (opts.first === undefined) {
+    await client.query(text);
+    return [];
+  }
+  // A query of several statements resolves to one result per statement.
+  const results = (await client.query(`${text}; ${opts.first}`)) as unknown as QueryResult | QueryResult[];
+  return Array.isArray(results) ? results.slice(1) : [];
 }
 
 /** `set_config(name, value, true)` for each setting: `SET LOCAL` with the value as a parameter. */

@@ -1,5 +1,6 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { RunRef } from '../contract/activities';
+import { inlineInteger, inlineLiteral } from '../pg/quote';
 
 /**
  * `ferry.backfill_checkpoints`: one row per backfill partition, written in the same transaction as
@@ -48,10 +49,10 @@ export const READ_CHECKPOINT = `SELECT pass, last_key, batches::text AS batches,
 
 /**
  * `READ_CHECKPOINT` that also sets the batch's `lock_timeout` (`$4`), `statement_timeout` (`$5`)
- * and `synchronous_commit` (`$6`) for the rest of the transaction (`set_config(..., true)`): one
- * round trip instead of several. Run after `LOCK_PARTITION`, as a statement of its own, so its
- * snapshot is taken after the lock (it sees a zombie attempt's last batch) and the lock's wait is
- * not under the timeouts.
+ * and `synchronous_commit` (`$6`) for the rest of the transaction (`set_config(..., true)`). Run
+ * after `LOCK_PARTITION`, as a statement of its own, so its snapshot is taken after the lock (it
+ * sees a zombie attempt's last batch) and the lock's wait is not under the timeouts; both go with
+ * the transaction's BEGIN in one round trip (`openBatchStatements`).
  */
 export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::text AS batches, done, stop_requested,
  set_config('lock_timeout', $4::text, true) AS lock_timeout, set_config('statement_timeout', $5::text, true) AS statement_timeout,
@@ -168,12 +169,7 @@ export async function stopRequested(db: Db, ref: PartitionRef): Promise<boolean>
   return (await db.query(READ_CHECKPOINT, partitionParams(ref))).rows[0]?.stop_requested === true;
 }
 
-/** Takes the partition's batch lock for the rest of the transaction (waits for a running batch). */
-export async function lockPartition(client: PoolClient, ref: PartitionRef): Promise<void> {
-  await client.query(LOCK_PARTITION, partitionParams(ref));
-}
-
-/** The checkpoint as a batch reads it, after `lockPartition`. */
+/** The checkpoint as a batch reads it, after the partition's lock. */
 export interface CheckpointState {
   pass: number;
   last_key: string[] | null;
@@ -192,16 +188,33 @@ export interface BatchSettings {
 }
 
 /**
- * Reads the partition's checkpoint and sets the transaction's `lock_timeout`,
- * `statement_timeout` and `synchronous_commit`, in one statement; undefined when the partition has no row.
+ * A batch transaction's first statements, for `withTransaction`'s `first` (sent with its BEGIN in
+ * one round trip): `LOCK_PARTITION`, then `READ_CHECKPOINT_SET_TIMEOUTS` as a statement of its own,
+ * whose snapshot (READ COMMITTED) is taken once the lock is held, so it sees the checkpoint of a
+ * zombie attempt's batch that the lock waited for. The simple protocol takes no parameters: the
+ * values go in as literals (`inlineLiteral`, `inlineInteger`). Read the result with `openedCheckpoint`.
  */
-export async function readCheckpointSetTimeouts(
-  client: PoolClient,
-  ref: PartitionRef,
-  settings: BatchSettings,
-): Promise<CheckpointState | undefined> {
-  const params = [...partitionParams(ref), settings.lockTimeout, settings.statementTimeout, settings.synchronousCommit];
-  return (await client.query(READ_CHECKPOINT_SET_TIMEOUTS, params)).rows[0];
+export function openBatchStatements(ref: PartitionRef, settings: BatchSettings): string {
+  const values = [
+    inlineLiteral(ref.name),
+    inlineLiteral(ref.runId),
+    inlineInteger(ref.partition),
+    inlineLiteral(settings.lockTimeout),
+    inlineLiteral(settings.statementTimeout),
+    inlineLiteral(settings.synchronousCommit),
+  ];
+  return [LOCK_PARTITION, READ_CHECKPOINT_SET_TIMEOUTS].map((sql) => withLiterals(sql, values)).join(';\n');
+}
+
+/** The checkpoint that `openBatchStatements` read; undefined when the partition has no row. */
+export function openedCheckpoint(results: QueryResult[]): CheckpointState | undefined {
+  if (results.length !== 2) throw new Error(`expected the results of 2 statements, got ${results.length}`);
+  return results[1].rows[0];
+}
+
+/** `sql` (one of the fixed statements above, which hold no `$` but their parameters) with `$n` replaced by `values[n - 1]`. */
+function withLiterals(sql: string, values: string[]): string {
+  return sql.replace(/\$(\d+)/g, (_m, n: string) => values[Number(n) - 1]);
 }
 
 /** A batch's effect on its partition's checkpoint. */
