@@ -1,11 +1,12 @@
 /**
  * A backfill window between two windows without a backfill, all under the same application load
  * on one fresh copy: baseline, backfill, baseline. The application's p50 and p99 during the
- * backfill are reported as ratios to the two baselines pooled, so the machine's drift (other work
- * on a shared machine) affects both sides of a ratio alike.
+ * backfill are reported as ratios to the quieter of the two baselines (`quieterWindow`), so the
+ * machine's drift (other work on a shared machine) affects both sides of a ratio alike, and a
+ * hiccup in one baseline window does not flatter the backfill.
  */
 import { dropDatabases, freshCopy } from './databases';
-import { startLoad, summarise, type LatencySummary, type Window } from './load';
+import { quieterWindow, startLoad, summarise, type LatencySummary, type Window } from './load';
 import type { LoadSample } from './load-child';
 import { log, sleep } from './log';
 import { round } from './stats';
@@ -74,7 +75,7 @@ function summariseWindows<T extends { startMs: number; endMs: number }>(
 ): Interleaved<T> {
   const backfill = { startMs: result.startMs, endMs: result.endMs };
   const during = summarise(samples, [backfill]);
-  const base = summarise(samples, baselines);
+  const base = quieterWindow(samples, baselines);
   return {
     result,
     during,

@@ -86,6 +86,16 @@ export function within(samples: LoadSample[], windows: Window[]): LoadSample[] {
   return samples.filter((s) => windows.some((w) => s[0] >= w.startMs && s[0] < w.endMs));
 }
 
+/**
+ * Of baseline windows (before and after a backfill), the one with the lower p99, summarised: a
+ * backfill's ratios are taken to it, not to the windows pooled, so one hiccup in one window
+ * (autovacuum of the table just rewritten, a checkpoint) cannot make the backfill look gentler.
+ */
+export function quieterWindow(samples: LoadSample[], windows: Window[]): LatencySummary {
+  const each = windows.map((w) => summarise(samples, [w]));
+  return each.reduce((a, b) => (b.p99Ms < a.p99Ms ? b : a));
+}
+
 /** p50/p99 and counts of the samples in the windows, pooled. */
 export function summarise(samples: LoadSample[], windows: Window[]): LatencySummary {
   const w = within(samples, windows);
