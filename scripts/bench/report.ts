@@ -201,8 +201,9 @@ function targets(s: Figures) {
     t(
       '(c) as gentle as (b)',
       'app p99 ratio during (c) ≤ during (b)',
-      `×${r.ferry.p99} vs ×${r.handLoop.p99}${r.ferry.baselineNoisy || r.handLoop.baselineNoisy ? ' (a baseline window was noisy: not judged)' : ''}`,
-      r.ferry.baselineNoisy || r.handLoop.baselineNoisy ? null : r.ferry.p99 <= r.handLoop.p99,
+      // Each ratio is to its quieter baseline window: a noisy one is named, and cannot flatter either.
+      `×${r.ferry.p99} vs ×${r.handLoop.p99}${r.ferry.baselineNoisy || r.handLoop.baselineNoisy ? ' (a baseline window was noisy; each ratio is to its quieter one)' : ''}`,
+      r.ferry.p99 <= r.handLoop.p99,
     ),
     t(
       '(d) keeps the budget',
