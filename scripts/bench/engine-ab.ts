@@ -12,8 +12,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import type { BackfillEngine } from '../../src/engine/engine';
 import { createBackfillEngine } from '../../src/engine/engine';
-import type { EnginePort } from '../../src/engine/port';
-import { abortableDelay } from '../../src/engine/rate-limiter';
+import { quietPort } from '../../src/engine/port';
 import { guardConnections } from '../../src/pg/pool';
 import { migrateStore } from '../../src/store/migrate';
 import { createTemplate, dropDatabases } from './databases';
@@ -41,16 +40,6 @@ function loadBefore(dir: string, pool: Pool, variant: EngineVariant) {
   return { engine: engine.createBackfillEngine({ pool }), migration: run.variantMigration('bench-engine', variant) };
 }
 
-function port(): EnginePort {
-  const controller = new AbortController();
-  return {
-    heartbeat: () => undefined,
-    sleep: (ms) => abortableDelay(ms, controller.signal),
-    signal: controller.signal,
-    log: () => undefined,
-  };
-}
-
 /** A B B A: chunk `i` runs on the 'before' side when `i mod 4` is 0 or 3. */
 const sideOf = (i: number): Side => (i % 4 === 0 || i % 4 === 3 ? 'before' : 'after');
 
@@ -71,7 +60,7 @@ async function alternate(url: string, dir: string, variant: EngineVariant, chunk
       const side = sides[sideOf(i)];
       const tx0 = await transactions(pool);
       const t0 = Date.now();
-      const r = await side.engine.runChunk(side.migration, { ...ref, partition: 0, maxMs: chunkMs }, port());
+      const r = await side.engine.runChunk(side.migration, { ...ref, partition: 0, maxMs: chunkMs }, quietPort());
       const sample = { i, side: sideOf(i), rows: r.rowsScanned, ms: Date.now() - t0, transactions: (await transactions(pool)) - tx0 };
       log(`${JSON.stringify(sample)} load ${os.loadavg()[0].toFixed(1)}`);
       done = r.done;

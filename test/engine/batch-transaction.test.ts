@@ -9,8 +9,7 @@ import pg from 'pg';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
-import type { EnginePort } from '../../src/engine/port';
-import { abortableDelay } from '../../src/engine/rate-limiter';
+import { quietPort } from '../../src/engine/port';
 import { withTransaction } from '../../src/pg/transaction';
 import { insertPartition, LOCK_PARTITION, openBatchStatements, openedCheckpoint } from '../../src/store/checkpoints';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
@@ -29,16 +28,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => db?.drop());
-
-function port(): EnginePort {
-  const controller = new AbortController();
-  return {
-    heartbeat: () => undefined,
-    sleep: (ms) => abortableDelay(ms, controller.signal),
-    signal: controller.signal,
-    log: () => undefined,
-  };
-}
 
 type Backfill = Parameters<typeof register>[3];
 
@@ -136,7 +125,7 @@ describe('the batch transaction', () => {
     try {
       await other.query('BEGIN');
       await other.query(LOCK_PARTITION, [input.name, input.runId, input.partition]);
-      const running = newEngine().runChunk(migration, input, port()); // reads its cursor, then waits for the lock
+      const running = newEngine().runChunk(migration, input, quietPort()); // reads its cursor, then waits for the lock
       await someoneWaitsForAdvisoryLock();
       await other.query(
         `UPDATE ferry.backfill_checkpoints SET batches = batches + 1, last_key = ARRAY['50'], rows_scanned = 50
@@ -155,7 +144,7 @@ describe('the batch transaction', () => {
 
   it('takes four round trips in set mode: BEGIN with the lock and the read, the apply, the advance, COMMIT', async () => {
     const { migration, input } = await prepare('trips', 300, 100);
-    const { result, sent } = await recordQueries(() => newEngine().runChunk(migration, input, port()));
+    const { result, sent } = await recordQueries(() => newEngine().runChunk(migration, input, quietPort()));
     expect(result).toMatchObject({ done: true, rowsUpdated: 300 });
 
     const transactions = roundTripsPerTransaction(sent).filter((t) => t.texts[0].includes('pg_advisory_xact_lock'));
