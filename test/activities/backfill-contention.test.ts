@@ -86,8 +86,10 @@ describe('contention-aware batch sizing', () => {
     expect(busy.contendedBatches).toBeGreaterThan(0);
     expect(busy.contendedMs).toBeGreaterThan(0);
     expect(busy.throttleReason).toMatch(/^ferry's batch blocked \d+ sessions?; batch shrunk to \d+ rows$/);
-    expect(busy.batchSize).toBeLessThan(idle.batchSize / 2);
-    expect(busy.batchMsMedian).toBeLessThan(idle.batchMsMedian / 2);
+    // Smaller than when idle, by no fixed factor: on a loaded machine the idle sizer itself stays
+    // small (CI once saw 149 rows idle, 89 contended), and how far it shrinks depends on timing.
+    expect(busy.batchSize).toBeLessThan(idle.batchSize);
+    expect(busy.batchMsMedian).toBeLessThan(idle.batchMsMedian);
 
     const after = await chunk(ref, 4000);
     expect(after.contendedBatches).toBe(0);
