@@ -66,13 +66,19 @@ const healthCheckSchema = z
   });
 
 /**
- * A latency budget: the application's own representative read (`query`, run read-only on a
- * connection of its own at a steady rate) must keep its p99 under `p99Ms`, or under `ratio` ×
- * its p99 measured before the backfill's first batch. While it does not, the backfill slows down.
+ * A latency budget: one probe or two, each run on a connection of its own at a steady rate. The
+ * read probe runs the application's own representative read (`query`, read-only); the commit probe
+ * (`commit: true`, default false) writes a row of ferry's own (`ferry.latency_probes`) with
+ * `synchronous_commit = on` and times the commit, which waits for the WAL flush as the
+ * application's writes do (a read does not see the WAL a backfill writes). Give `query`,
+ * `commit: true`, or both. With `p99Ms`, each probe's p99 must keep under that same fixed budget;
+ * with `ratio`, each under `ratio` × its OWN p99 measured before the backfill's first batch. While
+ * any probe does not, the backfill slows down.
  */
 const latencyBudgetSchema = z
   .object({
-    query: sqlText,
+    query: sqlText.optional(),
+    commit: z.boolean({ message: 'must be true or false (true: also time a commit of ferry\'s own row)' }).optional(),
     p99Ms: z.number({ message: 'must be a number of milliseconds, e.g. 5' }).positive().max(60_000).optional(),
     ratio: z
       .number({ message: 'must be a factor of the baseline p99, e.g. 1.5' })
@@ -81,6 +87,9 @@ const latencyBudgetSchema = z
       .optional(),
   })
   .strict()
+  .refine((b) => b.query !== undefined || b.commit === true, {
+    message: 'give "query" (the application\'s representative read), "commit: true" (time a commit), or both',
+  })
   .refine((b) => (b.p99Ms === undefined) !== (b.ratio === undefined), {
     message: 'give exactly one of "p99Ms" (a fixed budget, e.g. 5) or "ratio" (× the p99 measured before the backfill, e.g. 1.5)',
   });

@@ -24,7 +24,7 @@ export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise
 /**
  * After a batch that took `batchMs`: feeds the canary's verdict to the duty cycle and returns the
  * rest it asks for (0 at full speed), counted as throttled time with the verdict as the reason,
- * e.g. `latency p99 4.1 ms > budget 3 ms`. Once the duty has been halved, only the samples taken
+ * e.g. `latency p99 4.1 ms > budget 3 ms` or `commit latency p99 9.4 ms > budget 3 ms`. Once the duty has been halved, only the samples taken
  * since count (see `controlVerdict`).
  */
 export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): number {
@@ -38,7 +38,8 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
   chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty });
   if (rest <= 0) return 0;
   const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${Math.round(duty * 100)}% duty)`;
-  if (verdict.over && tally.throttleReason?.startsWith('latency') !== true) {
+  // Logged once when it starts: the read's reasons begin `latency`, the commit probe's `commit latency`.
+  if (verdict.over && !/^(commit )?latency/.test(tally.throttleReason ?? '')) {
     chunk.port.log('backfill slows down for the latency budget', { migration: name, partition: chunk.input.partition, reason });
   }
   countThrottled(tally, rest, reason);

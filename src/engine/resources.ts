@@ -107,7 +107,8 @@ function migrationRateLimit(pool: Pool, m: LoadedMigration): RateLimit {
 /** The canary and duty cycle of `backfill.health.latency`, or undefined without one. */
 function latencyControl(pool: Pool, m: LoadedMigration, options: EngineOptions['latency'] = {}): LatencyControl | undefined {
   const budget = m.definition.backfill.health.latency;
-  return budget === undefined ? undefined : { canary: latencyCanary(pool, budget, options), duty: dutyCycle(options) };
+  if (budget === undefined) return undefined;
+  return { canary: latencyCanary(pool, budget, { ...options, migration: m.name }), duty: dutyCycle(options) };
 }
 
 /** `map.get(key)`, made and stored on a miss; the oldest entry goes beyond 1000 (runs that never finished). */

@@ -1,11 +1,19 @@
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'pg';
+import type { ProbeKind } from './latency-window';
 
 /**
  * The latency canary's sampler in a thread of its own (`node:worker_threads`): its own event loop
- * and its own `pg.Client`, so a sample's time is the query's round trip as an idle application
+ * and its own `pg.Client` per probe, so a sample's time is a round trip as an idle application
  * would see it, not the lag of the worker's main thread (busy parsing the backfill's batches and
- * running the Temporal SDK). Connecting, the session settings and one warm-up query are not timed.
+ * running the Temporal SDK). Connecting, the session settings and one warm-up run are not timed.
+ *
+ * The read probe runs the application's `query` in READ ONLY transactions. The commit probe
+ * (`commit: true`) runs `COMMIT_PROBE_UPSERT` on its own row of `ferry.latency_probes`, one
+ * autocommit statement under `synchronous_commit = on` (set explicitly: the role's or database's
+ * default may be off), so its round trip includes the WAL flush that the application's writes wait
+ * for. A transaction that writes no WAL (`SELECT txid_current()`) is committed without waiting for
+ * the flush: that is why the probe writes a real row. The thread deletes its row when stopped.
  *
  * The thread's code is a string run with `eval: true`, and it loads `pg` by the absolute path the
  * main thread resolved: that works alike from compiled `dist/`, from `src/` under tsx and under
@@ -13,39 +21,61 @@ import type { Pool } from 'pg';
  * settings go to the thread in memory (`postMessage`); they never leave the process.
  */
 
-/** One sample: the round trip in ms, or Infinity and why (fail closed). */
+/** One sample: the round trip in ms, or Infinity and why (fail closed); no `kind`: the thread itself failed. */
 export interface CanarySample {
+  kind?: ProbeKind;
   ms: number;
   error?: string;
 }
 
 /** What the thread samples, and how often. */
 export interface CanaryThreadSettings {
-  query: string;
+  /** The application's representative read; none: no read probe. */
+  query?: string;
+  /** Whether the commit probe runs. */
+  commit: boolean;
+  /** The migration's name, the first part of the commit probe's row key (with host, pid and thread id). */
+  migration: string;
   everyMs: number;
-  /** `statement_timeout` and `lock_timeout` of the canary's session; a slower sample is an error. */
+  /** `statement_timeout` and `lock_timeout` of the canary's sessions; a slower sample is an error. */
   timeoutMs: number;
 }
 
+/**
+ * The commit probe's sample: one row of its own, written in an autocommit transaction. `$1` is the
+ * probe's key.
+ */
+export const COMMIT_PROBE_UPSERT = `INSERT INTO ferry.latency_probes (probe) VALUES ($1::text)
+ON CONFLICT (probe) DO UPDATE SET commits = ferry.latency_probes.commits + 1, updated_at = now()`;
+
+/** What a stopping commit probe runs: its row goes. */
+export const COMMIT_PROBE_DELETE = `DELETE FROM ferry.latency_probes WHERE probe = $1::text`;
+
 /** A running sampler thread. */
 export interface CanaryThread {
-  /** Asks the thread to end its connection and exit; terminates it if it has not after a short wait. */
+  /** Asks the thread to delete its probe row, end its connections and exit; terminates it if it has not after a short wait. */
   stop(): void;
 }
 
-/** How long a stopping thread has to end its connection before it is terminated. */
+/** How long a stopping thread has to delete its probe row and end its connections before it is terminated. */
 const STOP_GRACE_MS = 1000;
 
 /**
  * The thread's code (plain CommonJS: it is not compiled). It waits for `{ type: 'config' }`, then
- * samples every `everyMs` (a tick is skipped while a sample is in flight) and posts each sample;
- * on `{ type: 'stop' }` it ends its connection and closes its port, which lets it exit.
+ * samples every `everyMs` (a tick is skipped while a sample is in flight): the read, then the
+ * commit, each on its own client, and posts each sample with its `kind`; on `{ type: 'stop' }` it
+ * deletes its probe row, ends its connections and closes its port, which lets it exit.
  */
 export const CANARY_THREAD_SOURCE = String.raw`
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, threadId } = require('node:worker_threads');
+const os = require('node:os');
 const pg = require(workerData.pgPath);
-const { query, everyMs, timeoutMs } = workerData;
-let config, client, timer, busy = false, stopped = false;
+const { query, commit, migration, everyMs, timeoutMs, upsertSql, deleteSql } = workerData;
+// The commit probe's row: which migration, on which host, process and thread (no secrets).
+const probe = migration + '@' + os.hostname() + ':' + process.pid + ':' + threadId;
+const kinds = [query !== undefined ? 'read' : undefined, commit ? 'commit' : undefined].filter(Boolean);
+let config, timer, busy = false, stopped = false;
+let clients = {};
 
 function withTimeout(promise, ms, what) {
   let t;
@@ -55,18 +85,30 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(t));
 }
 
-const run = (c) => withTimeout(c.query({ text: query, queryMode: 'extended' }), timeoutMs + 200, 'query');
+// A sample: the read (query mode 'extended', as an application's parameterised read) or one
+// autocommit upsert of the probe's own row, whose round trip includes the commit's WAL flush.
+function run(kind, c) {
+  const sent = kind === 'read' ? c.query({ text: query, queryMode: 'extended' }) : c.query(upsertSql, [probe]);
+  return withTimeout(sent, timeoutMs + 200, kind === 'read' ? 'query' : 'commit probe');
+}
 
-// Untimed: connecting, the session's settings (every statement a READ ONLY transaction under
-// statement_timeout and lock_timeout) and one warm-up run of the query.
-async function connect() {
-  const c = new pg.Client({ ...config, application_name: 'ferry-latency-canary' });
+// Every statement of the read's session a READ ONLY transaction; the commit's session waits for
+// the WAL flush whatever the role's or database's default; both under statement_timeout and lock_timeout.
+function sessionSql(kind) {
+  const ms = Math.ceil(timeoutMs);
+  const first = kind === 'read' ? 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY' : 'SET synchronous_commit = on';
+  return first + '; SET statement_timeout = ' + ms + '; SET lock_timeout = ' + ms;
+}
+
+// Untimed: connecting, the session's settings and one warm-up run.
+async function connect(kind) {
+  const name = kind === 'read' ? 'ferry-latency-canary' : 'ferry-commit-probe';
+  const c = new pg.Client({ ...config, application_name: name });
   c.on('error', () => undefined); // a dropped connection fails the next sample, which replaces it
   try {
     await withTimeout(c.connect(), Math.max(timeoutMs, 5000), 'connect');
-    const ms = Math.ceil(timeoutMs);
-    await c.query('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET statement_timeout = ' + ms + '; SET lock_timeout = ' + ms);
-    await run(c);
+    await c.query(sessionSql(kind));
+    await run(kind, c);
     return c;
   } catch (err) {
     c.end().catch(() => undefined);
@@ -74,20 +116,42 @@ async function connect() {
   }
 }
 
+// The commit probe's missing table or privilege is ferry's setup, not the database's health.
+function explain(kind, err) {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err && err.code;
+  if (kind !== 'commit' || (code !== '42P01' && code !== '42501')) return message;
+  return message + ' (the commit probe writes ferry.latency_probes: run ferry setup, with --grant-to the worker role)';
+}
+
+// Ends a client; the commit probe's first deletes its row.
+async function close(kind, c) {
+  if (kind === 'commit') await withTimeout(c.query(deleteSql, [probe]), timeoutMs + 200, 'delete').catch(() => undefined);
+  await c.end().catch(() => undefined);
+}
+
+async function sample(kind) {
+  if (stopped) return;
+  try {
+    const c = clients[kind] || (await connect(kind));
+    if (stopped) return void close(kind, c); // stopped while connecting
+    clients[kind] = c;
+    const t0 = performance.now();
+    await run(kind, c);
+    if (!stopped) parentPort.postMessage({ kind, ms: performance.now() - t0 });
+  } catch (err) {
+    if (!stopped) parentPort.postMessage({ kind, ms: Infinity, error: explain(kind, err) });
+    const broken = clients[kind];
+    clients[kind] = undefined;
+    if (broken) broken.end().catch(() => undefined);
+  }
+}
+
 async function tick() {
   if (busy || stopped) return;
   busy = true;
   try {
-    client = client || (await connect());
-    if (stopped) return void client.end().catch(() => undefined); // stopped while connecting
-    const t0 = performance.now();
-    await run(client);
-    if (!stopped) parentPort.postMessage({ ms: performance.now() - t0 });
-  } catch (err) {
-    if (!stopped) parentPort.postMessage({ ms: Infinity, error: err instanceof Error ? err.message : String(err) });
-    const broken = client;
-    client = undefined;
-    if (broken) broken.end().catch(() => undefined);
+    for (const kind of kinds) await sample(kind);
   } finally {
     busy = false;
   }
@@ -96,9 +160,9 @@ async function tick() {
 async function stop() {
   stopped = true;
   clearInterval(timer);
-  const c = client;
-  client = undefined;
-  if (c) await c.end().catch(() => undefined);
+  const open = Object.entries(clients).filter(([, c]) => c);
+  clients = {};
+  await Promise.all(open.map(([kind, c]) => close(kind, c)));
   parentPort.close();
 }
 
@@ -117,7 +181,9 @@ parentPort.on('message', (m) => {
  * `onSample`. A thread that fails or exits unasked counts as a failed sample, then `onDeath` is
  * called (the owner starts a new one when next wanted). The thread is unref'd: it does not keep
  * the process up.
- * @example const thread = startCanaryThread(pool, { query: 'SELECT 1', everyMs: 50, timeoutMs: 1000 }, record, () => undefined);
+ * @example
+ * const settings = { query: 'SELECT 1', commit: true, migration: 'm', everyMs: 50, timeoutMs: 1000 };
+ * const thread = startCanaryThread(pool, settings, record, () => undefined);
  */
 export function startCanaryThread(
   pool: Pool,
@@ -125,7 +191,8 @@ export function startCanaryThread(
   onSample: (sample: CanarySample) => void,
   onDeath: () => void,
 ): CanaryThread {
-  const worker = new Worker(CANARY_THREAD_SOURCE, { eval: true, workerData: { pgPath: require.resolve('pg'), ...settings } });
+  const workerData = { pgPath: require.resolve('pg'), upsertSql: COMMIT_PROBE_UPSERT, deleteSql: COMMIT_PROBE_DELETE, ...settings };
+  const worker = new Worker(CANARY_THREAD_SOURCE, { eval: true, workerData });
   worker.unref();
   let stopping = false;
   const died = (why: string): void => {

@@ -1,5 +1,8 @@
 import type { Pool } from 'pg';
 import { startCanaryThread, type CanarySample, type CanaryThread } from './canary-thread';
+import { judge, percentileOf, slidingWindow, worstOf, type LatencyVerdict, type ProbeKind, type SlidingWindow } from './latency-window';
+
+export { judge, percentileOf, slidingWindow, worstOf, type LatencyVerdict, type ProbeKind } from './latency-window';
 
 /**
  * The latency canary of `backfill.health.latency`: the application's own representative read,
@@ -7,17 +10,26 @@ import { startCanaryThread, type CanarySample, type CanaryThread } from './canar
  * over a sliding window, against the budget. A sample that errors or times out counts as over
  * budget (fail closed: a canary that cannot measure must not say all is well).
  *
- * The samples are taken in a thread of its own (`canary-thread.ts`), each the query's round trip on
- * a warm, connected client: the main thread's event loop, busy with the backfill, does not delay
- * them. This module keeps the window and the verdict.
+ * With `commit: true` a second probe times a commit: the thread writes a row of ferry's own
+ * (`ferry.latency_probes`) under `synchronous_commit = on`, so each sample waits for the WAL flush as
+ * the application's writes do — which a backfill's WAL volume slows and a read does not see. Each
+ * probe has its own window (and, for a `ratio` budget, its own baseline); the canary is over when
+ * any probe is, and reports the worst one.
+ *
+ * The samples are taken in a thread of its own (`canary-thread.ts`), each a round trip on a warm,
+ * connected client: the main thread's event loop, busy with the backfill, does not delay them.
+ * This module keeps the windows and the verdict (the pure parts in `latency-window.ts`).
  *
  * The window is a small exact one (the last `window` samples, sorted when asked): a t-digest
  * (`tdigest`, installed only as prom-client's dependency) cannot forget old samples, and a few
  * hundred numbers sort in microseconds.
  */
 
-/** The budget as the definition states it: a fixed p99, or a ratio to the p99 before the backfill. */
-export type LatencyBudget = { query: string; p99Ms?: number; ratio?: number };
+/**
+ * The budget as the definition states it: which probes run (the read `query`, a `commit`, or both)
+ * and a fixed p99 each must keep under, or a ratio to each probe's own p99 before the backfill.
+ */
+export type LatencyBudget = { query?: string; commit?: boolean; p99Ms?: number; ratio?: number };
 
 /** How the canary samples; tests shorten these. */
 export interface CanaryOptions {
@@ -36,16 +48,8 @@ export interface CanaryOptions {
   idleStopMs?: number;
   /** Samples taken since a time that `verdictSince` needs before it judges (default 10: half a second). */
   freshSamples?: number;
-}
-
-/** The canary's judgement now. */
-export interface LatencyVerdict {
-  over: boolean;
-  /** The window's p99 (Infinity when a sample failed in it). */
-  p99Ms: number;
-  budgetMs: number;
-  /** e.g. `latency p99 4.1 ms > budget 3 ms`, or `latency canary failed: ...`. */
-  reason: string;
+  /** The migration's name: the first part of the commit probe's row key (default `ferry`). */
+  migration?: string;
 }
 
 /** A running canary, shared by the chunks of one migration on one worker. */
@@ -54,14 +58,15 @@ export interface LatencyCanary {
   acquire(): void;
   release(): void;
   /**
-   * Resolves once the budget is known and there is something to judge: a `ratio` budget waits for
-   * its baseline samples, a fixed one for the first sample (the thread takes a moment to start).
+   * Resolves once the budget is known and there is something to judge, for every probe: a `ratio`
+   * budget waits for each probe's baseline samples, a fixed one for its first sample (the thread
+   * takes a moment to start).
    */
   ready(signal?: AbortSignal): Promise<void>;
   verdict(): LatencyVerdict;
   /**
    * The verdict on the samples taken since `sinceMs` (epoch ms) only, or undefined while fewer than
-   * `freshSamples` were: what the control loop reads after it slowed down, so that the window's
+   * `freshSamples` were (of any probe): what the control loop reads after it slowed down, so that the window's
    * older samples, taken before it did, do not slow it down again.
    */
   verdictSince(sinceMs: number): LatencyVerdict | undefined;
@@ -74,33 +79,46 @@ const DEFAULTS: Required<CanaryOptions> = {
   timeoutMs: 1000,
   idleStopMs: 2000,
   freshSamples: 10,
+  migration: 'ferry',
 };
 
+/** One probe's samples: its window, its baseline (a `ratio` budget) and its last error. */
+interface Probe {
+  kind: ProbeKind;
+  window: SlidingWindow;
+  baseline: number[];
+  lastError?: string;
+}
+
 /**
- * A canary for `budget` on a new connection with the pool's settings.
+ * A canary for `budget` on new connections with the pool's settings.
  * @example
- * const canary = latencyCanary(pool, { query: 'SELECT * FROM posts WHERE id = 42', p99Ms: 5 });
- * canary.acquire(); await canary.ready(); canary.verdict(); // { over: false, p99Ms: 0.4, budgetMs: 5, ... }
+ * const canary = latencyCanary(pool, { query: 'SELECT * FROM posts WHERE id = 42', commit: true, p99Ms: 5 });
+ * canary.acquire(); await canary.ready(); canary.verdict(); // { over: false, p99Ms: 1.2, budgetMs: 5, ... }
  */
 export function latencyCanary(pool: Pool, budget: LatencyBudget, options: CanaryOptions = {}): LatencyCanary {
   const o = { ...DEFAULTS, ...options };
-  const window = slidingWindow(o.window);
-  const baseline: number[] = [];
-  let lastError: string | undefined;
+  const probes = probesOf(budget, o.window);
   let users = 0;
   let sampler: CanaryThread | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
-  const budgetMs = (): number => budget.p99Ms ?? (budget.ratio ?? 1) * percentileOf(baseline, 0.99);
-  const record = ({ ms, error }: CanarySample): void => {
-    lastError = error ?? (Number.isFinite(ms) ? undefined : lastError);
-    if (budget.ratio !== undefined && baseline.length < o.baselineSamples) baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
-    else window.push(ms, Date.now());
+  const measuring = (p: Probe): boolean => budget.ratio !== undefined && p.baseline.length < o.baselineSamples;
+  const budgetMs = (p: Probe): number => budget.p99Ms ?? (budget.ratio ?? 1) * percentileOf(p.baseline, 0.99);
+  // A sample without a kind is the thread's own failure: it counts for every probe.
+  const record = (sample: CanarySample): void => {
+    for (const p of probes.filter((q) => sample.kind === undefined || q.kind === sample.kind)) recordIn(p, sample);
+  };
+  const recordIn = (p: Probe, { ms, error }: CanarySample): void => {
+    p.lastError = error ?? (Number.isFinite(ms) ? undefined : p.lastError);
+    if (measuring(p)) p.baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
+    else p.window.push(ms, Date.now());
   };
   // A thread that died has counted as a failed sample; the next one starts when the canary is next wanted.
   const start = (): void => {
-    const settings = { query: budget.query, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
+    const settings = { query: budget.query, commit: budget.commit === true, migration: o.migration, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
     sampler ??= startCanaryThread(pool, settings, record, () => (sampler = undefined));
   };
+  const judged = (p: Probe, w: { p99(): number }): LatencyVerdict => judge(w.p99(), budgetMs(p), p.lastError, p.kind);
   return {
     acquire() {
       users += 1;
@@ -110,11 +128,11 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
     release() {
       users = Math.max(0, users - 1);
       if (users > 0) return;
-      // Not unref'd: the thread is asked to end its connection before the worker's process exits.
+      // Not unref'd: the thread is asked to end its connections before the worker's process exits.
       idleTimer = setTimeout(() => (sampler?.stop(), (sampler = undefined)), o.idleStopMs);
     },
     async ready(signal) {
-      const waiting = () => (budget.ratio !== undefined ? baseline.length < o.baselineSamples : window.size() === 0);
+      const waiting = () => probes.some((p) => (budget.ratio !== undefined ? measuring(p) : p.window.size() === 0));
       while (waiting()) {
         signal?.throwIfAborted();
         if (users > 0) start(); // the thread died while the baseline was measured
@@ -123,59 +141,18 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
     },
     verdict() {
       if (users > 0) start(); // a thread that died is replaced once its failed sample has been judged
-      return judge(window.p99(), budgetMs(), lastError);
+      return worstOf(probes.map((p) => judged(p, p.window)));
     },
     verdictSince(sinceMs) {
-      const fresh = window.since(sinceMs);
-      return fresh.size() < o.freshSamples ? undefined : judge(fresh.p99(), budgetMs(), lastError);
+      const fresh = probes.map((p) => ({ p, w: p.window.since(sinceMs) }));
+      return fresh.some(({ w }) => w.size() < o.freshSamples) ? undefined : worstOf(fresh.map(({ p, w }) => judged(p, w)));
     },
   };
 }
 
-/** The verdict of a window's p99 against the budget. */
-export function judge(p99Ms: number, budgetMs: number, error?: string): LatencyVerdict {
-  const over = !(p99Ms <= budgetMs);
-  if (!Number.isFinite(p99Ms)) return { over, p99Ms, budgetMs, reason: `latency canary failed: ${error ?? 'no answer'}` };
-  return { over, p99Ms, budgetMs, reason: `latency p99 ${fmt(p99Ms)} ms ${over ? '>' : '<='} budget ${fmt(budgetMs)} ms` };
-}
-
-/** Milliseconds with two significant decimals at most: 4.1, 0.35, 12. */
-function fmt(ms: number): string {
-  return String(ms >= 10 ? Math.round(ms) : Math.round(ms * 100) / 100);
-}
-
-/** The last `size` values (each with when it was taken, epoch ms) and their p99 (nearest rank; 0 when empty). */
-export function slidingWindow(size: number) {
-  const values: number[] = [];
-  const times: number[] = [];
-  return {
-    push(v: number, at = Date.now()) {
-      values.push(v);
-      times.push(at);
-      if (values.length > size) {
-        values.shift();
-        times.shift();
-      }
-    },
-    /** Infinity while a failed sample is in the window (fail closed). */
-    p99: () => p99Failing(values),
-    size: () => values.length,
-    /** The values taken at or after `sinceMs`, as a window of their own. */
-    since(sinceMs: number) {
-      const fresh = values.filter((_v, i) => times[i] >= sinceMs);
-      return { p99: () => p99Failing(fresh), size: () => fresh.length };
-    },
-  };
-}
-
-/** The p99 of `values`, Infinity when one of them failed. */
-function p99Failing(values: number[]): number {
-  return values.some((v) => !Number.isFinite(v)) ? Infinity : percentileOf(values, 0.99);
-}
-
-/** The `q` quantile of `values` by nearest rank, 0 when empty. @example percentileOf([1, 2, 3, 4], 0.5) // 2 */
-export function percentileOf(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1];
+/** The probes `budget` asks for: the read when it has a `query`, the commit when `commit` is true. */
+function probesOf(budget: LatencyBudget, size: number): Probe[] {
+  const kinds: ProbeKind[] = [...(budget.query !== undefined ? ['read' as const] : []), ...(budget.commit === true ? ['commit' as const] : [])];
+  if (kinds.length === 0) throw new Error('a latency budget needs a "query", "commit: true", or both');
+  return kinds.map((kind) => ({ kind, window: slidingWindow(size), baseline: [] }));
 }

@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 /** Backfills table `name` (1,500 rows, batches of 100) under `latency` to the end; every row once. */
-async function backfill(name: string, latency: { query: string; p99Ms?: number; ratio?: number }): Promise<ChunkResult> {
+async function backfill(name: string, latency: { query?: string; commit?: boolean; p99Ms?: number; ratio?: number }): Promise<ChunkResult> {
   await makeTable(db.pool, name, 1500);
   const ref = register(migrations, name, name, { batchSize: 100, health: { autovacuum: false, latency } });
   const migration = migrations.get(name)!;
@@ -66,6 +66,12 @@ describe('latency budget', () => {
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/ferry_throttled_seconds_total\{migration="unmet",reason_kind="latency"\} [\d.]+/);
     expect(text).toMatch(/ferry_backfill_duty_cycle\{migration="unmet"\} 0\.25/);
+  }, 60_000);
+
+  it('throttles on the commit probe alone, and says it is the commit', async () => {
+    const result = await backfill('unmet_commit', { commit: true, p99Ms: 0.0001 });
+    expect(result.throttledMs).toBeGreaterThan(0);
+    expect(result.throttleReason).toMatch(/^commit latency p99 [\d.]+ ms > budget 0 ms$/);
   }, 60_000);
 
   it('fails closed: a canary that errors throttles', async () => {

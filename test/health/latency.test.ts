@@ -2,10 +2,13 @@
  * The latency canary against a real PostgreSQL: it samples the query on a connection of its own,
  * read-only and under statement_timeout, and fails closed (an error or a timeout is over budget).
  * Its samples are timed in a thread of its own, on a warm client: neither connecting nor the main
- * thread's event loop is in them.
+ * thread's event loop is in them. With `commit: true` the same thread also times a commit of a row
+ * of ferry's own (`ferry.latency_probes`) under synchronous_commit = on.
  */
+import os from 'node:os';
 import pg from 'pg';
-import { judge, latencyCanary, percentileOf, slidingWindow, type LatencyCanary } from '../../src/health/latency';
+import { startCanaryThread, type CanarySample } from '../../src/health/canary-thread';
+import { judge, latencyCanary, percentileOf, slidingWindow, worstOf, type LatencyCanary } from '../../src/health/latency';
 import { dutyCycle } from '../../src/engine/duty-cycle';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { delay } from '../helpers/backfill';
@@ -169,6 +172,101 @@ describe('latency canary: what a sample times', () => {
   });
 });
 
+describe('latency canary: the commit probe', () => {
+  const probeRows = async (pool: pg.Pool = db.pool) =>
+    (await pool.query('SELECT probe, commits::int AS commits FROM ferry.latency_probes ORDER BY probe')).rows;
+
+  it('posts read and commit samples, each with its kind, from one thread', async () => {
+    const samples: CanarySample[] = [];
+    const settings = { query: 'SELECT note FROM items WHERE id = 7', commit: true, migration: 'kinds', everyMs: 10, timeoutMs: 1000 };
+    const thread = startCanaryThread(db.pool, settings, (s) => samples.push(s), () => undefined);
+    try {
+      await untilAsync(async () => samples.filter((s) => s.kind === 'commit').length >= 5, 10_000);
+    } finally {
+      thread.stop();
+    }
+    expect(samples.filter((s) => s.kind === 'read').length).toBeGreaterThanOrEqual(4);
+    expect(samples.filter((s) => s.kind === 'commit').length).toBeGreaterThanOrEqual(5);
+    expect(samples.filter((s) => s.kind === undefined || !Number.isFinite(s.ms))).toEqual([]);
+    await untilAsync(async () => (await probeRows()).length === 0, 5000);
+    expect(await probeRows()).toEqual([]); // the stopped thread deleted its row
+  });
+
+  it('writes its own row while it samples, named by migration, host, pid and thread, and deletes it once stopped', async () => {
+    const canary = await sampled({ commit: true, p99Ms: 5000 }, 10, { migration: 'rowed' });
+    const v = canary.verdict();
+    expect(v.over).toBe(false);
+    expect(v.p99Ms).toBeGreaterThan(0);
+    expect(v.reason).toMatch(/^commit latency p99 [\d.]+ ms <= budget 5000 ms$/);
+    const rows = await probeRows();
+    expect(rows).toEqual([{ probe: expect.stringMatching(/^rowed@.+:\d+:\d+$/), commits: expect.any(Number) }]);
+    const [where, pid, thread] = (rows[0].probe as string).split(':');
+    expect([where, pid]).toEqual([`rowed@${os.hostname()}`, String(process.pid)]);
+    expect(Number(thread)).toBeGreaterThan(0); // the canary thread's id (the main thread's is 0)
+    expect(rows[0].commits).toBeGreaterThanOrEqual(5);
+    running.splice(running.indexOf(canary), 1);
+    canary.release(); // the thread stops after idleStopMs
+    await untilAsync(async () => (await probeRows()).length === 0, 5000);
+    expect(await probeRows()).toEqual([]);
+  });
+
+  it('commits with synchronous_commit = on even where the database says off', async () => {
+    await db.pool.query(`CREATE TABLE sync_seen (setting text NOT NULL)`);
+    await db.pool.query(`CREATE FUNCTION note_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO sync_seen VALUES (current_setting('synchronous_commit')); RETURN NEW; END $$`);
+    await db.pool.query(`CREATE TRIGGER note_sync BEFORE INSERT OR UPDATE ON ferry.latency_probes FOR EACH ROW EXECUTE FUNCTION note_sync()`);
+    await db.pool.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = off`);
+    try {
+      const other = await db.connect(); // a new session gets the database's default
+      expect((await other.query('SHOW synchronous_commit')).rows[0].synchronous_commit).toBe('off');
+      await sampled({ commit: true, p99Ms: 5000 }, 5);
+      const { rows } = await db.pool.query('SELECT setting, count(*)::int AS n FROM sync_seen GROUP BY setting');
+      expect(rows).toEqual([{ setting: 'on', n: expect.any(Number) }]);
+      expect(rows[0].n).toBeGreaterThanOrEqual(3);
+    } finally {
+      await db.pool.query(`ALTER DATABASE "${db.name}" RESET synchronous_commit`);
+      await db.pool.query('DROP TRIGGER note_sync ON ferry.latency_probes');
+    }
+  });
+
+  it('is over a budget it cannot meet, and says it is the commit', async () => {
+    const v = (await sampled({ commit: true, p99Ms: 0.0001 })).verdict();
+    expect(v.over).toBe(true);
+    expect(v.reason).toMatch(/^commit latency p99 [\d.]+ ms > budget 0 ms$/);
+  });
+
+  it('measures its own baseline for a ratio budget before it is ready', async () => {
+    const canary = latencyCanary(db.pool, { commit: true, ratio: 1000 }, FAST);
+    canary.acquire();
+    running.push(canary);
+    await canary.ready();
+    const v = canary.verdict();
+    expect(v.budgetMs).toBeGreaterThan(0); // 1000 × the commit's own p99 before: known at ready()
+    expect(v.over).toBe(false);
+  });
+
+  it('fails closed where ferry.latency_probes is missing, over while the read is within, saying why', async () => {
+    const bare = await createTestDatabase('probe_no_store', { store: false });
+    try {
+      const canary = await sampled({ query: 'SELECT 1', commit: true, p99Ms: 5000 }, 5, {}, bare.pool);
+      const v = canary.verdict();
+      expect(v).toMatchObject({ over: true, p99Ms: Infinity });
+      expect(v.reason).toMatch(/^commit latency probe failed: relation "ferry.latency_probes" does not exist/);
+      expect(v.reason).toContain('run ferry setup');
+    } finally {
+      running.splice(0).forEach((c) => c.release());
+      await delay(100);
+      await bare.drop();
+    }
+  });
+});
+
+/** Waits until `done()` resolves true or `ms` have passed. */
+async function untilAsync(done: () => Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await done()) && Date.now() < end) await delay(20);
+}
+
 /** Blocks this thread's event loop for `ms`. */
 function busyWait(ms: number): void {
   const end = performance.now() + ms;
@@ -191,6 +289,20 @@ describe('pure parts', () => {
     expect(percentileOf([4, 1, 3, 2], 0.5)).toBe(2);
     expect(judge(Infinity, 3, 'boom')).toMatchObject({ over: true, reason: 'latency canary failed: boom' });
     expect(judge(4.123, 3).reason).toBe('latency p99 4.12 ms > budget 3 ms');
+    expect(judge(9.44, 3, undefined, 'commit').reason).toBe('commit latency p99 9.44 ms > budget 3 ms');
+    expect(judge(Infinity, 3, 'boom', 'commit').reason).toBe('commit latency probe failed: boom');
+  });
+
+  it('judges several probes by the worst: over when any is, reporting the highest p99 / budget', () => {
+    const read = judge(2, 3);
+    expect(worstOf([read])).toBe(read);
+    expect(worstOf([read, judge(2.5, 3, undefined, 'commit')]).reason).toBe('commit latency p99 2.5 ms <= budget 3 ms');
+    const over = worstOf([read, judge(9.44, 7.09, undefined, 'commit')]);
+    expect(over).toMatchObject({ over: true, p99Ms: 9.44, budgetMs: 7.09, reason: 'commit latency p99 9.44 ms > budget 7.09 ms' });
+    // Each against its own budget (a ratio's baselines differ): 4 / 1 is worse than 9 / 6.
+    expect(worstOf([judge(4, 1), judge(9, 6, undefined, 'commit')]).reason).toBe('latency p99 4 ms > budget 1 ms');
+    expect(worstOf([judge(Infinity, 3, 'boom'), judge(9, 3, undefined, 'commit')]).reason).toBe('latency canary failed: boom');
+    expect(worstOf([judge(0, 0), judge(0.5, 0, undefined, 'commit')]).over).toBe(true);
   });
 
   it('judges the samples since a time apart: the slow ones before it do not count', () => {

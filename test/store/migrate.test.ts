@@ -62,6 +62,7 @@ test('a fresh database gets every file, recorded with its checksum; a second run
     'completed_migrations',
     'deploy_marks',
     'failed_rows',
+    'latency_probes',
     'rate_budgets',
     'schema_migrations',
   ]);
