@@ -19,7 +19,8 @@ const LAYERS = {
   sql: ['contract', 'pg', 'store'],
   definition: ['contract'],
   ddl: ['contract', 'pg', 'definition'],
-  health: ['contract', 'pg', 'definition'],
+  // store: the latency budget's commit probe writes ferry.latency_probes (src/store/latency-probes.ts).
+  health: ['contract', 'pg', 'store', 'definition'],
   engine: ['contract', 'pg', 'store', 'sql', 'definition', 'health'],
   workflows: ['contract'],
   activities: ['contract', 'pg', 'store', 'sql', 'definition', 'ddl', 'health', 'engine', 'metrics'],

@@ -78,7 +78,7 @@ const healthCheckSchema = z
 const latencyBudgetSchema = z
   .object({
     query: sqlText.optional(),
-    commit: z.boolean({ message: 'must be true or false (true: also time a commit of ferry\'s own row)' }).optional(),
+    commit: z.boolean({ message: "must be true or false (true: also time a commit of ferry's own row)" }).optional(),
     p99Ms: z.number({ message: 'must be a number of milliseconds, e.g. 5' }).positive().max(60_000).optional(),
     ratio: z
       .number({ message: 'must be a factor of the baseline p99, e.g. 1.5' })

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'pg';
-import type { ProbeKind } from './latency-window';
+import { COMMIT_PROBE_DELETE, COMMIT_PROBE_UPSERT } from '../store/latency-probes';
+import type { ProbeSample } from './latency-window';
 
 /**
  * The latency canary's sampler in a thread of its own (`node:worker_threads`): its own event loop
@@ -9,7 +10,7 @@ import type { ProbeKind } from './latency-window';
  * running the Temporal SDK). Connecting, the session settings and one warm-up run are not timed.
  *
  * The read probe runs the application's `query` in READ ONLY transactions. The commit probe
- * (`commit: true`) runs `COMMIT_PROBE_UPSERT` on its own row of `ferry.latency_probes`, one
+ * (`commit: true`) runs `COMMIT_PROBE_UPSERT` (src/store/latency-probes.ts) on its own row of `ferry.latency_probes`, one
  * autocommit statement under `synchronous_commit = on` (set explicitly: the role's or database's
  * default may be off), so its round trip includes the WAL flush that the application's writes wait
  * for. A transaction that writes no WAL (`SELECT txid_current()`) is committed without waiting for
@@ -22,11 +23,7 @@ import type { ProbeKind } from './latency-window';
  */
 
 /** One sample: the round trip in ms, or Infinity and why (fail closed); no `kind`: the thread itself failed. */
-export interface CanarySample {
-  kind?: ProbeKind;
-  ms: number;
-  error?: string;
-}
+export type CanarySample = ProbeSample;
 
 /** What the thread samples, and how often. */
 export interface CanaryThreadSettings {
@@ -40,16 +37,6 @@ export interface CanaryThreadSettings {
   /** `statement_timeout` and `lock_timeout` of the canary's sessions; a slower sample is an error. */
   timeoutMs: number;
 }
-
-/**
- * The commit probe's sample: one row of its own, written in an autocommit transaction. `$1` is the
- * probe's key.
- */
-export const COMMIT_PROBE_UPSERT = `INSERT INTO ferry.latency_probes (probe) VALUES ($1::text)
-ON CONFLICT (probe) DO UPDATE SET commits = ferry.latency_probes.commits + 1, updated_at = now()`;
-
-/** What a stopping commit probe runs: its row goes. */
-export const COMMIT_PROBE_DELETE = `DELETE FROM ferry.latency_probes WHERE probe = $1::text`;
 
 /** A running sampler thread. */
 export interface CanaryThread {

@@ -1,8 +1,14 @@
 /**
- * The pure parts of the latency budget (src/health/latency.ts): the sliding window of samples,
- * its p99, and the verdict of a p99 against a budget, for each probe — the application's
- * representative read, and the commit probe that times a commit's WAL flush.
+ * The pure parts of the latency budget (src/health/latency.ts): the probes' samples — the
+ * application's representative read, and the commit probe that times a commit's WAL flush — each
+ * in a sliding window with its p99, and their verdict against the budget.
  */
+
+/**
+ * The budget as the definition states it: which probes run (the read `query`, a `commit`, or both)
+ * and a fixed p99 each must keep under, or a ratio to each probe's own p99 before the backfill.
+ */
+export type LatencyBudget = { query?: string; commit?: boolean; p99Ms?: number; ratio?: number };
 
 /** What a sample times: the application's read (`query`), or a commit of ferry's own row (`commit: true`). */
 export type ProbeKind = 'read' | 'commit';
@@ -18,6 +24,62 @@ export interface LatencyVerdict {
    * (the commit probe), or `latency canary failed: ...` / `commit latency probe failed: ...`.
    */
   reason: string;
+}
+
+/** One sample of a probe (`kind`), or of all of them (no `kind`: the sampler itself failed). */
+export interface ProbeSample {
+  kind?: ProbeKind;
+  ms: number;
+  error?: string;
+}
+
+/** One probe's samples: its window, its baseline (a `ratio` budget) and its last error. */
+interface Probe {
+  kind: ProbeKind;
+  window: SlidingWindow;
+  baseline: number[];
+  lastError?: string;
+}
+
+/**
+ * The probes `budget` asks for (the read when it has a `query`, the commit when `commit` is true),
+ * each with its own window and, for a `ratio`, its own baseline of `baselineSamples` (a failed
+ * one counts as `timeoutMs`); judged together, the worst of them.
+ * @example const probes = probeSet({ commit: true, p99Ms: 5 }, { window: 100, baselineSamples: 100, timeoutMs: 1000 });
+ */
+export function probeSet(budget: LatencyBudget, o: { window: number; baselineSamples: number; timeoutMs: number }) {
+  const probes = probesOf(budget, o.window);
+  const measuring = (p: Probe): boolean => budget.ratio !== undefined && p.baseline.length < o.baselineSamples;
+  const budgetMs = (p: Probe): number => budget.p99Ms ?? (budget.ratio ?? 1) * percentileOf(p.baseline, 0.99);
+  const judged = (p: Probe, w: { p99(): number }): LatencyVerdict => judge(w.p99(), budgetMs(p), p.lastError, p.kind);
+  const recordIn = (p: Probe, { ms, error }: ProbeSample): void => {
+    p.lastError = error ?? (Number.isFinite(ms) ? undefined : p.lastError);
+    if (measuring(p)) p.baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
+    else p.window.push(ms, Date.now());
+  };
+  return {
+    record(sample: ProbeSample): void {
+      for (const p of probes) if (sample.kind === undefined || p.kind === sample.kind) recordIn(p, sample);
+    },
+    /** Whether some probe's budget is not known yet: its baseline (`ratio`) or its first sample. */
+    waiting: (): boolean => probes.some((p) => (budget.ratio !== undefined ? measuring(p) : p.window.size() === 0)),
+    verdict: (): LatencyVerdict => worstOf(probes.map((p) => judged(p, p.window))),
+    /** The worst verdict on the samples since `sinceMs`; undefined while a probe has fewer than `freshSamples`. */
+    verdictSince(sinceMs: number, freshSamples: number): LatencyVerdict | undefined {
+      const fresh = probes.map((p) => ({ p, w: p.window.since(sinceMs) }));
+      return fresh.some(({ w }) => w.size() < freshSamples) ? undefined : worstOf(fresh.map(({ p, w }) => judged(p, w)));
+    },
+  };
+}
+
+/** The probes of `budget`, each with an empty window of `size`. */
+function probesOf(budget: LatencyBudget, size: number): Probe[] {
+  const kinds: ProbeKind[] = [
+    ...(budget.query !== undefined ? ['read' as const] : []),
+    ...(budget.commit === true ? ['commit' as const] : []),
+  ];
+  if (kinds.length === 0) throw new Error('a latency budget needs a "query", "commit: true", or both');
+  return kinds.map((kind) => ({ kind, window: slidingWindow(size), baseline: [] }));
 }
 
 /** The first words of each probe's reasons. */

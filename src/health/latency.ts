@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
-import { startCanaryThread, type CanarySample, type CanaryThread } from './canary-thread';
-import { judge, percentileOf, slidingWindow, worstOf, type LatencyVerdict, type ProbeKind, type SlidingWindow } from './latency-window';
+import { startCanaryThread, type CanaryThread } from './canary-thread';
+import { probeSet, type LatencyBudget, type LatencyVerdict } from './latency-window';
 
-export { judge, percentileOf, slidingWindow, worstOf, type LatencyVerdict, type ProbeKind } from './latency-window';
+export { judge, percentileOf, slidingWindow, worstOf, type LatencyBudget, type LatencyVerdict, type ProbeKind } from './latency-window';
 
 /**
  * The latency canary of `backfill.health.latency`: the application's own representative read,
@@ -24,12 +24,6 @@ export { judge, percentileOf, slidingWindow, worstOf, type LatencyVerdict, type 
  * (`tdigest`, installed only as prom-client's dependency) cannot forget old samples, and a few
  * hundred numbers sort in microseconds.
  */
-
-/**
- * The budget as the definition states it: which probes run (the read `query`, a `commit`, or both)
- * and a fixed p99 each must keep under, or a ratio to each probe's own p99 before the backfill.
- */
-export type LatencyBudget = { query?: string; commit?: boolean; p99Ms?: number; ratio?: number };
 
 /** How the canary samples; tests shorten these. */
 export interface CanaryOptions {
@@ -82,14 +76,6 @@ const DEFAULTS: Required<CanaryOptions> = {
   migration: 'ferry',
 };
 
-/** One probe's samples: its window, its baseline (a `ratio` budget) and its last error. */
-interface Probe {
-  kind: ProbeKind;
-  window: SlidingWindow;
-  baseline: number[];
-  lastError?: string;
-}
-
 /**
  * A canary for `budget` on new connections with the pool's settings.
  * @example
@@ -98,27 +84,16 @@ interface Probe {
  */
 export function latencyCanary(pool: Pool, budget: LatencyBudget, options: CanaryOptions = {}): LatencyCanary {
   const o = { ...DEFAULTS, ...options };
-  const probes = probesOf(budget, o.window);
+  const probes = probeSet(budget, o);
   let users = 0;
   let sampler: CanaryThread | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
-  const measuring = (p: Probe): boolean => budget.ratio !== undefined && p.baseline.length < o.baselineSamples;
-  const budgetMs = (p: Probe): number => budget.p99Ms ?? (budget.ratio ?? 1) * percentileOf(p.baseline, 0.99);
-  // A sample without a kind is the thread's own failure: it counts for every probe.
-  const record = (sample: CanarySample): void => {
-    for (const p of probes.filter((q) => sample.kind === undefined || q.kind === sample.kind)) recordIn(p, sample);
-  };
-  const recordIn = (p: Probe, { ms, error }: CanarySample): void => {
-    p.lastError = error ?? (Number.isFinite(ms) ? undefined : p.lastError);
-    if (measuring(p)) p.baseline.push(Number.isFinite(ms) ? ms : o.timeoutMs);
-    else p.window.push(ms, Date.now());
-  };
   // A thread that died has counted as a failed sample; the next one starts when the canary is next wanted.
   const start = (): void => {
-    const settings = { query: budget.query, commit: budget.commit === true, migration: o.migration, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
-    sampler ??= startCanaryThread(pool, settings, record, () => (sampler = undefined));
+    const { query, commit } = budget;
+    const settings = { query, commit: commit === true, migration: o.migration, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
+    sampler ??= startCanaryThread(pool, settings, probes.record, () => (sampler = undefined));
   };
-  const judged = (p: Probe, w: { p99(): number }): LatencyVerdict => judge(w.p99(), budgetMs(p), p.lastError, p.kind);
   return {
     acquire() {
       users += 1;
@@ -132,8 +107,7 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
       idleTimer = setTimeout(() => (sampler?.stop(), (sampler = undefined)), o.idleStopMs);
     },
     async ready(signal) {
-      const waiting = () => probes.some((p) => (budget.ratio !== undefined ? measuring(p) : p.window.size() === 0));
-      while (waiting()) {
+      while (probes.waiting()) {
         signal?.throwIfAborted();
         if (users > 0) start(); // the thread died while the baseline was measured
         await new Promise((r) => setTimeout(r, o.everyMs));
@@ -141,18 +115,10 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
     },
     verdict() {
       if (users > 0) start(); // a thread that died is replaced once its failed sample has been judged
-      return worstOf(probes.map((p) => judged(p, p.window)));
+      return probes.verdict();
     },
     verdictSince(sinceMs) {
-      const fresh = probes.map((p) => ({ p, w: p.window.since(sinceMs) }));
-      return fresh.some(({ w }) => w.size() < o.freshSamples) ? undefined : worstOf(fresh.map(({ p, w }) => judged(p, w)));
+      return probes.verdictSince(sinceMs, o.freshSamples);
     },
   };
-}
-
-/** The probes `budget` asks for: the read when it has a `query`, the commit when `commit` is true. */
-function probesOf(budget: LatencyBudget, size: number): Probe[] {
-  const kinds: ProbeKind[] = [...(budget.query !== undefined ? ['read' as const] : []), ...(budget.commit === true ? ['commit' as const] : [])];
-  if (kinds.length === 0) throw new Error('a latency budget needs a "query", "commit: true", or both');
-  return kinds.map((kind) => ({ kind, window: slidingWindow(size), baseline: [] }));
 }

@@ -179,7 +179,12 @@ describe('latency canary: the commit probe', () => {
   it('posts read and commit samples, each with its kind, from one thread', async () => {
     const samples: CanarySample[] = [];
     const settings = { query: 'SELECT note FROM items WHERE id = 7', commit: true, migration: 'kinds', everyMs: 10, timeoutMs: 1000 };
-    const thread = startCanaryThread(db.pool, settings, (s) => samples.push(s), () => undefined);
+    const thread = startCanaryThread(
+      db.pool,
+      settings,
+      (s) => samples.push(s),
+      () => undefined,
+    );
     try {
       await untilAsync(async () => samples.filter((s) => s.kind === 'commit').length >= 5, 10_000);
     } finally {
@@ -214,7 +219,9 @@ describe('latency canary: the commit probe', () => {
     await db.pool.query(`CREATE TABLE sync_seen (setting text NOT NULL)`);
     await db.pool.query(`CREATE FUNCTION note_sync() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN INSERT INTO sync_seen VALUES (current_setting('synchronous_commit')); RETURN NEW; END $$`);
-    await db.pool.query(`CREATE TRIGGER note_sync BEFORE INSERT OR UPDATE ON ferry.latency_probes FOR EACH ROW EXECUTE FUNCTION note_sync()`);
+    await db.pool.query(
+      `CREATE TRIGGER note_sync BEFORE INSERT OR UPDATE ON ferry.latency_probes FOR EACH ROW EXECUTE FUNCTION note_sync()`,
+    );
     await db.pool.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = off`);
     try {
       const other = await db.connect(); // a new session gets the database's default

@@ -4,8 +4,8 @@
  * `ferry worker` connecting as the granted role starts; one facing a newer schema refuses to.
  */
 import pg from 'pg';
-import { COMMIT_PROBE_DELETE, COMMIT_PROBE_UPSERT } from '../../src/health/canary-thread';
 import { loadStoreMigrations } from '../../src/store/files';
+import { COMMIT_PROBE_DELETE, COMMIT_PROBE_UPSERT } from '../../src/store/latency-probes';
 import { migrateStore } from '../../src/store/migrate';
 import { createTestDatabase, createTestRole, type TestDatabase, type TestRole } from '../helpers/db';
 import { createHarness, runFerry } from '../helpers/harness';
@@ -93,7 +93,9 @@ describe('a worker role granted by ferry setup --grant-to', () => {
     // The latency budget's commit probe: its thread's upsert (twice: insert, then update) and delete.
     await worker.query(COMMIT_PROBE_UPSERT, ['m@host:1:1']);
     await worker.query(COMMIT_PROBE_UPSERT, ['m@host:1:1']);
-    expect((await worker.query(`SELECT probe, commits::int FROM ferry.latency_probes`)).rows).toEqual([{ probe: 'm@host:1:1', commits: 1 }]);
+    expect((await worker.query(`SELECT probe, commits::int FROM ferry.latency_probes`)).rows).toEqual([
+      { probe: 'm@host:1:1', commits: 1 },
+    ]);
     await worker.query(COMMIT_PROBE_DELETE, ['m@host:1:1']);
     expect((await worker.query(`SELECT count(*)::int AS n FROM ferry.latency_probes`)).rows).toEqual([{ n: 0 }]);
     const { rows } = await worker.query(`SELECT batches::int FROM ferry.backfill_checkpoints WHERE migration = 'm'`);
