@@ -3,7 +3,7 @@
  * default; `npm run bench -- --rows 100000`), three ways side by side, each on a fresh copy of the
  * same table: (a) one UPDATE, (b) a hand-written keyset loop, (c) ferry end to end through
  * Temporal. Then the application's p50/p99 latency under a steady load during (b), (c) and (d) ferry
- * with a latency budget, each between two windows without a backfill (interleaved baselines), and
+ * with a latency budget (its probes: the load's read and a commit), each between two windows without a backfill (interleaved baselines), and
  * a sweep of budgets that draws the frontier (throughput against the application's p99 ratio). `--json` prints one JSON object on stdout; logs go to stderr. Every run
  * writes bench-results/<timestamp>.json and .svg and copies the chart to docs/benchmark-latest.svg.
  * See docs/benchmarks.md.
@@ -238,7 +238,7 @@ async function measure(ctx: Ctx): Promise<BenchData> {
     ctx,
     names.budgetLoad,
     names.budgetMigration,
-    `(d) ferry with a latency budget of ${args.budgetRatio} ×`,
+    `(d) ferry with a latency budget of ${args.budgetRatio} × (read and commit probes)`,
   );
   const frontier = args.frontier ? await frontierSweep(ctx) : [];
   machine.loadAverageAtEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);

@@ -20,7 +20,7 @@ export interface BenchArgs {
   repeat: number;
   /** Keep the databases and workflows for inspection instead of removing them (`--keep`). */
   keep: boolean;
-  /** (d)'s latency budget as a ratio to the p99 before the backfill (`--budget-ratio`, default 1.5). */
+  /** (d)'s latency budget as a ratio to each probe's p99 before the backfill (`--budget-ratio`, default 1.5). */
   budgetRatio: number;
   /** Run the budget sweep that draws the frontier (default; `--no-frontier` skips it). */
   frontier: boolean;

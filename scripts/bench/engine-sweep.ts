@@ -27,7 +27,7 @@ const LOCK_VARIANTS: EngineVariant[] = [
   { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 }, synchronousCommit: true },
 ];
 
-/** The latency budgets swept by `--set budget`: ratios to ferry's own baseline. */
+/** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */
 export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];
 
 /** The variants of a budget sweep over `ratios`, plus no budget. */
@@ -35,7 +35,7 @@ export function budgetVariants(ratios: number[], rows: number): EngineVariant[] 
   const query = budgetQuery(rows);
   return [
     { label: 'no budget' },
-    ...ratios.map((ratio) => ({ label: `budget ${ratio}x`, backfill: { health: { latency: { query, ratio } } } })),
+    ...ratios.map((ratio) => ({ label: `budget ${ratio}x`, backfill: { health: { latency: { query, commit: true, ratio } } } })),
   ];
 }
 

@@ -72,15 +72,17 @@ export function budgetQuery(rows: number): string {
 }
 
 /**
- * Writes `<dir>/<name>.ts`: the posts-member-uuid example with a latency budget of `ratio` × the
- * p99 of `budgetQuery(rows)` measured before the backfill (bench method (d)).
+ * Writes `<dir>/<name>.ts`: the posts-member-uuid example with a latency budget of `ratio` × each
+ * probe's p99 measured before the backfill (bench method (d)): the read `budgetQuery(rows)`, and a
+ * commit (`commit: true`: an upsert of ferry's own row under synchronous_commit = on, which waits
+ * for the WAL flush as the load's UPDATEs do).
  */
 export function writeBudgetMigration(dir: string, name: string, ratio: number, rows: number): void {
   fs.mkdirSync(dir, { recursive: true });
   const rel = (file: string) => path.relative(dir, file).split(path.sep).join('/').replace(/\.ts$/, '');
   const define = rel(path.join(__dirname, '..', '..', 'src', 'definition', 'define.ts'));
   const hash = rel(path.join(__dirname, '..', '..', 'src', 'definition', 'spec-hash.ts'));
-  const latency = JSON.stringify({ query: budgetQuery(rows), ratio });
+  const latency = JSON.stringify({ query: budgetQuery(rows), commit: true, ratio });
   fs.writeFileSync(
     path.join(dir, `${name}.ts`),
     [

@@ -35,7 +35,7 @@ export interface BenchData {
     interleaved: { hand: Window[]; ferry: Window[]; budget: Window[] };
     hand: HandLoopResult;
     ferry: FerryRun;
-    /** (d): ferry with a latency budget of `budgetRatio` × the canary's p99 before the backfill. */
+    /** (d): ferry with a latency budget of `budgetRatio` × each probe's p99 before the backfill (the read and a commit). */
     budget: FerryRun;
     budgetRatio: number;
     cpu: CpuSample[];
@@ -410,7 +410,7 @@ export function formatText(s: BenchSummary, files: string[]): string {
     latencyLine('during (d)', s.appLatency.budget),
     `  ratios to each method's interleaved baselines: (b) p50 ×${s.appLatency.ratios.handLoop.p50} p99 ×${s.appLatency.ratios.handLoop.p99}; ` +
       `(c) p50 ×${s.appLatency.ratios.ferry.p50} p99 ×${s.appLatency.ratios.ferry.p99}; (d) p50 ×${s.appLatency.ratios.budget.p50} p99 ×${s.appLatency.ratios.budget.p99}`,
-    `  (d) budget ${s.latencyBudget.budgetRatio}×: ${n(s.latencyBudget.rowsPerSec)} rows/s under load, throttled ${s.latencyBudget.throttledMs} ms` +
+    `  (d) budget ${s.latencyBudget.budgetRatio}× (read and commit probes): ${n(s.latencyBudget.rowsPerSec)} rows/s under load, throttled ${s.latencyBudget.throttledMs} ms` +
       `${s.latencyBudget.throttleReasons.length ? ` (${s.latencyBudget.throttleReasons.join('; ')})` : ''}`,
     `frontier (${n(s.frontier.rows)} rows, engine in-process):`,
     frontierChart(s.frontier.points),
