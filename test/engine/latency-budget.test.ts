@@ -38,12 +38,16 @@ afterAll(async () => {
 });
 
 /** Backfills table `name` (1,500 rows, batches of 100) under `latency` to the end; every row once. */
-async function backfill(name: string, latency: { query?: string; commit?: boolean; p99Ms?: number; ratio?: number }): Promise<ChunkResult> {
+async function backfill(
+  name: string,
+  latency: { query?: string; commit?: boolean; p99Ms?: number; ratio?: number },
+  port = quietPort(),
+): Promise<ChunkResult> {
   await makeTable(db.pool, name, 1500);
   const ref = register(migrations, name, name, { batchSize: 100, health: { autovacuum: false, latency } });
   const migration = migrations.get(name)!;
   await engine.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
-  const result = await engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, quietPort());
+  const result = await engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, port);
   expect(result).toMatchObject({ done: true, rowsScanned: 1500 });
   expect(await touchHistogram(db.pool, name)).toEqual({ '1': 1500 });
   return result;
@@ -68,10 +72,12 @@ describe('latency budget', () => {
     expect(text).toMatch(/ferry_backfill_duty_cycle\{migration="unmet"\} 0\.25/);
   }, 60_000);
 
-  it('throttles on the commit probe alone, and says it is the commit', async () => {
-    const result = await backfill('unmet_commit', { commit: true, p99Ms: 0.0001 });
+  it('throttles on the commit probe alone, says it is the commit, and logs it once', async () => {
+    const logged: string[] = [];
+    const result = await backfill('unmet_commit', { commit: true, p99Ms: 0.0001 }, { ...quietPort(), log: (m) => logged.push(m) });
     expect(result.throttledMs).toBeGreaterThan(0);
     expect(result.throttleReason).toMatch(/^commit latency p99 [\d.]+ ms > budget 0 ms$/);
+    expect(logged.filter((m) => m === 'backfill slows down for the latency budget')).toHaveLength(1); // 15 batches, over throughout
   }, 60_000);
 
   it('fails closed: a canary that errors throttles', async () => {

@@ -9,6 +9,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { startCanaryThread, type CanarySample } from '../../src/health/canary-thread';
 import { judge, latencyCanary, percentileOf, slidingWindow, worstOf, type LatencyCanary } from '../../src/health/latency';
+import { probeSet } from '../../src/health/latency-window';
 import { dutyCycle } from '../../src/engine/duty-cycle';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { delay } from '../helpers/backfill';
@@ -310,6 +311,23 @@ describe('pure parts', () => {
     expect(worstOf([judge(4, 1), judge(9, 6, undefined, 'commit')]).reason).toBe('latency p99 4 ms > budget 1 ms');
     expect(worstOf([judge(Infinity, 3, 'boom'), judge(9, 3, undefined, 'commit')]).reason).toBe('latency canary failed: boom');
     expect(worstOf([judge(0, 0), judge(0.5, 0, undefined, 'commit')]).over).toBe(true);
+  });
+
+  it('keeps a baseline per probe: ready once both are measured, each probe held to ratio × its own', () => {
+    const probes = probeSet({ query: 'SELECT 1', commit: true, ratio: 2 }, { window: 10, baselineSamples: 2, timeoutMs: 100 });
+    [1, 1].forEach((ms) => probes.record({ kind: 'read', ms }));
+    expect(probes.waiting()).toBe(true); // the commit's baseline is not measured yet
+    [5, 5].forEach((ms) => probes.record({ kind: 'commit', ms }));
+    expect(probes.waiting()).toBe(false);
+    probes.record({ kind: 'read', ms: 1.5 });
+    probes.record({ kind: 'commit', ms: 8 });
+    expect(probes.verdict()).toMatchObject({ over: false, p99Ms: 8, budgetMs: 10 }); // 8 / 10 is the worse of the two
+    probes.record({ kind: 'read', ms: 3 }); // over 2 × the read's own 1 ms, though under the commit's budget
+    expect(probes.verdict()).toMatchObject({ over: true, reason: 'latency p99 3 ms > budget 2 ms' });
+    expect(probes.verdictSince(0, 3)).toBeUndefined(); // fewer than 3 fresh samples of the commit
+    probes.record({ ms: Infinity, error: 'thread died' }); // no kind: every probe fails closed
+    expect(probes.verdict().reason).toBe('latency canary failed: thread died');
+    expect(probes.verdictSince(0, 2)).toMatchObject({ over: true, p99Ms: Infinity });
   });
 
   it('judges the samples since a time apart: the slow ones before it do not count', () => {
