@@ -106,7 +106,10 @@ export function createMetrics(registry = new Registry()): FerryMetrics {
 function latencyGauges(registers: Registry[]) {
   const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['migration'], registers });
   return {
-    p99: gauge('ferry_latency_p99_seconds', "p99 of the latency canary (the application's representative read) over its sliding window."),
+    p99: gauge(
+      'ferry_latency_p99_seconds',
+      "p99 of the latency canary over its sliding window: the application's representative read, or the commit probe when it is the worse against its budget.",
+    ),
     budget: gauge('ferry_latency_budget_seconds', 'The latency budget the canary p99 is held to (backfill.health.latency).'),
     duty: gauge('ferry_backfill_duty_cycle', 'Share of time the backfill works under its latency budget: 1 is full speed.'),
   };
