@@ -166,7 +166,7 @@ function checkCheckpoint(chunk: Chunk, row: CheckpointState | undefined, cursor:
  * PostgreSQL loses is lost whole — rows and checkpoint together — and the next attempt redoes it
  * from the checkpoint before it, as it would redo a transaction that never committed. Nothing
  * outside PostgreSQL depends on it: the workflow's counters are progress, not the cursor, and the
- * transaction that finishes a partition commits synchronously (see store file 0003_advance_checkpoint.sql), which
+ * transaction that finishes a partition commits synchronously (see store file 0004_advance_checkpoint.sql), which
  * flushes every earlier one. What is saved is the wait for the WAL flush at each commit.
  */
 function batchSettings(chunk: Chunk): BatchSettings {

@@ -1,4 +1,4 @@
--- 0003_advance_checkpoint: a batch transaction's last statement as a function, so that it can go
+-- 0004_advance_checkpoint: a batch transaction's last statement as a function, so that it can go
 -- with the transaction's COMMIT in one round trip (src/store/checkpoints.ts `advanceAndCommit`).
 -- It records the batch on its partition's checkpoint only while the checkpoint is still where the
 -- batch found it (pass and batch count); when something else moved it (a new pass, another
