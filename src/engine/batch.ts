@@ -2,8 +2,16 @@ import type { PoolClient } from 'pg';
 import type { ChunkStop } from '../contract/activities';
 import { FerryError } from '../contract/errors';
 import { isDefinitionError, sqlstate } from '../pg/errors';
-import { RollbackWith, withTransaction } from '../pg/transaction';
-import { advanceCheckpoint, openBatchStatements, openedCheckpoint, type BatchSettings, type CheckpointState } from '../store/checkpoints';
+import { CommitWith, RollbackWith, withTransaction } from '../pg/transaction';
+import {
+  advancedCheckpoint,
+  advanceStatement,
+  CHECKPOINT_MOVED,
+  openBatchStatements,
+  openedCheckpoint,
+  type BatchSettings,
+  type CheckpointState,
+} from '../store/checkpoints';
 import type { BatchTx, BatchWork } from './apply';
 import type { Chunk } from './chunk-setup';
 import { advanceCursor, sameKey, type Cursor } from './cursor';
@@ -19,8 +27,9 @@ import { setBatch } from './set-mode';
  *
  * Each transaction takes the partition's lock, checks that the checkpoint is where this chunk left
  * it (nobody else — a zombie attempt, a retry, a new pass — moved it), applies its rows, advances
- * the checkpoint, COMMIT: four round trips (BEGIN, the lock and the checkpoint's read go in one;
- * `openBatchStatements`), plus one per further statement of the apply. So every transaction takes effect exactly once, even across SIGKILL and
+ * the checkpoint, COMMIT: three round trips (BEGIN, the lock and the checkpoint's read go in one,
+ * `openBatchStatements`; the advance and COMMIT in another, `advanceStatement`), plus one per
+ * further statement of the apply. So every transaction takes effect exactly once, even across SIGKILL and
  * retries, and a crash between two of them repeats nothing. Anything unexpected rolls back that
  * transaction only; the ones before it are committed with their checkpoints.
  */
@@ -93,6 +102,8 @@ async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: 
     if (result.work !== undefined) advanceCursor(cursor, result.work, size);
     return result.outcome;
   } catch (err) {
+    // The advance found the checkpoint moved (it raised, so nothing of the transaction committed).
+    if (sqlstate(err) === CHECKPOINT_MOVED) return { ...NOTHING, stop: superseded(chunk) };
     // A bare set-mode transaction met a bad row: rolled back whole; again, isolating it.
     if (!isolate && isRowError(err, 'set', chunk.port.signal)) return runTransaction(chunk, cursor, size, last, true);
     throw definitionError(chunk, err) ?? err;
@@ -103,26 +114,29 @@ type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
 
 /**
  * A transaction's body, once its first statements took the partition's lock and read the
- * checkpoint (`tx.opened`): check, apply, advance; a stop rolls back with the reason.
+ * checkpoint (`tx.opened`): check, apply, then the checkpoint's advance to go with the COMMIT;
+ * a stop rolls back with the reason.
  */
 async function batchBody(
   chunk: Chunk,
   client: PoolClient,
   cursor: Cursor,
   tx: { size: number; last: boolean; isolate: boolean; opened: CheckpointState | undefined },
-): Promise<BodyResult | RollbackWith<BodyResult>> {
+): Promise<RollbackWith<BodyResult> | CommitWith<BodyResult>> {
   const { size, last: countBlocked } = tx;
   const stopBefore = checkCheckpoint(chunk, tx.opened, cursor);
   if (stopBefore !== undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: stopBefore } });
   const work = await applyBatch(chunk, client, cursor, size, tx.isolate);
   const done = work.scanned < size; // a short window: the partition's range is exhausted
-  const advanced = await advanceCheckpoint(client, chunk.input, { ...work, size, done, countBlocked }, cursor);
-  if (advanced === undefined) return new RollbackWith({ outcome: { ...NOTHING, stop: superseded(chunk) } });
-  const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
-  return {
-    outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
-    work,
-  };
+  const advance = advanceStatement(chunk.input, { ...work, size, done, countBlocked }, cursor);
+  return new CommitWith(advance, (results) => {
+    const advanced = advancedCheckpoint(results[0]);
+    const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
+    return {
+      outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
+      work,
+    };
+  });
 }
 
 /**
@@ -152,7 +166,7 @@ function checkCheckpoint(chunk: Chunk, row: CheckpointState | undefined, cursor:
  * PostgreSQL loses is lost whole — rows and checkpoint together — and the next attempt redoes it
  * from the checkpoint before it, as it would redo a transaction that never committed. Nothing
  * outside PostgreSQL depends on it: the workflow's counters are progress, not the cursor, and the
- * transaction that finishes a partition commits synchronously (see `ADVANCE_CHECKPOINT`), which
+ * transaction that finishes a partition commits synchronously (see store file 0004_advance_checkpoint.sql), which
  * flushes every earlier one. What is saved is the wait for the WAL flush at each commit.
  */
 function batchSettings(chunk: Chunk): BatchSettings {

@@ -27,14 +27,28 @@ export class RollbackWith<T> {
 }
 
 /**
- * Runs `fn` in a transaction on one connection of the pool: COMMIT when it returns, ROLLBACK when
- * it throws (the error propagates) or returns `new RollbackWith(value)` (the value is returned).
+ * Returned by a transaction's body to send `statements` with its COMMIT in one simple query (one
+ * round trip; literals only, as `first`); `map` turns their results into the transaction's value.
+ * A statement that raises aborts the transaction: the COMMIT after it does not run, the error
+ * propagates and the transaction rolls back.
+ */
+export class CommitWith<T> {
+  constructor(
+    readonly statements: string,
+    readonly map: (results: QueryResult[]) => T,
+  ) {}
+}
+
+/**
+ * Runs `fn` in a transaction on one connection of the pool: COMMIT when it returns (with its last
+ * statements when it returns a `CommitWith`), ROLLBACK when it throws (the error propagates) or
+ * returns `new RollbackWith(value)` (the value is returned).
  * The connection is discarded rather than reused when it is broken (see `releaseAfter`).
  * @example const n = await withTransaction(pool, async (c) => (await c.query('SELECT 1 AS n')).rows[0].n, { readOnly: true })
  */
 export async function withTransaction<T>(
   pool: Pool,
-  fn: (client: PoolClient, first: QueryResult[]) => Promise<T | RollbackWith<T>>,
+  fn: (client: PoolClient, first: QueryResult[]) => Promise<T | RollbackWith<T> | CommitWith<T>>,
   opts: TransactionOptions = {},
 ): Promise<T> {
   const client = await pool.connect();
@@ -43,6 +57,7 @@ export async function withTransaction<T>(
     const first = await begin(client, opts);
     await setLocal(client, opts.settings);
     const result = await fn(client, first);
+    if (result instanceof CommitWith) return result.map(await commitWith(client, result.statements));
     await client.query(result instanceof RollbackWith ? 'ROLLBACK' : 'COMMIT');
     return result instanceof RollbackWith ? result.value : result;
   } catch (err) {
@@ -80,6 +95,12 @@ async function begin(client: PoolClient, opts: TransactionOptions): Promise<Quer
   // A query of several statements resolves to one result per statement.
   const results = (await client.query(`${text}; ${opts.first}`)) as unknown as QueryResult | QueryResult[];
   return Array.isArray(results) ? results.slice(1) : [];
+}
+
+/** `statements; COMMIT` in one simple query; the results of `statements`. */
+async function commitWith(client: PoolClient, statements: string): Promise<QueryResult[]> {
+  const results = (await client.query(`${statements}; COMMIT`)) as unknown as QueryResult | QueryResult[];
+  return Array.isArray(results) ? results.slice(0, -1) : [];
 }
 
 /** `set_config(name, value, true)` for each setting: `SET LOCAL` with the value as a parameter. */

@@ -60,33 +60,11 @@ export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::tex
  FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
 
 /**
- * Backends waiting for a lock that this backend holds: the sessions a batch blocks, counted in
- * the batch's own transaction just before COMMIT. Row locks are held until COMMIT, so everyone
- * who queued behind one of the batch's rows is still waiting then. `pg_blocking_pids()` (no
- * privilege needed) is called only for the backends `pg_locks` shows waiting.
+ * SQLSTATE that `ferry.advance_checkpoint` (store file 0003) raises when the checkpoint is no
+ * longer where the batch found it: another attempt or a new pass moved it. The transaction is
+ * aborted, so the COMMIT sent after it does not run.
  */
-export const COUNT_BLOCKED_BY_ME = `SELECT count(*)::int FROM (SELECT DISTINCT pid FROM pg_locks WHERE NOT granted) ferry_w
- WHERE pg_backend_pid() = ANY(pg_blocking_pids(ferry_w.pid))`;
-
-/**
- * Records a batch: `$1..$3` the partition, `$4` new last key (null keeps it), `$5` scanned,
- * `$6` updated, `$7` failed, `$8` batch size, `$9` done; only if the checkpoint is still at pass
- * `$10` and batch count `$11`, as the batch found it. Returns `stop_requested` and `blocked` (the
- * sessions waiting for the batch's locks, `COUNT_BLOCKED_BY_ME`, counted only when `$12` is true:
- * reading the lock table takes every lock-manager partition, which the application's own
- * statements need, so a batch counts once, in its last transaction), or no row when something else
- * moved the checkpoint (the batch must roll back). The transaction that finishes the partition
- * (`$9` true) commits with `synchronous_commit = on`, which also flushes every earlier
- * asynchronous commit of the partition: the workflow is told "done" only once it is durable.
- */
-export const ADVANCE_CHECKPOINT = `WITH ferry_advanced AS (UPDATE ferry.backfill_checkpoints SET
- last_key = COALESCE($4::text[], last_key), rows_scanned = rows_scanned + $5::bigint,
- rows_updated = rows_updated + $6::bigint, rows_failed = rows_failed + $7::bigint, batches = batches + 1,
- batch_size = $8::int, done = $9::boolean, updated_at = now()
- WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int AND pass = $10::int AND batches = $11::bigint
- RETURNING stop_requested)
-SELECT stop_requested, CASE WHEN $12::boolean THEN (${COUNT_BLOCKED_BY_ME}) ELSE 0 END AS blocked,
- CASE WHEN $9::boolean THEN set_config('synchronous_commit', 'on', true) END AS synchronous_commit FROM ferry_advanced`;
+export const CHECKPOINT_MOVED = 'ZF001';
 
 /** Asks every partition of a run (`$1`, `$2`) to stop after its current batch. */
 export const REQUEST_STOP = `UPDATE ferry.backfill_checkpoints SET stop_requested = true
@@ -231,18 +209,25 @@ export interface BatchRecord {
 }
 
 /**
- * Advances the checkpoint by one batch, only if it is still at `guard` (pass and batch count as the
- * batch found them). Returns whether a stop was requested and how many sessions wait for this
- * transaction's locks, or undefined when the checkpoint moved under the batch.
+ * The statement that advances the checkpoint by one batch, for `withTransaction`'s `CommitWith`
+ * (sent with the COMMIT in one round trip, so its values go in as literals): `ferry.advance_checkpoint`,
+ * which records the batch only while the checkpoint is still at `guard` (pass and batch count as
+ * the batch found them) and otherwise raises `CHECKPOINT_MOVED`, aborting the transaction. Read its
+ * result with `advancedCheckpoint`.
+ * @example advanceStatement(ref, record, { pass: 1, batches: '41' }) // "SELECT * FROM ferry.advance_checkpoint('posts-member-uuid', ...)"
  */
-export async function advanceCheckpoint(
-  client: PoolClient,
-  ref: PartitionRef,
-  batch: BatchRecord,
-  guard: { pass: number; batches: string },
-): Promise<{ stopRequested: boolean; blocked: number } | undefined> {
-  const counters = [batch.scanned, batch.updated, batch.failed, batch.size, batch.done];
-  const params = [...partitionParams(ref), batch.lastKey, ...counters, guard.pass, guard.batches, batch.countBlocked];
-  const row = (await client.query(ADVANCE_CHECKPOINT, params)).rows[0];
-  return row === undefined ? undefined : { stopRequested: row.stop_requested, blocked: row.blocked };
+export function advanceStatement(ref: PartitionRef, batch: BatchRecord, guard: { pass: number; batches: string }): string {
+  if (!/^\d+$/.test(guard.batches)) throw new Error(`batch count "${guard.batches}" is not a number`);
+  const lastKey = batch.lastKey === null ? 'NULL' : `ARRAY[${batch.lastKey.map(inlineLiteral).join(', ')}]`;
+  const counters = [batch.scanned, batch.updated, batch.failed, batch.size].map(inlineInteger);
+  const args = [inlineLiteral(ref.name), inlineLiteral(ref.runId), inlineInteger(ref.partition), `${lastKey}::text[]`, ...counters];
+  args.push(String(batch.done), inlineInteger(guard.pass), `${guard.batches}::bigint`, String(batch.countBlocked));
+  return `SELECT stop_requested, blocked FROM ferry.advance_checkpoint(${args.join(', ')})`;
+}
+
+/** What `advanceStatement` returned: whether a stop was requested, and the sessions this transaction blocked. */
+export function advancedCheckpoint(result: QueryResult): { stopRequested: boolean; blocked: number } {
+  const row = result.rows[0];
+  if (row === undefined) throw new Error('ferry.advance_checkpoint returned no row');
+  return { stopRequested: row.stop_requested === true, blocked: Number(row.blocked) };
 }

@@ -2,16 +2,25 @@
  * The batch transaction's opening: BEGIN, the partition's lock and the checkpoint's read go to
  * PostgreSQL in one round trip (`openBatchStatements`), and the read still takes its snapshot after
  * the lock. Against a real PostgreSQL: a chunk whose transaction waited for the lock while another
- * attempt advanced the checkpoint is superseded and applies nothing; a set-mode transaction takes
- * four round trips.
+ * attempt advanced the checkpoint is superseded and applies nothing, and so is one whose checkpoint
+ * moved while it ran (the advance, sent with the COMMIT, raises and rolls it back); a set-mode
+ * transaction takes three round trips.
  */
 import pg from 'pg';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { fixedBatchSizer } from '../../src/engine/batch-size';
 import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engine';
 import { quietPort } from '../../src/engine/port';
-import { withTransaction } from '../../src/pg/transaction';
-import { insertPartition, LOCK_PARTITION, openBatchStatements, openedCheckpoint } from '../../src/store/checkpoints';
+import { CommitWith, withTransaction } from '../../src/pg/transaction';
+import {
+  advancedCheckpoint,
+  advanceStatement,
+  CHECKPOINT_MOVED,
+  insertPartition,
+  LOCK_PARTITION,
+  openBatchStatements,
+  openedCheckpoint,
+} from '../../src/store/checkpoints';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
 
@@ -78,7 +87,7 @@ function roundTripsPerTransaction(sent: { client: pg.Client; text: string }[]): 
     const texts = open.get(client);
     if (texts === undefined) continue;
     texts.push(text);
-    if (/^(COMMIT|ROLLBACK)\b/.test(text)) {
+    if (/(^|; )(COMMIT|ROLLBACK)$/.test(text)) {
       done.push({ texts });
       open.delete(client);
     }
@@ -142,7 +151,55 @@ describe('the batch transaction', () => {
     }
   }, 60_000);
 
-  it('takes four round trips in set mode: BEGIN with the lock and the read, the apply, the advance, COMMIT', async () => {
+  it('advances the checkpoint with the COMMIT, its values inlined, and rolls back when the checkpoint moved', async () => {
+    const ref = { name: "adv'\\name", runId: "r'1", partition: 0 };
+    await withTransaction(db.pool, (c) => insertPartition(c, ref, 1, { lower: null, upper: null }));
+    const record = { lastKey: ["k'1", 'b\\2'], scanned: 10, updated: 9, failed: 1, size: 10, done: false, countBlocked: true };
+    const advanced = await withTransaction(
+      db.pool,
+      async () => new CommitWith(advanceStatement(ref, record, { pass: 1, batches: '0' }), (r) => advancedCheckpoint(r[0])),
+    );
+    expect(advanced).toEqual({ stopRequested: false, blocked: 0 });
+    const row = async () =>
+      (
+        await db.pool.query(
+          `SELECT last_key, rows_scanned::int AS s, rows_failed::int AS f, batches::int AS b FROM ferry.backfill_checkpoints WHERE migration = $1`,
+          [ref.name],
+        )
+      ).rows[0];
+    expect(await row()).toEqual({ last_key: ["k'1", 'b\\2'], s: 10, f: 1, b: 1 });
+
+    // The guard: at batch count 0 again, the checkpoint has moved (it is at 1). Nothing commits.
+    const stale = withTransaction(db.pool, async (c) => {
+      await c.query(`UPDATE ferry.backfill_checkpoints SET rows_updated = 1000 WHERE migration = $1`, [ref.name]);
+      return new CommitWith(advanceStatement(ref, record, { pass: 1, batches: '0' }), (r) => advancedCheckpoint(r[0]));
+    });
+    await expect(stale).rejects.toMatchObject({ code: CHECKPOINT_MOVED });
+    expect(await row()).toEqual({ last_key: ["k'1", 'b\\2'], s: 10, f: 1, b: 1 });
+    expect(
+      (await db.pool.query(`SELECT rows_updated::int AS u FROM ferry.backfill_checkpoints WHERE migration = $1`, [ref.name])).rows[0].u,
+    ).toBe(9);
+    expect(() => advanceStatement(ref, record, { pass: 1, batches: '1; DROP TABLE x' })).toThrow(/not a number/);
+  });
+
+  it('is superseded, its rows rolled back, when a new pass moved the checkpoint while the transaction ran', async () => {
+    const { migration, input } = await prepare('moved', 100, 50, {
+      set: undefined,
+      process: async (rows, ctx) => {
+        // Another session starts a new pass meanwhile (RESET_PASS does not take the partition lock).
+        await db.pool.query(`UPDATE ferry.backfill_checkpoints SET pass = pass + 1 WHERE migration = $1`, [input.name]);
+        await ctx.client.query(`UPDATE moved SET data = '{}' WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+      },
+    });
+    expect(await newEngine().runChunk(migration, input, quietPort())).toMatchObject({ stopped: 'superseded', batches: 0, rowsUpdated: 0 });
+    expect(await touchHistogram(db.pool, 'moved')).toEqual({ '0': 100 });
+    const { rows } = await db.pool.query(`SELECT batches::int AS b, pass FROM ferry.backfill_checkpoints WHERE migration = $1`, [
+      input.name,
+    ]);
+    expect(rows[0]).toEqual({ b: 0, pass: 2 });
+  }, 60_000);
+
+  it('takes three round trips in set mode: BEGIN with the lock and the read, the apply, the advance with COMMIT', async () => {
     const { migration, input } = await prepare('trips', 300, 100);
     const { result, sent } = await recordQueries(() => newEngine().runChunk(migration, input, quietPort()));
     expect(result).toMatchObject({ done: true, rowsUpdated: 300 });
@@ -150,10 +207,10 @@ describe('the batch transaction', () => {
     const transactions = roundTripsPerTransaction(sent).filter((t) => t.texts[0].includes('pg_advisory_xact_lock'));
     expect(transactions.length).toBeGreaterThanOrEqual(4); // three full batches and the short last one
     for (const { texts } of transactions) {
-      expect(texts).toHaveLength(4);
+      expect(texts).toHaveLength(3);
       expect(texts[0]).toMatch(/^BEGIN; SELECT pg_advisory_xact_lock\(.*;\nSELECT pass, last_key/s);
-      expect(texts[2]).toMatch(/UPDATE ferry\.backfill_checkpoints/);
-      expect(texts[3]).toBe('COMMIT');
+      expect(texts[1]).toMatch(/^WITH ferry_batch AS/);
+      expect(texts[2]).toMatch(/^SELECT stop_requested, blocked FROM ferry\.advance_checkpoint\(.*\); COMMIT$/s);
     }
     expect(await touchHistogram(db.pool, 'trips')).toEqual({ '1': 300 });
   }, 60_000);

@@ -1,5 +1,5 @@
 import type { TableInfo } from '../../src/pg/catalog';
-import { ADVANCE_CHECKPOINT, COUNT_BLOCKED_BY_ME, READ_CHECKPOINT_SET_TIMEOUTS } from '../../src/store/checkpoints';
+import { READ_CHECKPOINT_SET_TIMEOUTS } from '../../src/store/checkpoints';
 import {
   buildApplyKeys,
   buildFirstKeySpan,
@@ -126,15 +126,6 @@ describe('checkpoint statements', () => {
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('statement_timeout', $5::text, true)");
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('synchronous_commit', $6::text, true)");
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain('WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int');
-  });
-
-  it('counts the sessions blocked by the batch with the checkpoint advance, still guarded by pass and batches', () => {
-    expect(ADVANCE_CHECKPOINT).toContain('AND pass = $10::int AND batches = $11::bigint');
-    expect(ADVANCE_CHECKPOINT).toContain(
-      `SELECT stop_requested, CASE WHEN $12::boolean THEN (${COUNT_BLOCKED_BY_ME}) ELSE 0 END AS blocked,`,
-    );
-    expect(ADVANCE_CHECKPOINT).toContain("CASE WHEN $9::boolean THEN set_config('synchronous_commit', 'on', true) END");
-    expect(COUNT_BLOCKED_BY_ME).toContain('pg_backend_pid() = ANY(pg_blocking_pids(ferry_w.pid))');
   });
 });
 
