@@ -60,7 +60,7 @@ export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::tex
  FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
 
 /**
- * SQLSTATE that `ferry.advance_checkpoint` (store file 0003) raises when the checkpoint is no
+ * SQLSTATE that `ferry.advance_checkpoint` (store file 0004) raises when the checkpoint is no
  * longer where the batch found it: another attempt or a new pass moved it. The transaction is
  * aborted, so the COMMIT sent after it does not run.
  */
