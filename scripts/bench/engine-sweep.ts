@@ -22,6 +22,7 @@ const ADMIN_URL = process.env.FERRY_BENCH_ADMIN_URL ?? 'postgres://postgres@127.
 const LOCK_VARIANTS: EngineVariant[] = [
   { label: 'one transaction a batch', backfill: { maxLockMs: 60_000 } },
   { label: 'maxLockMs 50', backfill: { maxLockMs: 50 } },
+  { label: 'maxLockMs 40', backfill: { maxLockMs: 40 } },
   { label: 'maxLockMs 25', backfill: { maxLockMs: 25 } },
   { label: 'maxLockMs 10', backfill: { maxLockMs: 10 } },
   { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 }, synchronousCommit: true },
