@@ -21,7 +21,6 @@ export interface EngineVariant {
   /** A label for logs and the JSON, e.g. `maxLockMs 25`. */
   label: string;
   backfill?: Partial<MigrationDefinitionInput['backfill']>;
-  synchronousCommit?: boolean;
 }
 
 /** What one engine run measured. */
@@ -52,7 +51,7 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
   try {
     await migrateStore(pool);
     const migration = variantMigration('bench-engine', variant);
-    const engine = createBackfillEngine({ pool }, { synchronousCommit: variant.synchronousCommit });
+    const engine = createBackfillEngine({ pool });
     const ref = { name: migration.name, specHash: migration.specHash, runId: 'bench' };
     await engine.initBackfill(migration, { ...ref, pass: 1 });
     const startMs = Date.now();

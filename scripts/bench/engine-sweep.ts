@@ -25,7 +25,15 @@ const LOCK_VARIANTS: EngineVariant[] = [
   { label: 'maxLockMs 40', backfill: { maxLockMs: 40 } },
   { label: 'maxLockMs 25', backfill: { maxLockMs: 25 } },
   { label: 'maxLockMs 10', backfill: { maxLockMs: 10 } },
-  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 }, synchronousCommit: true },
+  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25, synchronousCommit: false } },
+];
+
+/** The settings compared by `--set sync`: `synchronous_commit` of the batch transactions, each twice (A B B A). */
+const SYNC_VARIANTS: EngineVariant[] = [
+  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25, synchronousCommit: false } },
+  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 } },
+  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 } },
+  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25, synchronousCommit: false } },
 ];
 
 /** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */
@@ -48,6 +56,9 @@ export interface SweepPoint {
   p99Ratio: number;
   p99Ms: number;
   baselineP99Ms: number;
+  /** The application's updates (they commit, so they wait for the WAL flush) during the run, and in its baseline. */
+  updateP99Ms: number;
+  baselineUpdateP99Ms: number;
   transactions?: number;
   throttledMs?: number;
   throttleReason?: string;
@@ -71,7 +82,12 @@ export async function sweep(s: InterleaveSettings, prefix: string, variants: Eng
 function point(
   label: string,
   rowsPerSec: number,
-  r: { p50Ratio: number; p99Ratio: number; during: { p99Ms: number }; baseline: { p99Ms: number } },
+  r: {
+    p50Ratio: number;
+    p99Ratio: number;
+    during: { p99Ms: number; updateP99Ms: number };
+    baseline: { p99Ms: number; updateP99Ms: number };
+  },
 ): SweepPoint {
   return {
     label,
@@ -80,6 +96,8 @@ function point(
     p99Ratio: r.p99Ratio,
     p99Ms: r.during.p99Ms,
     baselineP99Ms: r.baseline.p99Ms,
+    updateP99Ms: r.during.updateP99Ms,
+    baselineUpdateP99Ms: r.baseline.updateP99Ms,
   };
 }
 
@@ -112,7 +130,7 @@ async function main(): Promise<void> {
   );
   await createTemplate(ADMIN_URL, template, rows);
   try {
-    const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS, rows) : LOCK_VARIANTS;
+    const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS, rows) : set === 'sync' ? SYNC_VARIANTS : LOCK_VARIANTS;
     const points = await sweep(s, `ferry_sweep_${stamp}`, variants);
     for (const p of points)
       log(

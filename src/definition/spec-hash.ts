@@ -33,7 +33,15 @@ export function specHash(input: unknown): string {
 }
 
 /** Settings whose defaults moved into the schema after 0.1.x; version 1 hashed them only when written. */
-const ADDED_DEFAULTS = ['targetBatchMs', 'maxLockMs', 'minBatchSize', 'maxBatchSize', 'lockTimeout', 'statementTimeout'] as const;
+const ADDED_DEFAULTS = [
+  'targetBatchMs',
+  'maxLockMs',
+  'synchronousCommit',
+  'minBatchSize',
+  'maxBatchSize',
+  'lockTimeout',
+  'statementTimeout',
+] as const;
 const HEALTH_FIELDS = ['maxReplicaLag', 'maxBlockedBackends', 'autovacuum', 'checks'] as const;
 
 /**

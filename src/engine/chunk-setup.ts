@@ -26,7 +26,7 @@ export function chunkSettings(backfill: MigrationDefinition['backfill'], options
     backoff: { ...DEFAULT_BACKOFF, ...options.health?.backoff },
     timeoutRetries: options.timeoutRetries ?? 5,
     pauseMs: parseDuration(backfill.pause, 'backfill.pause'),
-    synchronousCommit: options.synchronousCommit ?? false,
+    synchronousCommit: backfill.synchronousCommit,
   };
 }
 

@@ -23,7 +23,7 @@ export interface ChunkSettings {
   timeoutRetries: number;
   /** `backfill.pause` between batches. */
   pauseMs: number;
-  /** Commit batch transactions with `synchronous_commit = on` (default off; see `batchSettings`). */
+  /** `backfill.synchronousCommit`: false commits batch transactions with `synchronous_commit = off` (see `batchSettings`). */
   synchronousCommit: boolean;
 }
 

@@ -25,11 +25,6 @@ export interface EngineOptions {
   health?: HealthGateOptions & { backoff?: Partial<ThrottleBackoff> };
   /** Batches in a row that may hit lock_timeout/statement_timeout before the chunk fails (retryable); default 5. */
   timeoutRetries?: number;
-  /**
-   * Commit batch transactions with `synchronous_commit = on`; default false (off: it loses no
-   * correctness, see `batchSettings` in batch.ts). For measuring the difference.
-   */
-  synchronousCommit?: boolean;
   /** The latency canary's sampling and the duty cycle's steps; tests shorten them. */
   latency?: CanaryOptions & DutyCycleSettings;
 }

@@ -49,14 +49,14 @@ export const READ_CHECKPOINT = `SELECT pass, last_key, batches::text AS batches,
 
 /**
  * `READ_CHECKPOINT` that also sets the batch's `lock_timeout` (`$4`), `statement_timeout` (`$5`)
- * and `synchronous_commit` (`$6`) for the rest of the transaction (`set_config(..., true)`). Run
+ * and `synchronous_commit` (`$6`; NULL keeps the session's) for the rest of the transaction (`set_config(..., true)`). Run
  * after `LOCK_PARTITION`, as a statement of its own, so its snapshot is taken after the lock (it
  * sees a zombie attempt's last batch) and the lock's wait is not under the timeouts; both go with
  * the transaction's BEGIN in one round trip (`openBatchStatements`).
  */
 export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::text AS batches, done, stop_requested,
  set_config('lock_timeout', $4::text, true) AS lock_timeout, set_config('statement_timeout', $5::text, true) AS statement_timeout,
- set_config('synchronous_commit', $6::text, true) AS synchronous_commit
+ set_config('synchronous_commit', COALESCE($6::text, current_setting('synchronous_commit')), true) AS synchronous_commit
  FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
 
 /**
@@ -161,8 +161,8 @@ export interface BatchSettings {
   /** e.g. `'2000ms'`. */
   lockTimeout: string;
   statementTimeout: string;
-  /** `'off'` or `'on'`; see `batchSettings` in src/engine/batch.ts for why `off` is safe. */
-  synchronousCommit: string;
+  /** `'off'`, or null to keep the session's; see `batchSettings` in src/engine/batch.ts for why `off` is safe. */
+  synchronousCommit: 'off' | null;
 }
 
 /**
@@ -179,7 +179,7 @@ export function openBatchStatements(ref: PartitionRef, settings: BatchSettings):
     inlineInteger(ref.partition),
     inlineLiteral(settings.lockTimeout),
     inlineLiteral(settings.statementTimeout),
-    inlineLiteral(settings.synchronousCommit),
+    settings.synchronousCommit === null ? 'NULL' : inlineLiteral(settings.synchronousCommit),
   ];
   return [LOCK_PARTITION, READ_CHECKPOINT_SET_TIMEOUTS].map((sql) => withLiterals(sql, values)).join(';\n');
 }

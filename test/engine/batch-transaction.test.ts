@@ -99,7 +99,7 @@ describe('the batch transaction', () => {
   it('opens with its values inlined as literals, quotes and backslashes included', async () => {
     const ref = { name: "o'dd\\name; DROP TABLE x --", runId: "r'\\1", partition: 2 };
     await withTransaction(db.pool, (c) => insertPartition(c, ref, 1, { lower: null, upper: null }));
-    const settings = { lockTimeout: '1234ms', statementTimeout: '5678ms', synchronousCommit: 'off' };
+    const settings = { lockTimeout: '1234ms', statementTimeout: '5678ms', synchronousCommit: 'off' as const };
     const seen = await withTransaction(
       db.pool,
       async (c, opened) => ({

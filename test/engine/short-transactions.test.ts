@@ -4,6 +4,7 @@
  * connection killed in the middle of a batch loses only the transaction it was in, and the next
  * chunk (a fresh engine, as after a worker crash) repeats none of the committed rows.
  */
+import pg from 'pg';
 import type { ChunkResult } from '../../src/contract/activities';
 import type { LoadedMigration } from '../../src/definition/registry';
 import { fixedBatchSizer } from '../../src/engine/batch-size';
@@ -99,19 +100,53 @@ describe('short transactions (backfill.maxLockMs)', () => {
     expect(await touchHistogram(db.pool, 'crash')).toEqual({ '1': 1000 });
   }, 60_000);
 
-  it('commits its transactions with synchronous_commit off, unless told otherwise', async () => {
+  it('commits its transactions as the session says, or with synchronous_commit off when told', async () => {
     const seen: string[] = [];
     const process = async (_rows: unknown[], ctx: { client: { query: (q: string) => Promise<{ rows: { s: string }[] }> } }) => {
       seen.push((await ctx.client.query(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s);
     };
     const { migration, input } = await prepare('sync', 50, { set: undefined, process, batchSize: 25 });
     await newEngine().runChunk(migration, input, quietPort());
-    expect(new Set(seen)).toEqual(new Set(['off']));
+    expect(new Set(seen)).toEqual(new Set(['on']));
 
     seen.length = 0;
-    const again = await prepare('sync_on', 50, { set: undefined, process, batchSize: 25 });
-    const engine = createBackfillEngine({ pool: db.pool }, { synchronousCommit: true });
-    await engine.runChunk(again.migration, again.input, quietPort());
-    expect(new Set(seen)).toEqual(new Set(['on']));
+    const off = await prepare('sync_off', 50, { set: undefined, process, batchSize: 25, synchronousCommit: false });
+    await newEngine().runChunk(off.migration, off.input, quietPort());
+    expect(new Set(seen)).toEqual(new Set(['off']));
+
+    // The session's own setting is kept: a pool whose sessions say remote_write.
+    seen.length = 0;
+    const pool = new pg.Pool({ connectionString: db.url, options: '-c synchronous_commit=remote_write' });
+    try {
+      const kept = await prepare('sync_kept', 50, { set: undefined, process, batchSize: 25 });
+      await createBackfillEngine({ pool }).runChunk(kept.migration, kept.input, quietPort());
+      expect(new Set(seen)).toEqual(new Set(['remote_write']));
+    } finally {
+      await pool.end();
+    }
+  }, 60_000);
+
+  it('finishes a partition of synchronous_commit = off transactions with a synchronous commit', async () => {
+    const { migration, input } = await prepare('sync_done', 30, { batchSize: 10, synchronousCommit: false });
+    const settingAfterAdvance = async (session: string, done: boolean): Promise<string> => {
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SELECT set_config('synchronous_commit', $1, true)`, [session]);
+        await client.query(`SELECT * FROM ferry.advance_checkpoint($1, $2, 0, NULL, 0, 0, 0, 10, $3, 1, 0, false)`, [
+          input.name,
+          input.runId,
+          done,
+        ]);
+        return (await client.query(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s;
+      } finally {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+    };
+    expect(await settingAfterAdvance('off', true)).toBe('on');
+    expect(await settingAfterAdvance('off', false)).toBe('off');
+    expect(await settingAfterAdvance('remote_write', true)).toBe('remote_write');
+    expect(await newEngine().runChunk(migration, input, quietPort())).toMatchObject({ done: true, rowsScanned: 30 });
   }, 60_000);
 });

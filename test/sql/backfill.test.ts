@@ -124,7 +124,9 @@ describe('checkpoint statements', () => {
   it('reads the checkpoint and sets the batch timeouts in one statement', () => {
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('lock_timeout', $4::text, true)");
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('statement_timeout', $5::text, true)");
-    expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain("set_config('synchronous_commit', $6::text, true)");
+    expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain(
+      "set_config('synchronous_commit', COALESCE($6::text, current_setting('synchronous_commit')), true)",
+    );
     expect(READ_CHECKPOINT_SET_TIMEOUTS).toContain('WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int');
   });
 });

@@ -6,9 +6,9 @@
 -- never runs and the batch's rows roll back with it. It returns whether a stop was requested and,
 -- when asked, how many sessions wait for a lock this transaction holds (row locks are held until
 -- COMMIT, so everyone queued behind one of the batch's rows is still waiting now; reading the lock
--- table takes every lock-manager partition, so a batch asks once, in its last transaction). The
--- transaction that finishes the partition commits with synchronous_commit = on, which also
--- flushes every earlier asynchronous commit of the partition.
+-- table takes every lock-manager partition, so a batch asks once, in its last transaction). When
+-- the batch transactions commit with synchronous_commit = off, the one that finishes the partition
+-- commits with it on, which also flushes every earlier asynchronous commit of the partition.
 
 CREATE FUNCTION ferry.advance_checkpoint(
   p_migration text, p_run_id text, p_partition int, p_last_key text[],
@@ -33,7 +33,7 @@ BEGIN
     SELECT count(*)::int INTO blocked FROM (SELECT DISTINCT pid FROM pg_locks WHERE NOT granted) w
      WHERE pg_backend_pid() = ANY(pg_blocking_pids(w.pid));
   END IF;
-  IF p_done THEN
+  IF p_done AND current_setting('synchronous_commit') = 'off' THEN
     PERFORM set_config('synchronous_commit', 'on', true);
   END IF;
 END
