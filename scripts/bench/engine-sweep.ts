@@ -25,15 +25,15 @@ const LOCK_VARIANTS: EngineVariant[] = [
   { label: 'maxLockMs 40', backfill: { maxLockMs: 40 } },
   { label: 'maxLockMs 25', backfill: { maxLockMs: 25 } },
   { label: 'maxLockMs 10', backfill: { maxLockMs: 10 } },
-  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25, synchronousCommit: false } },
+  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } },
 ];
 
 /** The settings compared by `--set sync`: `synchronous_commit` of the batch transactions, each twice (A B B A). */
 const SYNC_VARIANTS: EngineVariant[] = [
-  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25, synchronousCommit: false } },
-  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 } },
-  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25 } },
-  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25, synchronousCommit: false } },
+  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25 } },
+  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } },
+  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } },
+  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25 } },
 ];
 
 /** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */

@@ -132,13 +132,12 @@ const backfillSchema = z
       .min(1, 'must be at least 1 ms')
       .max(60_000, 'must be at most 60000 ms; row locks are held that long')
       .default(25),
-    // false: the batch transactions commit with synchronous_commit = off (no wait for the WAL
-    // flush; safe, the checkpoint commits with its rows). Default true: as the session's setting
-    // says (on unless the database sets it otherwise), which spreads the WAL flushes out instead of
-    // leaving them to the WAL writer in bursts that the application's own commits queue behind.
+    // Default false: the batch transactions commit with synchronous_commit = off (no wait for the
+    // WAL flush; safe, the checkpoint commits with its rows). true: as the session's setting says
+    // (on unless the database sets it otherwise). See `batchSettings` in src/engine/batch.ts.
     synchronousCommit: z
-      .boolean({ message: 'must be true (commit as the session says) or false (synchronous_commit = off)' })
-      .default(true),
+      .boolean({ message: 'must be false (synchronous_commit = off) or true (commit as the session says)' })
+      .default(false),
     minBatchSize: batchRows('default 10'),
     maxBatchSize: batchRows('default 50000'),
     lockTimeout: duration.default('2s'),

@@ -161,17 +161,18 @@ function checkCheckpoint(chunk: Chunk, row: CheckpointState | undefined, cursor:
  * `statement_timeout`, set with the checkpoint's read, after the partition's lock (which waits for
  * a zombie attempt's batch by design); and `synchronous_commit`.
  *
- * `synchronous_commit` stays as the session has it unless `backfill.synchronousCommit` is false,
- * then `off`. The default is measured: on a quiet 2-core machine under the bench's application
- * load, commits that wait for their own WAL flush were as fast and gentler (the application's
- * update p99 8.2–10.5 ms against 11.7–11.9 ms off, `engine-sweep.ts --set sync`): with `off`
- * the WAL writer flushes the backfill's WAL in bursts, and the application's commits queue
- * behind them. `off` loses no correctness: the checkpoint commits in the same transaction as the
- * rows it covers, so a commit that a crash of PostgreSQL loses is lost whole — rows and checkpoint
- * together — and the next attempt redoes it from the checkpoint before it. Nothing outside
- * PostgreSQL depends on it: the workflow's counters are progress, not the cursor, and the
- * transaction that finishes a partition commits synchronously (`ferry.advance_checkpoint`), which
- * flushes every earlier one.
+ * `synchronous_commit` is `off` unless `backfill.synchronousCommit` is true, then as the session
+ * has it. Measured (docs/benchmarks.md): without the application load, `off` moved 0.97 of the
+ * hand loop's rows/s and `on` 0.86 (each commit waits for its WAL flush); under it, alternating the
+ * two (`engine-sweep.ts --set sync`) left the application's update p99 lower with `on` in two
+ * runs of two — the WAL writer flushes `off`'s WAL in bursts that the application's commits wait
+ * behind — but whole bench runs did not confirm it. The latency budget's commit probe is what
+ * holds the application's commits to a budget. `off` loses no correctness: the checkpoint commits
+ * in the same transaction as the rows it covers, so a commit that a crash of PostgreSQL loses is
+ * lost whole — rows and checkpoint together — and the next attempt redoes it from the checkpoint
+ * before it. Nothing outside PostgreSQL depends on it: the workflow's counters are progress, not
+ * the cursor, and the transaction that finishes a partition commits synchronously
+ * (`ferry.advance_checkpoint`), which flushes every earlier one.
  */
 function batchSettings(chunk: Chunk): BatchSettings {
   const { lockTimeoutMs, statementTimeoutMs } = chunk.settings.tuning;

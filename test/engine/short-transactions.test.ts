@@ -100,25 +100,25 @@ describe('short transactions (backfill.maxLockMs)', () => {
     expect(await touchHistogram(db.pool, 'crash')).toEqual({ '1': 1000 });
   }, 60_000);
 
-  it('commits its transactions as the session says, or with synchronous_commit off when told', async () => {
+  it('commits its transactions with synchronous_commit off, or as the session says when told', async () => {
     const seen: string[] = [];
     const process = async (_rows: unknown[], ctx: { client: { query: (q: string) => Promise<{ rows: { s: string }[] }> } }) => {
       seen.push((await ctx.client.query(`SELECT current_setting('synchronous_commit') AS s`)).rows[0].s);
     };
     const { migration, input } = await prepare('sync', 50, { set: undefined, process, batchSize: 25 });
     await newEngine().runChunk(migration, input, quietPort());
-    expect(new Set(seen)).toEqual(new Set(['on']));
+    expect(new Set(seen)).toEqual(new Set(['off']));
 
     seen.length = 0;
-    const off = await prepare('sync_off', 50, { set: undefined, process, batchSize: 25, synchronousCommit: false });
-    await newEngine().runChunk(off.migration, off.input, quietPort());
-    expect(new Set(seen)).toEqual(new Set(['off']));
+    const on = await prepare('sync_on', 50, { set: undefined, process, batchSize: 25, synchronousCommit: true });
+    await newEngine().runChunk(on.migration, on.input, quietPort());
+    expect(new Set(seen)).toEqual(new Set(['on']));
 
     // The session's own setting is kept: a pool whose sessions say remote_write.
     seen.length = 0;
     const pool = new pg.Pool({ connectionString: db.url, options: '-c synchronous_commit=remote_write' });
     try {
-      const kept = await prepare('sync_kept', 50, { set: undefined, process, batchSize: 25 });
+      const kept = await prepare('sync_kept', 50, { set: undefined, process, batchSize: 25, synchronousCommit: true });
       await createBackfillEngine({ pool }).runChunk(kept.migration, kept.input, quietPort());
       expect(new Set(seen)).toEqual(new Set(['remote_write']));
     } finally {
@@ -127,7 +127,7 @@ describe('short transactions (backfill.maxLockMs)', () => {
   }, 60_000);
 
   it('finishes a partition of synchronous_commit = off transactions with a synchronous commit', async () => {
-    const { migration, input } = await prepare('sync_done', 30, { batchSize: 10, synchronousCommit: false });
+    const { migration, input } = await prepare('sync_done', 30, { batchSize: 10 });
     const settingAfterAdvance = async (session: string, done: boolean): Promise<string> => {
       const client = await db.pool.connect();
       try {
