@@ -24,7 +24,7 @@ export interface BenchArgs {
   budgetRatio: number;
   /** Run the budget sweep that draws the frontier (default; `--no-frontier` skips it). */
   frontier: boolean;
-  /** Rows of the frontier sweep's table (`--frontier-rows`, default the smaller of --rows and 200,000). */
+  /** Rows of the frontier sweep's table (`--frontier-rows`, default the smaller of --rows and 1,000,000). */
   frontierRows: number;
 }
 
