@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'pg';
-import { COMMIT_PROBE_DELETE, COMMIT_PROBE_UPSERT } from '../store/latency-probes';
+import { COMMIT_PROBE_DELETE, COMMIT_PROBE_PRUNE, COMMIT_PROBE_UPSERT } from '../store/latency-probes';
 import type { ProbeSample } from './latency-window';
 
 /**
@@ -57,7 +57,7 @@ export const CANARY_THREAD_SOURCE = String.raw`
 const { parentPort, workerData, threadId } = require('node:worker_threads');
 const os = require('node:os');
 const pg = require(workerData.pgPath);
-const { query, commit, migration, everyMs, timeoutMs, upsertSql, deleteSql } = workerData;
+const { query, commit, migration, everyMs, timeoutMs, upsertSql, deleteSql, pruneSql } = workerData;
 // The commit probe's row: which migration, on which host, process and thread (no secrets).
 const probe = migration + '@' + os.hostname() + ':' + process.pid + ':' + threadId;
 const kinds = [query !== undefined ? 'read' : undefined, commit ? 'commit' : undefined].filter(Boolean);
@@ -87,7 +87,7 @@ function sessionSql(kind) {
   return first + '; SET statement_timeout = ' + ms + '; SET lock_timeout = ' + ms;
 }
 
-// Untimed: connecting, the session's settings and one warm-up run.
+// Untimed: connecting, the session's settings (the commit probe's also prunes dead probes' rows) and one warm-up run.
 async function connect(kind) {
   const name = kind === 'read' ? 'ferry-latency-canary' : 'ferry-commit-probe';
   const c = new pg.Client({ ...config, application_name: name });
@@ -95,6 +95,7 @@ async function connect(kind) {
   try {
     await withTimeout(c.connect(), Math.max(timeoutMs, 5000), 'connect');
     await c.query(sessionSql(kind));
+    if (kind === 'commit') await c.query(pruneSql);
     await run(kind, c);
     return c;
   } catch (err) {
@@ -178,7 +179,13 @@ export function startCanaryThread(
   onSample: (sample: CanarySample) => void,
   onDeath: () => void,
 ): CanaryThread {
-  const workerData = { pgPath: require.resolve('pg'), upsertSql: COMMIT_PROBE_UPSERT, deleteSql: COMMIT_PROBE_DELETE, ...settings };
+  const workerData = {
+    pgPath: require.resolve('pg'),
+    upsertSql: COMMIT_PROBE_UPSERT,
+    deleteSql: COMMIT_PROBE_DELETE,
+    pruneSql: COMMIT_PROBE_PRUNE,
+    ...settings,
+  };
   const worker = new Worker(CANARY_THREAD_SOURCE, { eval: true, workerData });
   worker.unref();
   let stopping = false;

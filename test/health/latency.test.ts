@@ -216,6 +216,21 @@ describe('latency canary: the commit probe', () => {
     expect(await probeRows()).toEqual([]);
   });
 
+  it("deletes the rows of probes that stopped writing an hour ago as it connects, and no live probe's", async () => {
+    await db.pool.query(
+      `INSERT INTO ferry.latency_probes (probe, updated_at) VALUES ('dead@h:1:1', now() - interval '2 hours'), ('alive@h:2:1', now() - interval '50 minutes')`,
+    );
+    const canary = await sampled({ commit: true, p99Ms: 5000 }, 3, { migration: 'pruner' });
+    const probes = (await probeRows()).map((r) => r.probe as string);
+    expect(probes).toContain('alive@h:2:1');
+    expect(probes).not.toContain('dead@h:1:1');
+    expect(probes.some((p) => p.startsWith('pruner@'))).toBe(true);
+    running.splice(running.indexOf(canary), 1);
+    canary.release();
+    await untilAsync(async () => (await probeRows()).length === 1, 5000);
+    await db.pool.query(`DELETE FROM ferry.latency_probes`);
+  });
+
   it('commits with synchronous_commit = on even where the database says off', async () => {
     await db.pool.query(`CREATE TABLE sync_seen (setting text NOT NULL)`);
     await db.pool.query(`CREATE FUNCTION note_sync() RETURNS trigger LANGUAGE plpgsql AS $$
