@@ -133,6 +133,8 @@ async function generateFromEntityChange(): Promise<void> {
     '1s',
     '--batch-size',
     '100',
+    '--pause',
+    '50ms',
   );
   expect(gen.stderr).toBe('');
   expect(gen.code).toBe(0);
