@@ -18,6 +18,10 @@ import { round } from './stats';
 
 const ADMIN_URL = process.env.FERRY_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** The default (`synchronous_commit` off) and the same with it on, as the sweeps compare them. */
+const SYNC_OFF: EngineVariant = { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25 } };
+const SYNC_ON: EngineVariant = { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } };
+
 /** The settings compared by `--set lock`. */
 const LOCK_VARIANTS: EngineVariant[] = [
   { label: 'one transaction a batch', backfill: { maxLockMs: 60_000 } },
@@ -25,16 +29,11 @@ const LOCK_VARIANTS: EngineVariant[] = [
   { label: 'maxLockMs 40', backfill: { maxLockMs: 40 } },
   { label: 'maxLockMs 25', backfill: { maxLockMs: 25 } },
   { label: 'maxLockMs 10', backfill: { maxLockMs: 10 } },
-  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } },
+  SYNC_ON,
 ];
 
 /** The settings compared by `--set sync`: `synchronous_commit` of the batch transactions, each twice (A B B A). */
-const SYNC_VARIANTS: EngineVariant[] = [
-  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25 } },
-  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } },
-  { label: 'maxLockMs 25, synchronous_commit on', backfill: { maxLockMs: 25, synchronousCommit: true } },
-  { label: 'maxLockMs 25, synchronous_commit off', backfill: { maxLockMs: 25 } },
-];
+const SYNC_VARIANTS: EngineVariant[] = [SYNC_OFF, SYNC_ON, SYNC_ON, SYNC_OFF];
 
 /** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */
 export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];

@@ -1,4 +1,4 @@
-import type { LatencyVerdict } from '../health/latency';
+import { isLatencyReason, type LatencyVerdict } from '../health/latency';
 import type { Chunk, LatencyControl } from './chunk-types';
 import { countThrottled, type Tally } from './tally';
 
@@ -38,8 +38,8 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
   chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty });
   if (rest <= 0) return 0;
   const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${Math.round(duty * 100)}% duty)`;
-  // Logged once when it starts: the read's reasons begin `latency`, the commit probe's `commit latency`.
-  if (verdict.over && !/^(commit )?latency/.test(tally.throttleReason ?? '')) {
+  // Logged once when it starts, whichever probe's reason was the last.
+  if (verdict.over && !isLatencyReason(tally.throttleReason)) {
     chunk.port.log('backfill slows down for the latency budget', { migration: name, partition: chunk.input.partition, reason });
   }
   countThrottled(tally, rest, reason);

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Pool } from 'pg';
 import { COMMIT_PROBE_DELETE, COMMIT_PROBE_PRUNE, COMMIT_PROBE_UPSERT } from '../store/latency-probes';
-import type { ProbeSample } from './latency-window';
+import { probeKinds, type ProbeSample } from './latency-window';
 
 /**
  * The latency canary's sampler in a thread of its own (`node:worker_threads`): its own event loop
@@ -57,10 +57,9 @@ export const CANARY_THREAD_SOURCE = String.raw`
 const { parentPort, workerData, threadId } = require('node:worker_threads');
 const os = require('node:os');
 const pg = require(workerData.pgPath);
-const { query, commit, migration, everyMs, timeoutMs, upsertSql, deleteSql, pruneSql } = workerData;
+const { query, kinds, migration, everyMs, timeoutMs, upsertSql, deleteSql, pruneSql } = workerData;
 // The commit probe's row: which migration, on which host, process and thread (no secrets).
 const probe = migration + '@' + os.hostname() + ':' + process.pid + ':' + threadId;
-const kinds = [query !== undefined ? 'read' : undefined, commit ? 'commit' : undefined].filter(Boolean);
 let config, timer, busy = false, stopped = false;
 let clients = {};
 
@@ -184,6 +183,7 @@ export function startCanaryThread(
     upsertSql: COMMIT_PROBE_UPSERT,
     deleteSql: COMMIT_PROBE_DELETE,
     pruneSql: COMMIT_PROBE_PRUNE,
+    kinds: probeKinds(settings),
     ...settings,
   };
   const worker = new Worker(CANARY_THREAD_SOURCE, { eval: true, workerData });

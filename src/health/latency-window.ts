@@ -72,14 +72,22 @@ export function probeSet(budget: LatencyBudget, o: { window: number; baselineSam
   };
 }
 
-/** The probes of `budget`, each with an empty window of `size`. */
-function probesOf(budget: LatencyBudget, size: number): Probe[] {
+/**
+ * The probes a budget runs: the read when it has a `query`, the commit when `commit` is true.
+ * @example probeKinds({ query: 'SELECT 1', commit: true }) // ['read', 'commit']
+ */
+export function probeKinds(budget: Pick<LatencyBudget, 'query' | 'commit'>): ProbeKind[] {
   const kinds: ProbeKind[] = [
     ...(budget.query !== undefined ? ['read' as const] : []),
     ...(budget.commit === true ? ['commit' as const] : []),
   ];
   if (kinds.length === 0) throw new Error('a latency budget needs a "query", "commit: true", or both');
-  return kinds.map((kind) => ({ kind, window: slidingWindow(size), baseline: [] }));
+  return kinds;
+}
+
+/** The probes of `budget`, each with an empty window of `size`. */
+function probesOf(budget: LatencyBudget, size: number): Probe[] {
+  return probeKinds(budget).map((kind) => ({ kind, window: slidingWindow(size), baseline: [] }));
 }
 
 /** The first words of each probe's reasons. */
@@ -87,6 +95,14 @@ const SAYS: Record<ProbeKind, { p99: string; failed: string }> = {
   read: { p99: 'latency p99', failed: 'latency canary failed' },
   commit: { p99: 'commit latency p99', failed: 'commit latency probe failed' },
 };
+
+/**
+ * Whether `reason` is one of the latency budget's (any probe's, within or over, or failed).
+ * @example isLatencyReason('commit latency p99 9.4 ms > budget 3 ms') // true
+ */
+export function isLatencyReason(reason: string | undefined): boolean {
+  return Object.values(SAYS).some((says) => reason?.startsWith(says.p99) === true || reason?.startsWith(says.failed) === true);
+}
 
 /**
  * The verdict of a probe's p99 against the budget (the read's unless `kind` says otherwise).

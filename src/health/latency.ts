@@ -2,7 +2,17 @@ import type { Pool } from 'pg';
 import { startCanaryThread, type CanaryThread } from './canary-thread';
 import { probeSet, type LatencyBudget, type LatencyVerdict } from './latency-window';
 
-export { judge, percentileOf, slidingWindow, worstOf, type LatencyBudget, type LatencyVerdict, type ProbeKind } from './latency-window';
+export {
+  isLatencyReason,
+  judge,
+  percentileOf,
+  probeKinds,
+  slidingWindow,
+  worstOf,
+  type LatencyBudget,
+  type LatencyVerdict,
+  type ProbeKind,
+} from './latency-window';
 
 /**
  * The latency canary of `backfill.health.latency`: the application's own representative read,

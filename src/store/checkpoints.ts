@@ -209,20 +209,27 @@ export interface BatchRecord {
 }
 
 /**
- * The statement that advances the checkpoint by one batch, for `withTransaction`'s `CommitWith`
- * (sent with the COMMIT in one round trip, so its values go in as literals): `ferry.advance_checkpoint`,
- * which records the batch only while the checkpoint is still at `guard` (pass and batch count as
- * the batch found them) and otherwise raises `CHECKPOINT_MOVED`, aborting the transaction. Read its
- * result with `advancedCheckpoint`.
- * @example advanceStatement(ref, record, { pass: 1, batches: '41' }) // "SELECT * FROM ferry.advance_checkpoint('posts-member-uuid', ...)"
+ * Records a batch through `ferry.advance_checkpoint` (store file 0004): `$1..$3` the partition, `$4`
+ * the new last key (null keeps it), `$5` scanned, `$6` updated, `$7` failed, `$8` batch size, `$9`
+ * done, guarded by pass `$10` and batch count `$11`; `$12` counts the sessions the transaction blocks.
+ */
+export const ADVANCE_CHECKPOINT = `SELECT stop_requested, blocked FROM ferry.advance_checkpoint($1::text, $2::text, $3::int, $4::text[],
+ $5::bigint, $6::bigint, $7::bigint, $8::int, $9::boolean, $10::int, $11::bigint, $12::boolean)`;
+
+/**
+ * `ADVANCE_CHECKPOINT` for `withTransaction`'s `CommitWith` (sent with the COMMIT in one round trip,
+ * so its values go in as literals). The function records the batch only while the checkpoint is
+ * still at `guard` (pass and batch count as the batch found them) and otherwise raises
+ * `CHECKPOINT_MOVED`, aborting the transaction. Read its result with `advancedCheckpoint`.
+ * @example advanceStatement(ref, record, { pass: 1, batches: '41' }) // "SELECT stop_requested, blocked FROM ferry.advance_checkpoint('posts-member-uuid', ...)"
  */
 export function advanceStatement(ref: PartitionRef, batch: BatchRecord, guard: { pass: number; batches: string }): string {
   if (!/^\d+$/.test(guard.batches)) throw new Error(`batch count "${guard.batches}" is not a number`);
   const lastKey = batch.lastKey === null ? 'NULL' : `ARRAY[${batch.lastKey.map(inlineLiteral).join(', ')}]`;
   const counters = [batch.scanned, batch.updated, batch.failed, batch.size].map(inlineInteger);
-  const args = [inlineLiteral(ref.name), inlineLiteral(ref.runId), inlineInteger(ref.partition), `${lastKey}::text[]`, ...counters];
-  args.push(String(batch.done), inlineInteger(guard.pass), `${guard.batches}::bigint`, String(batch.countBlocked));
-  return `SELECT stop_requested, blocked FROM ferry.advance_checkpoint(${args.join(', ')})`;
+  const values = [inlineLiteral(ref.name), inlineLiteral(ref.runId), inlineInteger(ref.partition), lastKey, ...counters];
+  values.push(String(batch.done), inlineInteger(guard.pass), guard.batches, String(batch.countBlocked));
+  return withLiterals(ADVANCE_CHECKPOINT, values);
 }
 
 /** What `advanceStatement` returned: whether a stop was requested, and the sessions this transaction blocked. */
