@@ -23,10 +23,11 @@ import { createTemplate, dropDatabases, freshCopy, otherActiveSessions, serverIn
 import { BUDGET_RATIOS, budgetVariants, sweep, type SweepPoint } from './bench/engine-sweep';
 import { deleteWorkflow, runFerry, writeBenchMigration, writeBudgetMigration, type FerryRun, type FerrySetup } from './bench/ferry-run';
 import type { LoadSample } from './bench/load-child';
-import { startLoad, type Window } from './bench/load';
+import { quieterWindow, startLoad, summarise, type Window } from './bench/load';
 import { log, sleep } from './bench/log';
 import { handLoop, singleUpdate, type HandLoopResult, type MethodResult } from './bench/methods';
 import { buildSummary, chartPanels, formatText, timelines, type BenchData, type BenchSummary } from './bench/report';
+import { round } from './bench/stats';
 import { startCpuSampler } from './bench/system';
 import { batchTarget } from './bench/target';
 
@@ -34,8 +35,8 @@ const ROOT = path.resolve(__dirname, '..');
 const OUT_DIR = path.join(ROOT, 'bench-results');
 const WARM_UP_MS = 2000;
 
-/** The names one run uses: databases, migrations, task queue, files. Repetitions are numbered from 1. */
-function namesFor(stamp: string, repeat: number) {
+/** The names one run uses: databases, migrations, task queue, files. Repetitions and rounds are numbered from 1. */
+function namesFor(stamp: string, repeat: number, loadRoundCount: number) {
   const prefix = `ferry_bench_${stamp.replace(/-/g, '_')}`;
   const db = (suffix: string) => `${prefix}_${suffix}`;
   const runs = Array.from({ length: repeat }, (_, i) => ({
@@ -44,16 +45,19 @@ function namesFor(stamp: string, repeat: number) {
     ferry: db(`ferry_${i + 1}`),
     migration: `bench-${stamp}-idle-${i + 1}`,
   }));
+  const loadRounds = Array.from({ length: loadRoundCount }, (_, i) => ({
+    handLoad: db(`hand_load_${i + 1}`),
+    ferryLoad: db(`ferry_load_${i + 1}`),
+    budgetLoad: db(`budget_load_${i + 1}`),
+    loadMigration: `bench-${stamp}-load-${i + 1}`,
+    budgetMigration: `bench-${stamp}-budget-${i + 1}`,
+  }));
   return {
     prefix,
     template: db('template'),
     frontierTemplate: db('frontier_template'),
     runs,
-    handLoad: db('hand_load'),
-    ferryLoad: db('ferry_load'),
-    budgetLoad: db('budget_load'),
-    loadMigration: `bench-${stamp}-load`,
-    budgetMigration: `bench-${stamp}-budget`,
+    loadRounds,
     migrationsDir: path.join(OUT_DIR, `migrations-${stamp}`),
     taskQueue: `ferry-bench-${stamp}`,
   };
@@ -65,12 +69,10 @@ function allNames(names: Names): { databases: string[]; migrations: string[] } {
     databases: [
       names.template,
       names.frontierTemplate,
-      names.handLoad,
-      names.ferryLoad,
-      names.budgetLoad,
+      ...names.loadRounds.flatMap((r) => [r.handLoad, r.ferryLoad, r.budgetLoad]),
       ...names.runs.flatMap((r) => [r.single, r.hand, r.ferry]),
     ],
-    migrations: [names.loadMigration, names.budgetMigration, ...names.runs.map((r) => r.migration)],
+    migrations: [...names.loadRounds.flatMap((r) => [r.loadMigration, r.budgetMigration]), ...names.runs.map((r) => r.migration)],
   };
 }
 
@@ -124,8 +126,8 @@ async function underLoad<T>(ctx: Ctx, name: string, fn: (url: string) => Promise
 }
 
 /** (b) under the application load, between two baseline windows (interleaved, so drift cancels in its ratios). */
-function handUnderLoad(ctx: Ctx) {
-  return underLoad(ctx, ctx.names.handLoad, async (url) => {
+function handUnderLoad(ctx: Ctx, database: string) {
+  return underLoad(ctx, database, async (url) => {
     const before = await baselineWindow(ctx);
     log('(b) hand keyset loop under the application load');
     const hand = await handLoop(url);
@@ -165,7 +167,10 @@ async function frontierSweep(ctx: Ctx): Promise<SweepPoint[]> {
     outDir: OUT_DIR,
     keep: args.keep,
   };
-  return sweep(settings, `${names.prefix}_frontier`, budgetVariants(BUDGET_RATIOS, args.frontierRows));
+  return sweep(settings, `${names.prefix}_frontier`, budgetVariants(BUDGET_RATIOS, args.frontierRows), {
+    rounds: args.frontierRounds,
+    control: true,
+  });
 }
 
 /** The commit measured, and the engine files that differ from it (other work in the same tree). */
@@ -223,6 +228,48 @@ async function throughputRuns(ctx: Ctx) {
   };
 }
 
+type HandUnderLoad = Awaited<ReturnType<typeof handUnderLoad>>;
+type FerryUnderLoad = Awaited<ReturnType<typeof ferryUnderLoad>>;
+
+/** The application's p99 during `w` ÷ the same in the quieter of its interleaved baselines. */
+function p99Ratio(run: { samples: LoadSample[]; baselines: Window[] }, w: Window): number {
+  return round(summarise(run.samples, [w]).p99Ms / quieterWindow(run.samples, run.baselines).p99Ms, 2);
+}
+
+/**
+ * (b), (c) and (d) under the load, `--load-rounds` times, the order rotated each round (b c d,
+ * c d b, d b c) so that no method always runs first; for each method the round with the median
+ * p99 ratio (the lower middle for an even count), and every round's ratio.
+ */
+async function loadRounds(ctx: Ctx) {
+  const { args, names } = ctx;
+  const hands: HandUnderLoad[] = [];
+  const ferries: FerryUnderLoad[] = [];
+  const budgets: FerryUnderLoad[] = [];
+  for (const [r, n] of names.loadRounds.entries()) {
+    const of = names.loadRounds.length > 1 ? ` (round ${r + 1} of ${names.loadRounds.length})` : '';
+    const steps = [
+      async () => hands.push(await handUnderLoad(ctx, n.handLoad)),
+      async () => ferries.push(await ferryUnderLoad(ctx, n.ferryLoad, n.loadMigration, `(c) ferry${of}`)),
+      async () =>
+        budgets.push(
+          await ferryUnderLoad(ctx, n.budgetLoad, n.budgetMigration, `(d) ferry with a latency budget of ${args.budgetRatio} × (read and commit probes)${of}`),
+        ),
+    ];
+    for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();
+  }
+  const handRatios = hands.map((h) => p99Ratio(h, h.hand));
+  const ferryRatios = ferries.map((f) => p99Ratio(f, f.ferry));
+  const budgetRatios = budgets.map((b) => p99Ratio(b, b.ferry));
+  const medianOf = <T>(runs: T[], ratios: number[]) => runs[ratios.indexOf(medianBy(ratios, (v) => v))];
+  return {
+    withHand: medianOf(hands, handRatios),
+    withFerry: medianOf(ferries, ferryRatios),
+    withBudget: medianOf(budgets, budgetRatios),
+    rounds: { handLoop: handRatios, ferry: ferryRatios, budget: budgetRatios },
+  };
+}
+
 /** Every measurement, in order. */
 async function measure(ctx: Ctx): Promise<BenchData> {
   const { args, names } = ctx;
@@ -232,14 +279,7 @@ async function measure(ctx: Ctx): Promise<BenchData> {
   const templateSeconds = await createTemplate(ctx.stack.databaseUrl, names.template, args.rows);
   const idle = await throughputRuns(ctx);
   log('now under the application load');
-  const withHand = await handUnderLoad(ctx);
-  const withFerry = await ferryUnderLoad(ctx, names.ferryLoad, names.loadMigration, '(c) ferry');
-  const withBudget = await ferryUnderLoad(
-    ctx,
-    names.budgetLoad,
-    names.budgetMigration,
-    `(d) ferry with a latency budget of ${args.budgetRatio} × (read and commit probes)`,
-  );
+  const { withHand, withFerry, withBudget, rounds } = await loadRounds(ctx);
   const frontier = args.frontier ? await frontierSweep(ctx) : [];
   machine.loadAverageAtEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
   const load = {
@@ -253,6 +293,7 @@ async function measure(ctx: Ctx): Promise<BenchData> {
     budget: withBudget.ferry,
     budgetRatio: args.budgetRatio,
     cpu: ctx.cpu.samples,
+    rounds,
   };
   const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, '');
   return {
@@ -337,9 +378,10 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-').toLowerCase();
   fs.mkdirSync(OUT_DIR, { recursive: true });
-  const names = namesFor(stamp, args.repeat);
-  for (const name of allNames(names).migrations) writeBenchMigration(names.migrationsDir, name);
-  writeBudgetMigration(names.migrationsDir, names.budgetMigration, args.budgetRatio, args.rows);
+  const names = namesFor(stamp, args.repeat, args.loadRounds);
+  const budgetMigrations = names.loadRounds.map((r) => r.budgetMigration);
+  for (const name of allNames(names).migrations) if (!budgetMigrations.includes(name)) writeBenchMigration(names.migrationsDir, name);
+  for (const name of budgetMigrations) writeBudgetMigration(names.migrationsDir, name, args.budgetRatio, args.rows);
   const stack = await startStack({ log });
   const ferry: FerrySetup = {
     temporalAddress: stack.temporalAddress,

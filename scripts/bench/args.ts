@@ -18,6 +18,13 @@ export interface BenchArgs {
    * then the run with the median throughput, which steadies the ratios on a busy machine.
    */
   repeat: number;
+  /**
+   * Rounds of (b), (c) and (d) under the load, the order rotated each round (`--load-rounds`,
+   * default 3); each method's latency figures are then its round with the median p99 ratio.
+   */
+  loadRounds: number;
+  /** Rounds of the frontier's sweep, the order rotated each round (`--frontier-rounds`, default 3); each point is the median. */
+  frontierRounds: number;
   /** Keep the databases and workflows for inspection instead of removing them (`--keep`). */
   keep: boolean;
   /** (d)'s latency budget as a ratio to each probe's p99 before the backfill (`--budget-ratio`, default 1.5). */
@@ -28,7 +35,7 @@ export interface BenchArgs {
   frontierRows: number;
 }
 
-const USAGE = `usage: npm run bench -- [--rows N] [--json] [--repeat N] [--app-connections N] [--app-rate N]
+const USAGE = `usage: npm run bench -- [--rows N] [--json] [--repeat N] [--load-rounds N] [--frontier-rounds N] [--app-connections N] [--app-rate N]
        [--baseline-seconds N] [--app-max-seconds N] [--keep] [--budget-ratio X] [--no-frontier] [--frontier-rows N]`;
 
 function positiveInt(flag: string, raw: string | undefined): number {
@@ -52,6 +59,8 @@ export function parseArgs(argv: string[]): BenchArgs {
     baselineSeconds: 15,
     appMaxSeconds: 900,
     repeat: 1,
+    loadRounds: 3,
+    frontierRounds: 3,
     keep: false,
     budgetRatio: 1.5,
     frontier: true,
@@ -63,6 +72,8 @@ export function parseArgs(argv: string[]): BenchArgs {
     else if (flag === '--keep') args.keep = true;
     else if (flag === '--rows') args.rows = positiveInt(flag, argv[++i]);
     else if (flag === '--repeat') args.repeat = positiveInt(flag, argv[++i]);
+    else if (flag === '--load-rounds') args.loadRounds = positiveInt(flag, argv[++i]);
+    else if (flag === '--frontier-rounds') args.frontierRounds = positiveInt(flag, argv[++i]);
     else if (flag === '--app-connections') args.appConnections = positiveInt(flag, argv[++i]);
     else if (flag === '--app-rate') args.appRate = positiveInt(flag, argv[++i]);
     else if (flag === '--baseline-seconds') args.baselineSeconds = positiveInt(flag, argv[++i]);

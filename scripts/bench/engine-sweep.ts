@@ -12,9 +12,9 @@ import type { EngineVariant } from './engine-run';
 import { runEngine } from './engine-run';
 import { budgetQuery } from './ferry-run';
 import { interleaved, type InterleaveSettings } from './interleaved';
-import { log } from './log';
+import { log, sleep } from './log';
 import { handLoop } from './methods';
-import { round } from './stats';
+import { median, round } from './stats';
 
 const ADMIN_URL = process.env.FERRY_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -35,6 +35,13 @@ const LOCK_VARIANTS: EngineVariant[] = [
 /** The settings compared by `--set sync`: `synchronous_commit` of the batch transactions, each twice (A B B A). */
 const SYNC_VARIANTS: EngineVariant[] = [SYNC_OFF, SYNC_ON, SYNC_ON, SYNC_OFF];
 
+/** `--set gentle`: what ferry's defaults could be, under the load: today's, `synchronous_commit` on, and on with longer transactions. */
+const GENTLE_VARIANTS: EngineVariant[] = [
+  SYNC_OFF,
+  SYNC_ON,
+  { label: 'maxLockMs 40, synchronous_commit on', backfill: { maxLockMs: 40, synchronousCommit: true } },
+];
+
 /** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */
 export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];
 
@@ -47,7 +54,7 @@ export function budgetVariants(ratios: number[], rows: number): EngineVariant[] 
   ];
 }
 
-/** One point of a sweep. */
+/** One point of a sweep: with several rounds, the median of each figure and every round's. */
 export interface SweepPoint {
   label: string;
   rowsPerSec: number;
@@ -61,21 +68,77 @@ export interface SweepPoint {
   transactions?: number;
   throttledMs?: number;
   throttleReason?: string;
+  /** Each round's rows/s and p99 ratio, in the order run (present with `rounds` > 1). */
+  rounds?: { rowsPerSec: number[]; p99Ratio: number[] };
 }
 
-/** The hand loop and each variant, each between baselines on its own copy of `s.template`. */
-export async function sweep(s: InterleaveSettings, prefix: string, variants: EngineVariant[]): Promise<SweepPoint[]> {
-  const points: SweepPoint[] = [];
-  const hand = await interleaved(s, `${prefix}_hand`, handLoop);
-  points.push(point('hand loop', hand.result.rowsPerSec, hand));
-  log(`hand loop: ${Math.round(hand.result.rowsPerSec)} rows/s, p99 ×${hand.p99Ratio}`);
-  for (const [i, v] of variants.entries()) {
-    const run = await interleaved(s, `${prefix}_v${i}`, (url) => runEngine(url, v));
-    const { transactions, throttledMs, throttleReason } = run.result;
-    points.push({ ...point(v.label, run.result.rowsPerSec, run), transactions, throttledMs, throttleReason });
-    log(`${v.label}: ${Math.round(run.result.rowsPerSec)} rows/s, p99 ×${run.p99Ratio}, ${transactions} transactions`);
+/** The control arm's label: a window of the load alone where a backfill would be (the noise floor of a ratio). */
+export const NO_BACKFILL = 'no backfill (A/A)';
+
+/** One arm of a sweep: the hand loop, an engine variant, or the control. */
+interface Arm {
+  label: string;
+  run: (url: string) => Promise<{ startMs: number; endMs: number; rowsPerSec: number; transactions?: number; throttledMs?: number; throttleReason?: string }>;
+}
+
+/**
+ * The hand loop and each variant (and, with `control`, a window without any backfill: the A/A
+ * control), each between baselines on its own copy of `s.template`; `rounds` times, the order
+ * rotated each round so that no arm always runs first or last. Each figure is the median of the
+ * rounds (each round's ratio is to its own interleaved baselines).
+ */
+export async function sweep(
+  s: InterleaveSettings,
+  prefix: string,
+  variants: EngineVariant[],
+  options: { rounds?: number; control?: boolean } = {},
+): Promise<SweepPoint[]> {
+  const rounds = options.rounds ?? 1;
+  const arms: Arm[] = [
+    { label: 'hand loop', run: handLoop },
+    ...variants.map((v) => ({ label: v.label, run: (url: string) => runEngine(url, v) })),
+  ];
+  if (options.control) arms.push({ label: NO_BACKFILL, run: () => idleWindow(s.baselineSeconds) });
+  const byArm: SweepPoint[][] = arms.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < arms.length; k++) {
+      const i = (k + r) % arms.length;
+      const arm = arms[i];
+      const run = await interleaved(s, `${prefix}_r${r}_v${i}`, arm.run);
+      const { transactions, throttledMs, throttleReason } = run.result;
+      byArm[i].push({ ...point(arm.label, run.result.rowsPerSec, run), transactions, throttledMs, throttleReason });
+      const of = rounds > 1 ? ` (round ${r + 1} of ${rounds})` : '';
+      log(`${arm.label}${of}: ${Math.round(run.result.rowsPerSec)} rows/s, p99 ×${run.p99Ratio}${transactions ? `, ${transactions} transactions` : ''}`);
+    }
   }
-  return points;
+  return byArm.map((runs) => (runs.length === 1 ? runs[0] : medianPoint(runs)));
+}
+
+/** A window of the load alone as long as a baseline, standing where a backfill would. */
+async function idleWindow(seconds: number) {
+  const startMs = Date.now();
+  await sleep(seconds * 1000);
+  return { startMs, endMs: Date.now(), rowsPerSec: 0 };
+}
+
+/** The median of each figure over the rounds of one arm, and every round's rows/s and p99 ratio. */
+function medianPoint(runs: SweepPoint[]): SweepPoint {
+  const med = (key: (p: SweepPoint) => number) => round(median(runs.map(key)), 2);
+  const last = runs[runs.length - 1];
+  return {
+    label: last.label,
+    rowsPerSec: Math.round(median(runs.map((p) => p.rowsPerSec))),
+    p50Ratio: med((p) => p.p50Ratio),
+    p99Ratio: med((p) => p.p99Ratio),
+    p99Ms: med((p) => p.p99Ms),
+    baselineP99Ms: med((p) => p.baselineP99Ms),
+    updateP99Ms: med((p) => p.updateP99Ms),
+    baselineUpdateP99Ms: med((p) => p.baselineUpdateP99Ms),
+    transactions: last.transactions,
+    throttledMs: last.throttledMs === undefined ? undefined : med((p) => p.throttledMs ?? 0),
+    throttleReason: last.throttleReason,
+    rounds: { rowsPerSec: runs.map((p) => p.rowsPerSec), p99Ratio: runs.map((p) => p.p99Ratio) },
+  };
 }
 
 function point(
@@ -129,11 +192,20 @@ async function main(): Promise<void> {
   );
   await createTemplate(ADMIN_URL, template, rows);
   try {
-    const variants = set === 'budget' ? budgetVariants(BUDGET_RATIOS, rows) : set === 'sync' ? SYNC_VARIANTS : LOCK_VARIANTS;
-    const points = await sweep(s, `ferry_sweep_${stamp}`, variants);
+    const sets: Record<string, EngineVariant[]> = {
+      budget: budgetVariants(BUDGET_RATIOS, rows),
+      sync: SYNC_VARIANTS,
+      lock: LOCK_VARIANTS,
+      gentle: GENTLE_VARIANTS,
+    };
+    const variants = sets[set];
+    if (!variants) throw new Error(`--set must be one of ${Object.keys(sets).join(', ')}, got "${set}"`);
+    const rounds = Number(arg(argv, '--rounds', '1'));
+    const points = await sweep(s, `ferry_sweep_${stamp}`, variants, { rounds, control: argv.includes('--control') });
     for (const p of points)
       log(
-        `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)`,
+        `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)` +
+          (p.rounds ? `  rounds: ×${p.rounds.p99Ratio.join(' ×')}` : ''),
       );
     console.log(JSON.stringify({ rows, set, loadAverage: os.loadavg().map((v) => round(v, 2)), points }));
   } finally {

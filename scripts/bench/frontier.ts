@@ -3,15 +3,16 @@
  * interleaved baseline, one mark per point of the budget sweep, for the text report and
  * docs/benchmarks.md (a plain-text chart diffs and reviews like the figures around it).
  */
-import type { SweepPoint } from './engine-sweep';
+import { NO_BACKFILL, type SweepPoint } from './engine-sweep';
 
 const WIDTH = 56;
 const HEIGHT = 14;
 
-/** The mark of a point: H for the hand loop, F for ferry without a budget, 1.. for the budgets in order. */
+/** The mark of a point: H for the hand loop, F for ferry without a budget, A for the A/A control, 1.. for the budgets in order. */
 function marks(points: SweepPoint[]): string[] {
   let budget = 0;
-  return points.map((p) => (p.label === 'hand loop' ? 'H' : p.label === 'no budget' ? 'F' : String(++budget)));
+  const named: Record<string, string> = { 'hand loop': 'H', 'no budget': 'F', [NO_BACKFILL]: 'A' };
+  return points.map((p) => named[p.label] ?? String(++budget));
 }
 
 /**
@@ -41,7 +42,8 @@ export function frontierChart(points: SweepPoint[]): string {
   const ticks = `${' '.repeat(9)}0${' '.repeat(col(1) - 1)}1${' '.repeat(Math.max(0, col(1.5) - col(1) - 1))}1.5${' '.repeat(Math.max(1, WIDTH - col(1.5) - 10))}${xMax.toFixed(1)}`;
   const legend = points.map(
     (p, i) =>
-      `  ${m[i]}  ${p.label.padEnd(14)} ${p.rowsPerSec.toLocaleString('en-US').padStart(8)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio}`,
+      `  ${m[i]}  ${p.label.padEnd(17)} ${p.rowsPerSec.toLocaleString('en-US').padStart(8)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio}` +
+      (p.rounds ? `  (rounds ×${p.rounds.p99Ratio.join(' ×')})` : ''),
   );
   return ['rows/s', ...lines, axis, ticks, `${' '.repeat(10)}app p99 ÷ interleaved baseline p99 (":" = 1, "." = 1.5)`, ...legend].join(
     '\n',

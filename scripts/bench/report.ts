@@ -39,6 +39,8 @@ export interface BenchData {
     budget: FerryRun;
     budgetRatio: number;
     cpu: CpuSample[];
+    /** Every round's p99 ratio of each method (`--load-rounds`); the figures above are each method's median round. */
+    rounds: { handLoop: number[]; ferry: number[]; budget: number[] };
   };
   /** The budget sweep (scripts/bench/engine-sweep.ts) on `rows` rows; no points with --no-frontier. */
   frontier: { rows: number; points: SweepPoint[] };
@@ -141,9 +143,9 @@ function latency(d: BenchData) {
     budget: during(l.budget, l.budget, overhead(l.budget, l.hand).throttledMs),
     /** p50/p99 during each method ÷ the same during its own interleaved baselines (before and after it). */
     ratios: {
-      handLoop: ratiosOf(l.samples, l.hand, l.interleaved.hand),
-      ferry: ratiosOf(l.samples, l.ferry, l.interleaved.ferry),
-      budget: ratiosOf(l.samples, l.budget, l.interleaved.budget),
+      handLoop: { ...ratiosOf(l.samples, l.hand, l.interleaved.hand), roundsP99: l.rounds.handLoop },
+      ferry: { ...ratiosOf(l.samples, l.ferry, l.interleaved.ferry), roundsP99: l.rounds.ferry },
+      budget: { ...ratiosOf(l.samples, l.budget, l.interleaved.budget), roundsP99: l.rounds.budget },
     },
   };
 }
@@ -194,6 +196,7 @@ function targets(s: Figures) {
   const app = s.appLatency;
   const r = app.ratios;
   const lb = s.latencyBudget;
+  const rounds = (x: { roundsP99: number[] }) => (x.roundsP99.length > 1 ? ` (rounds ×${x.roundsP99.join(' ×')})` : '');
   const within = Math.abs(s.ferry.batchMsMedian - s.ferry.batchMsTarget) <= 0.25 * s.ferry.batchMsTarget;
   return [
     t('throughput vs hand loop', 'c/b ≥ 0.95 (concurrency 1, 1M rows)', `${s.ratios.ferryVsHandLoop}`, s.ratios.ferryVsHandLoop >= 0.95),
@@ -202,13 +205,13 @@ function targets(s: Figures) {
       '(c) as gentle as (b)',
       'app p99 ratio during (c) ≤ during (b)',
       // Each ratio is to its quieter baseline window: a noisy one is named, and cannot flatter either.
-      `×${r.ferry.p99} vs ×${r.handLoop.p99}${r.ferry.baselineNoisy || r.handLoop.baselineNoisy ? ' (a baseline window was noisy; each ratio is to its quieter one)' : ''}`,
+      `×${r.ferry.p99}${rounds(r.ferry)} vs ×${r.handLoop.p99}${rounds(r.handLoop)}${r.ferry.baselineNoisy || r.handLoop.baselineNoisy ? ' (a baseline window was noisy; each ratio is to its quieter one)' : ''}`,
       r.ferry.p99 <= r.handLoop.p99,
     ),
     t(
       '(d) keeps the budget',
       'app p99 ≤ 1.5 × interleaved baseline, ≥ 30% of the hand loop’s rows/s',
-      `p99 ×${lb.p99Ratio}, ${lb.rowsPerSec} rows/s = ${lb.vsHandLoopUnderLoad} × (b) under load`,
+      `p99 ×${lb.p99Ratio}${rounds(r.budget)}, ${lb.rowsPerSec} rows/s = ${lb.vsHandLoopUnderLoad} × (b) under load`,
       lb.p99Ratio <= 1.5 && lb.vsHandLoopUnderLoad >= 0.3,
     ),
     t(
@@ -409,7 +412,11 @@ export function formatText(s: BenchSummary, files: string[]): string {
     latencyLine('during (c)', s.appLatency.ferry),
     latencyLine('during (d)', s.appLatency.budget),
     `  ratios to each method's interleaved baselines: (b) p50 ×${s.appLatency.ratios.handLoop.p50} p99 ×${s.appLatency.ratios.handLoop.p99}; ` +
-      `(c) p50 ×${s.appLatency.ratios.ferry.p50} p99 ×${s.appLatency.ratios.ferry.p99}; (d) p50 ×${s.appLatency.ratios.budget.p50} p99 ×${s.appLatency.ratios.budget.p99}`,
+      `(c) p50 ×${s.appLatency.ratios.ferry.p50} p99 ×${s.appLatency.ratios.ferry.p99}; (d) p50 ×${s.appLatency.ratios.budget.p50} p99 ×${s.appLatency.ratios.budget.p99}` +
+      (s.appLatency.ratios.ferry.roundsP99.length > 1
+        ? ` (the median of ${s.appLatency.ratios.ferry.roundsP99.length} rounds: (b) ×${s.appLatency.ratios.handLoop.roundsP99.join(' ×')}; ` +
+          `(c) ×${s.appLatency.ratios.ferry.roundsP99.join(' ×')}; (d) ×${s.appLatency.ratios.budget.roundsP99.join(' ×')})`
+        : ''),
     `  (d) budget ${s.latencyBudget.budgetRatio}× (read and commit probes): ${n(s.latencyBudget.rowsPerSec)} rows/s under load, throttled ${s.latencyBudget.throttledMs} ms` +
       `${s.latencyBudget.throttleReasons.length ? ` (${s.latencyBudget.throttleReasons.join('; ')})` : ''}`,
     `frontier (${n(s.frontier.rows)} rows, engine in-process):`,
