@@ -1,9 +1,12 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|budget] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing] [--rounds N] [--control] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
- * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`; `--set budget`
- * sweeps latency budgets (the frontier). One JSON object on stdout, a table on stderr.
+ * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
+ * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
+ * fixed duty cycles. `--rounds N` repeats every arm N times in rotated order and reports medians;
+ * `--control` adds an arm without any backfill (A/A: the noise floor of a ratio). One JSON object
+ * on stdout, a table on stderr.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +16,7 @@ import { runEngine } from './engine-run';
 import { budgetQuery } from './ferry-run';
 import { interleaved, type InterleaveSettings } from './interleaved';
 import { log, sleep } from './log';
-import { handLoop } from './methods';
+import { handLoop, pacedHandLoop } from './methods';
 import { median, round } from './stats';
 
 const ADMIN_URL = process.env.FERRY_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -41,6 +44,22 @@ const GENTLE_VARIANTS: EngineVariant[] = [
   SYNC_ON,
   { label: 'maxLockMs 40, synchronous_commit on', backfill: { maxLockMs: 40, synchronousCommit: true } },
 ];
+
+/**
+ * `--set pacing`: the hand loop at a fixed duty cycle (a rest after each batch), with large and
+ * small batches: whether resting between batches spares the application, and how that depends
+ * on how long each statement runs once it starts.
+ */
+const PACING_ARMS: Arm[] = [
+  { size: 2000, duty: 1 },
+  { size: 2000, duty: 0.33 },
+  { size: 500, duty: 0.5 },
+  { size: 200, duty: 0.33 },
+  { size: 100, duty: 0.2 },
+].map(({ size, duty }) => ({
+  label: `hand loop ${size} rows${duty < 1 ? `, duty ${duty}` : ''}`,
+  run: (url: string) => pacedHandLoop(url, { batchSize: size, duty }),
+}));
 
 /** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */
 export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];
@@ -76,7 +95,7 @@ export interface SweepPoint {
 export const NO_BACKFILL = 'no backfill (A/A)';
 
 /** One arm of a sweep: the hand loop, an engine variant, or the control. */
-interface Arm {
+export interface Arm {
   label: string;
   run: (url: string) => Promise<{ startMs: number; endMs: number; rowsPerSec: number; transactions?: number; throttledMs?: number; throttleReason?: string }>;
 }
@@ -87,18 +106,28 @@ interface Arm {
  * rotated each round so that no arm always runs first or last. Each figure is the median of the
  * rounds (each round's ratio is to its own interleaved baselines).
  */
-export async function sweep(
+export function sweep(
   s: InterleaveSettings,
   prefix: string,
   variants: EngineVariant[],
   options: { rounds?: number; control?: boolean } = {},
 ): Promise<SweepPoint[]> {
-  const rounds = options.rounds ?? 1;
   const arms: Arm[] = [
     { label: 'hand loop', run: handLoop },
     ...variants.map((v) => ({ label: v.label, run: (url: string) => runEngine(url, v) })),
   ];
-  if (options.control) arms.push({ label: NO_BACKFILL, run: () => idleWindow(s.baselineSeconds) });
+  return sweepArms(s, prefix, arms, options);
+}
+
+/** `sweep` of any arms (with `control`, the A/A arm last). */
+export async function sweepArms(
+  s: InterleaveSettings,
+  prefix: string,
+  given: Arm[],
+  options: { rounds?: number; control?: boolean } = {},
+): Promise<SweepPoint[]> {
+  const rounds = options.rounds ?? 1;
+  const arms: Arm[] = options.control ? [...given, { label: NO_BACKFILL, run: () => idleWindow(s.baselineSeconds) }] : given;
   const byArm: SweepPoint[][] = arms.map(() => []);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < arms.length; k++) {
@@ -199,9 +228,10 @@ async function main(): Promise<void> {
       gentle: GENTLE_VARIANTS,
     };
     const variants = sets[set];
-    if (!variants) throw new Error(`--set must be one of ${Object.keys(sets).join(', ')}, got "${set}"`);
-    const rounds = Number(arg(argv, '--rounds', '1'));
-    const points = await sweep(s, `ferry_sweep_${stamp}`, variants, { rounds, control: argv.includes('--control') });
+    if (!variants && set !== 'pacing') throw new Error(`--set must be one of ${[...Object.keys(sets), 'pacing'].join(', ')}, got "${set}"`);
+    const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
+    const prefix = `ferry_sweep_${stamp}`;
+    const points = variants ? await sweep(s, prefix, variants, options) : await sweepArms(s, prefix, PACING_ARMS, options);
     for (const p of points)
       log(
         `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)` +

@@ -5,6 +5,7 @@
  */
 import example from '../../migrations/examples/posts-member-uuid';
 import { withClient } from './databases';
+import { sleep } from './log';
 import { median, percentile } from './stats';
 
 const { where, set, batchSize } = example.backfill;
@@ -62,7 +63,17 @@ export async function singleUpdate(url: string): Promise<MethodResult> {
 }
 
 /** Runs (b) on the database at `url`: batches of `BATCH_SIZE` by `ORDER BY id LIMIT n` until the table ends. */
-export async function handLoop(url: string): Promise<HandLoopResult> {
+export function handLoop(url: string): Promise<HandLoopResult> {
+  return pacedHandLoop(url, { batchSize: BATCH_SIZE, duty: 1 });
+}
+
+/**
+ * The hand loop with `batchSize` rows a statement and, below a `duty` of 1, a rest after each
+ * batch of `batchMs × (1 − duty) / duty` (a fixed duty cycle: `engine-sweep.ts --set pacing`
+ * compares how the application fares with small and large batches at the same duty).
+ */
+export async function pacedHandLoop(url: string, pacing: { batchSize: number; duty: number }): Promise<HandLoopResult> {
+  const { batchSize, duty } = pacing;
   return withClient(url, async (db) => {
     const samples: BatchSample[] = [];
     let last = '0';
@@ -72,12 +83,14 @@ export async function handLoop(url: string): Promise<HandLoopResult> {
     const t0 = performance.now();
     for (;;) {
       const b0 = performance.now();
-      const r = (await db.query(HAND_LOOP_BATCH, [last, BATCH_SIZE])).rows[0];
-      samples.push({ endMs: Date.now(), ms: performance.now() - b0, rows: r.scanned });
+      const r = (await db.query(HAND_LOOP_BATCH, [last, batchSize])).rows[0];
+      const ms = performance.now() - b0;
+      samples.push({ endMs: Date.now(), ms, rows: r.scanned });
       scanned += r.scanned;
       updated += r.updated;
-      if (r.scanned < BATCH_SIZE) break;
+      if (r.scanned < batchSize) break;
       last = r.last_id;
+      if (duty < 1) await sleep((ms * (1 - duty)) / duty);
     }
     const seconds = (performance.now() - t0) / 1000;
     const ms = samples.map((s) => s.ms);
@@ -89,7 +102,7 @@ export async function handLoop(url: string): Promise<HandLoopResult> {
       startMs,
       endMs: Date.now(),
       batches: samples.length,
-      batchSize: BATCH_SIZE,
+      batchSize,
       batchMsMedian: median(ms),
       batchMsP99: percentile(ms, 0.99),
       samples,
