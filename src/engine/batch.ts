@@ -44,13 +44,9 @@ export interface BatchOutcome {
   stop?: ChunkStop;
   /** Sessions that were waiting for the batch's locks just before it committed. */
   blocked: number;
-  /** Rested between the batch's transactions for the latency budget (see `dutyRestMs`). */
-  restedMs: number;
-  /** How long the batch's last transaction took. */
-  lastTxMs: number;
 }
 
-const NOTHING: BatchOutcome = { ran: false, scanned: 0, updated: 0, failed: 0, blocked: 0, restedMs: 0, lastTxMs: 0 };
+const NOTHING: BatchOutcome = { ran: false, scanned: 0, updated: 0, failed: 0, blocked: 0 };
 
 /** An outcome at zero, for `runBatch` to sum its transactions into. */
 export function emptyOutcome(): BatchOutcome {
@@ -62,47 +58,23 @@ export function emptyOutcome(): BatchOutcome {
  * rows each, moving `cursor` past each once committed. `progress` sums the committed transactions,
  * so the caller still counts them when a later one throws. It ends early on a stop (done,
  * superseded, stop requested).
- *
- * Under a latency budget that has slowed the backfill (duty `d` < 1), each transaction is `d` of
- * the sizer's and rests `ms × (1 − d) / d` after it, so the backfill yields in slices of a few
- * milliseconds, not in one rest after a batch of long transactions: a backend that has rested
- * runs its next statement ahead of the application's (the scheduler favours a task that slept),
- * and the application waits for as long as that statement runs (`engine-sweep.ts --set pacing`:
- * the hand loop at duty 0.33 in batches of 2,000 rows multiplied the application's p99 by 8,
- * in batches of 200 by 2.5–2.9; at full speed by 1.4–2.9).
  * @throws FerryError INVALID_DEFINITION when PostgreSQL rejects the author's SQL (class 42).
  */
 export async function runBatch(chunk: Chunk, cursor: Cursor, size: number, progress = emptyOutcome()): Promise<BatchOutcome> {
   const { txSizer } = chunk.tools;
-  const duty = chunk.tools.latency?.duty.duty() ?? 1;
   while (progress.scanned < size) {
-    const rows = Math.min(size - progress.scanned, dutyShare(txSizer.next(), duty));
+    const rows = Math.min(size - progress.scanned, txSizer.next());
     const t0 = Date.now();
     const last = progress.scanned + rows >= size;
     const tx = await runTransaction(chunk, cursor, rows, last).catch((err: unknown) => {
       txSizer.observe(Date.now() - t0, 0, true);
       throw err;
     });
-    const ms = Date.now() - t0;
-    if (tx.ran) txSizer.observe(ms, tx.scanned, false, tx.blocked);
-    addOutcome(progress, { ...tx, lastTxMs: ms });
-    if (tx.stop !== undefined || progress.scanned >= size) break;
-    progress.restedMs += await dutyRest(chunk, ms, duty);
+    if (tx.ran) txSizer.observe(Date.now() - t0, tx.scanned, false, tx.blocked);
+    addOutcome(progress, tx);
+    if (tx.stop !== undefined) break;
   }
   return progress;
-}
-
-/** `d` of `rows` (at least one row). */
-function dutyShare(rows: number, duty: number): number {
-  return duty >= 1 ? rows : Math.max(1, Math.round(rows * duty));
-}
-
-/** At duty `d` < 1, rests `ms × (1 − d) / d` (cancellable); returns the time rested. */
-async function dutyRest(chunk: Chunk, ms: number, duty: number): Promise<number> {
-  if (duty >= 1) return 0;
-  const rest = Math.ceil((Math.max(ms, 1) * (1 - duty)) / duty);
-  await chunk.port.sleep(rest);
-  return rest;
 }
 
 /** Adds one transaction's outcome to the batch's. */
@@ -112,7 +84,6 @@ function addOutcome(sum: BatchOutcome, tx: BatchOutcome): void {
   sum.updated += tx.updated;
   sum.failed += tx.failed;
   sum.blocked = Math.max(sum.blocked, tx.blocked);
-  sum.lastTxMs = tx.lastTxMs;
   sum.stop = tx.stop;
 }
 
@@ -162,7 +133,7 @@ async function batchBody(
     const advanced = advancedCheckpoint(results[0]);
     const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
     return {
-      outcome: { ...NOTHING, ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
+      outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
       work,
     };
   });

@@ -44,9 +44,7 @@ async function batchLoop(chunk: Chunk, cursor: Cursor, tally: Tally, started: nu
     if (signal.aborted) throw signal.reason;
     if (outcome.stop !== undefined) return outcome.stop;
     const batchMs = Date.now() - t0;
-    // the batch rested after each transaction but its last (a latency budget): the rest after it is the last's
-    const restMs =
-      latencyRestMs(chunk, tally, outcome.lastTxMs, outcome.restedMs) + paceDelayMs(outcome.scanned, batchMs, chunk.input.maxRowsPerSec);
+    const restMs = latencyRestMs(chunk, tally, batchMs) + paceDelayMs(outcome.scanned, batchMs, chunk.input.maxRowsPerSec);
     if (!cursor.done) await pause(chunk, started, restMs);
   }
   return 'done';

@@ -22,30 +22,28 @@ export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise
 }
 
 /**
- * After a batch whose last transaction took `lastTxMs` (it rested `restedMs` between its
- * transactions, `runBatch`): feeds the canary's verdict to the duty cycle and returns the rest
- * after that last transaction (0 at full speed); both rests count as throttled time with the
- * verdict as the reason, e.g. `latency p99 4.1 ms > budget 3 ms` or `commit latency p99 9.4 ms >
- * budget 3 ms`. Once the duty has been halved, only the samples taken since count (see
- * `controlVerdict`).
+ * After a batch that took `batchMs`: feeds the canary's verdict to the duty cycle and returns the
+ * rest it asks for (0 at full speed), counted as throttled time with the verdict as the reason,
+ * e.g. `latency p99 4.1 ms > budget 3 ms` or `commit latency p99 9.4 ms > budget 3 ms`. Once the duty has been halved, only the samples taken
+ * since count (see `controlVerdict`).
  */
-export function latencyRestMs(chunk: Chunk, tally: Tally, lastTxMs: number, restedMs = 0): number {
+export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): number {
   const control = chunk.tools.latency;
   if (control === undefined) return 0;
   const verdict = controlVerdict(control);
   control.duty.update(verdict.fresh ? verdict.over : undefined, Date.now());
   const duty = control.duty.duty();
-  const rest = control.duty.restMs(lastTxMs);
+  const rest = control.duty.restMs(batchMs);
   const { name } = chunk.input;
   chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty });
-  if (rest + restedMs <= 0) return 0;
+  if (rest <= 0) return 0;
   const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${Math.round(duty * 100)}% duty)`;
   // Logged once when it starts, whichever probe's reason was the last.
   if (verdict.over && !isLatencyReason(tally.throttleReason)) {
     chunk.port.log('backfill slows down for the latency budget', { migration: name, partition: chunk.input.partition, reason });
   }
-  countThrottled(tally, rest + restedMs, reason);
-  chunk.tools.metrics?.throttled(name, 'latency', (rest + restedMs) / 1000);
+  countThrottled(tally, rest, reason);
+  chunk.tools.metrics?.throttled(name, 'latency', rest / 1000);
   return rest;
 }
 

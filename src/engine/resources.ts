@@ -21,8 +21,6 @@ export interface EngineOptions {
    * `start` is the size of the partition's last batch from its checkpoint, when there was one.
    */
   batchSizer?: (migration: LoadedMigration, start?: number) => BatchSizer;
-  /** The transaction sizer per partition; default adaptive, aiming at `backfill.maxLockMs` (see `transactionSizer`). */
-  transactionSizer?: (migration: LoadedMigration) => BatchSizer;
   /** Health gate settings (cache, per-check timeout) and the backoff of its waits; tests shorten them. */
   health?: HealthGateOptions & { backoff?: Partial<ThrottleBackoff> };
   /** Batches in a row that may hit lock_timeout/statement_timeout before the chunk fails (retryable); default 5. */
@@ -70,7 +68,7 @@ export function createResources(pool: Pool, options: EngineOptions = {}): ChunkR
       ),
     sizer: (m, input, start) => cached(sizers, partitionKey(m, input), () => newSizer(m, start)),
     latency: (m) => cached(controls, `${m.name}/${m.specHash}`, () => latencyControl(pool, m, options.latency)),
-    txSizer: (m, input) => cached(txSizers, partitionKey(m, input), () => (options.transactionSizer ?? transactionSizer)(m)),
+    txSizer: (m, input) => cached(txSizers, partitionKey(m, input), () => transactionSizer(m)),
     forget: (m, input) => {
       sizers.delete(partitionKey(m, input));
       txSizers.delete(partitionKey(m, input));

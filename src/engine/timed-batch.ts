@@ -50,8 +50,7 @@ async function heartbeatingBatch(chunk: Chunk, cursor: Cursor, tally: Tally): Pr
   const progress = emptyOutcome();
   try {
     const outcome = await runBatch(chunk, cursor, size, progress);
-    // its rests between transactions (a latency budget) are not the batch's work
-    if (outcome.ran) recordBatch(chunk, tally, outcome, Date.now() - t0 - outcome.restedMs, size);
+    if (outcome.ran) recordBatch(chunk, tally, outcome, Date.now() - t0, size);
     return outcome;
   } catch (err) {
     const code = sqlstate(err);

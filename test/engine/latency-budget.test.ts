@@ -72,34 +72,6 @@ describe('latency budget', () => {
     expect(text).toMatch(/ferry_backfill_duty_cycle\{migration="unmet"\} 0\.25/);
   }, 60_000);
 
-  it('yields in slices: under the budget, short transactions with a rest after each, not one rest after the batch', async () => {
-    // Batches of 400 rows as transactions of at most 40; an unmet budget takes the duty to its
-    // floor (0.25): batches of 100 rows as transactions of 10, each followed by a rest.
-    const sliced = createBackfillEngine(
-      { pool: db.pool },
-      {
-        batchSizer: () => fixedBatchSizer(400),
-        transactionSizer: () => fixedBatchSizer(40),
-        latency: { everyMs: 10, window: 20, baselineSamples: 10, timeoutMs: 200, idleStopMs: 10, holdMs: 0, maxRestMs: 40, min: 0.25 },
-      },
-    );
-    await makeTable(db.pool, 'sliced', 1200);
-    const ref = register(migrations, 'sliced', 'sliced', { batchSize: 400, health: { autovacuum: false, latency: { query: 'SELECT 1', p99Ms: 0.0001 } } });
-    const migration = migrations.get('sliced')!;
-    await sliced.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
-    const result = await sliced.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, quietPort());
-    expect(result).toMatchObject({ done: true, rowsScanned: 1200 });
-    expect(await touchHistogram(db.pool, 'sliced')).toEqual({ '1': 1200 });
-    const { transactions, lastSize } = (
-      await db.pool.query(`SELECT batches::int AS transactions, batch_size AS "lastSize" FROM ferry.backfill_checkpoints WHERE migration = 'sliced'`)
-    ).rows[0];
-    expect(lastSize).toBe(10); // a tenth of the duty's 100-row batch, not the whole batch in one transaction
-    expect(transactions).toBeGreaterThan(1200 / 40); // more than the 30 transactions of full speed
-    expect(result.batches).toBeLessThan(transactions / 2); // several transactions a batch, each sliced
-    expect(result.throttledMs).toBeGreaterThan(0);
-    await delay(100);
-  }, 60_000);
-
   it('throttles on the commit probe alone, says it is the commit, and logs it once', async () => {
     const logged: string[] = [];
     const result = await backfill('unmet_commit', { commit: true, p99Ms: 0.0001 }, { ...quietPort(), log: (m) => logged.push(m) });
