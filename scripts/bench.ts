@@ -253,7 +253,12 @@ async function loadRounds(ctx: Ctx) {
       async () => ferries.push(await ferryUnderLoad(ctx, n.ferryLoad, n.loadMigration, `(c) ferry${of}`)),
       async () =>
         budgets.push(
-          await ferryUnderLoad(ctx, n.budgetLoad, n.budgetMigration, `(d) ferry with a latency budget of ${args.budgetRatio} × (read and commit probes)${of}`),
+          await ferryUnderLoad(
+            ctx,
+            n.budgetLoad,
+            n.budgetMigration,
+            `(d) ferry with a latency budget of ${args.budgetRatio} × (read and commit probes)${of}`,
+          ),
         ),
     ];
     for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();

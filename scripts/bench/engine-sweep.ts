@@ -97,7 +97,16 @@ export const NO_BACKFILL = 'no backfill (A/A)';
 /** One arm of a sweep: the hand loop, an engine variant, or the control. */
 export interface Arm {
   label: string;
-  run: (url: string) => Promise<{ startMs: number; endMs: number; rowsPerSec: number; transactions?: number; throttledMs?: number; throttleReason?: string }>;
+  run: (
+    url: string,
+  ) => Promise<{
+    startMs: number;
+    endMs: number;
+    rowsPerSec: number;
+    transactions?: number;
+    throttledMs?: number;
+    throttleReason?: string;
+  }>;
 }
 
 /**
@@ -137,7 +146,9 @@ export async function sweepArms(
       const { transactions, throttledMs, throttleReason } = run.result;
       byArm[i].push({ ...point(arm.label, run.result.rowsPerSec, run), transactions, throttledMs, throttleReason });
       const of = rounds > 1 ? ` (round ${r + 1} of ${rounds})` : '';
-      log(`${arm.label}${of}: ${Math.round(run.result.rowsPerSec)} rows/s, p99 ×${run.p99Ratio}${transactions ? `, ${transactions} transactions` : ''}`);
+      log(
+        `${arm.label}${of}: ${Math.round(run.result.rowsPerSec)} rows/s, p99 ×${run.p99Ratio}${transactions ? `, ${transactions} transactions` : ''}`,
+      );
     }
   }
   return byArm.map((runs) => (runs.length === 1 ? runs[0] : medianPoint(runs)));
