@@ -97,9 +97,7 @@ export const NO_BACKFILL = 'no backfill (A/A)';
 /** One arm of a sweep: the hand loop, an engine variant, or the control. */
 export interface Arm {
   label: string;
-  run: (
-    url: string,
-  ) => Promise<{
+  run: (url: string) => Promise<{
     startMs: number;
     endMs: number;
     rowsPerSec: number;
