@@ -77,7 +77,9 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   expect(run.stdout).toContain(`ferry: migration ${NAME} is now backfilling`);
-  // Held mid-backfill (200 batches 50 ms apart) while the new release starts, so that it surely writes during the backfill.
+  // Held mid-backfill (batches of 100 rows 200 ms apart; 50 ms apart, the backfill once finished on a
+  // loaded CI machine before this pause arrived) while the new release starts, so that it surely writes
+  // during the backfill.
   const fc = await connectClient();
   try {
     expect((await control(fc, NAME, pauseUpdate, { by: 'jest', reason: 'the new release deploys' })).phase).toBe('backfilling');
@@ -134,7 +136,7 @@ async function generateFromEntityChange(): Promise<void> {
     '--batch-size',
     '100',
     '--pause',
-    '50ms',
+    '200ms',
   );
   expect(gen.stderr).toBe('');
   expect(gen.code).toBe(0);
