@@ -23,11 +23,10 @@ import { createTemplate, dropDatabases, freshCopy, otherActiveSessions, serverIn
 import { BUDGET_RATIOS, budgetVariants, sweep, type SweepPoint } from './bench/engine-sweep';
 import { deleteWorkflow, runFerry, writeBenchMigration, writeBudgetMigration, type FerryRun, type FerrySetup } from './bench/ferry-run';
 import type { LoadSample } from './bench/load-child';
-import { quieterWindow, startLoad, summarise, type Window } from './bench/load';
+import { ratiosToQuieter, startLoad, type Window } from './bench/load';
 import { log, sleep } from './bench/log';
 import { handLoop, singleUpdate, type HandLoopResult, type MethodResult } from './bench/methods';
 import { buildSummary, chartPanels, formatText, timelines, type BenchData, type BenchSummary } from './bench/report';
-import { round } from './bench/stats';
 import { startCpuSampler } from './bench/system';
 import { batchTarget } from './bench/target';
 
@@ -233,7 +232,7 @@ type FerryUnderLoad = Awaited<ReturnType<typeof ferryUnderLoad>>;
 
 /** The application's p99 during `w` ÷ the same in the quieter of its interleaved baselines. */
 function p99Ratio(run: { samples: LoadSample[]; baselines: Window[] }, w: Window): number {
-  return round(summarise(run.samples, [w]).p99Ms / quieterWindow(run.samples, run.baselines).p99Ms, 2);
+  return ratiosToQuieter(run.samples, w, run.baselines).p99;
 }
 
 /**

@@ -119,11 +119,12 @@ export function sweep(
   variants: EngineVariant[],
   options: { rounds?: number; control?: boolean } = {},
 ): Promise<SweepPoint[]> {
-  const arms: Arm[] = [
-    { label: 'hand loop', run: handLoop },
-    ...variants.map((v) => ({ label: v.label, run: (url: string) => runEngine(url, v) })),
-  ];
-  return sweepArms(s, prefix, arms, options);
+  return sweepArms(s, prefix, engineArms(variants), options);
+}
+
+/** The hand loop, then the engine with each of `variants`. */
+function engineArms(variants: EngineVariant[]): Arm[] {
+  return [{ label: 'hand loop', run: handLoop }, ...variants.map((v) => ({ label: v.label, run: (url: string) => runEngine(url, v) }))];
 }
 
 /** `sweep` of any arms (with `control`, the A/A arm last). */
@@ -210,6 +211,16 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rows = Number(arg(argv, '--rows', '300000'));
   const set = arg(argv, '--set', 'lock');
+  const sets: Record<string, Arm[]> = {
+    budget: engineArms(budgetVariants(BUDGET_RATIOS, rows)),
+    sync: engineArms(SYNC_VARIANTS),
+    lock: engineArms(LOCK_VARIANTS),
+    gentle: engineArms(GENTLE_VARIANTS),
+    pacing: PACING_ARMS,
+  };
+  const arms = sets[set];
+  if (!arms) throw new Error(`--set must be one of ${Object.keys(sets).join(', ')}, got "${set}"`);
+  const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
   const stamp = Date.now().toString(36);
   const template = `ferry_sweep_${stamp}_template`;
   const s: InterleaveSettings = {
@@ -230,17 +241,7 @@ async function main(): Promise<void> {
   );
   await createTemplate(ADMIN_URL, template, rows);
   try {
-    const sets: Record<string, EngineVariant[]> = {
-      budget: budgetVariants(BUDGET_RATIOS, rows),
-      sync: SYNC_VARIANTS,
-      lock: LOCK_VARIANTS,
-      gentle: GENTLE_VARIANTS,
-    };
-    const variants = sets[set];
-    if (!variants && set !== 'pacing') throw new Error(`--set must be one of ${[...Object.keys(sets), 'pacing'].join(', ')}, got "${set}"`);
-    const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
-    const prefix = `ferry_sweep_${stamp}`;
-    const points = variants ? await sweep(s, prefix, variants, options) : await sweepArms(s, prefix, PACING_ARMS, options);
+    const points = await sweepArms(s, `ferry_sweep_${stamp}`, arms, options);
     for (const p of points)
       log(
         `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)` +

@@ -6,10 +6,9 @@
  * hiccup in one baseline window does not flatter the backfill.
  */
 import { dropDatabases, freshCopy } from './databases';
-import { quieterWindow, startLoad, summarise, type LatencySummary, type Window } from './load';
+import { ratiosToQuieter, startLoad, type LatencySummary, type Window } from './load';
 import type { LoadSample } from './load-child';
 import { log, sleep } from './log';
-import { round } from './stats';
 
 /** How to run the load and the windows. */
 export interface InterleaveSettings {
@@ -74,14 +73,13 @@ function summariseWindows<T extends { startMs: number; endMs: number }>(
   baselines: Window[],
 ): Interleaved<T> {
   const backfill = { startMs: result.startMs, endMs: result.endMs };
-  const during = summarise(samples, [backfill]);
-  const base = quieterWindow(samples, baselines);
+  const { during, baseline, p50, p99 } = ratiosToQuieter(samples, backfill, baselines);
   return {
     result,
     during,
-    baseline: base,
-    p50Ratio: round(during.p50Ms / base.p50Ms, 2),
-    p99Ratio: round(during.p99Ms / base.p99Ms, 2),
+    baseline,
+    p50Ratio: p50,
+    p99Ratio: p99,
     windows: { baseline: baselines, backfill },
     samples,
   };

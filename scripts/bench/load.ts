@@ -96,6 +96,16 @@ export function quieterWindow(samples: LoadSample[], windows: Window[]): Latency
   return each.reduce((a, b) => (b.p99Ms < a.p99Ms ? b : a));
 }
 
+/**
+ * The application's latency during `w`, the quieter of `baselines` (`quieterWindow`), and the
+ * p50/p99 ratios of the one to the other: how every backfill window of the bench is judged.
+ */
+export function ratiosToQuieter(samples: LoadSample[], w: Window, baselines: Window[]) {
+  const during = summarise(samples, [w]);
+  const baseline = quieterWindow(samples, baselines);
+  return { during, baseline, p50: round(during.p50Ms / baseline.p50Ms, 2), p99: round(during.p99Ms / baseline.p99Ms, 2) };
+}
+
 /** p50/p99 and counts of the samples in the windows, pooled. */
 export function summarise(samples: LoadSample[], windows: Window[]): LatencySummary {
   const w = within(samples, windows);

@@ -3,7 +3,7 @@ import { runSettings } from '../../src/config';
 import type { Panel } from './chart';
 import type { FerryRun } from './ferry-run';
 import type { LoadSample } from './load-child';
-import { p99PerSecond, quieterWindow, summarise, type LatencySummary, type Window } from './load';
+import { p99PerSecond, ratiosToQuieter, summarise, type LatencySummary, type Window } from './load';
 import { cpuBusyPct, type CpuSample } from './system';
 import type { HandLoopResult, MethodResult } from './methods';
 import { ratePerSecond, rateBetweenPolls, round, type Point } from './stats';
@@ -156,12 +156,11 @@ function latency(d: BenchData) {
  * p99s differ by more than 2×.
  */
 function ratiosOf(samples: LoadSample[], w: Window, baselines: Window[]) {
-  const during = summarise(samples, [w]);
-  const base = quieterWindow(samples, baselines);
+  const { baseline: base, p50, p99 } = ratiosToQuieter(samples, w, baselines);
   const windowsP99 = baselines.map((b) => summarise(samples, [b]).p99Ms);
   return {
-    p50: round(during.p50Ms / base.p50Ms, 2),
-    p99: round(during.p99Ms / base.p99Ms, 2),
+    p50,
+    p99,
     baselineP50Ms: base.p50Ms,
     baselineP99Ms: base.p99Ms,
     baselineWindowsP99Ms: windowsP99,
