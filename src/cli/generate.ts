@@ -13,7 +13,8 @@ export interface GenerateCommandOptions {
   out?: string;
   typeormMigrations?: string;
   after?: string;
-  batchSize?: number;
+  /** As typed: a whole number of rows above 0. */
+  batchSize?: string;
   pause?: string;
   json?: boolean;
 }
@@ -32,8 +33,12 @@ export async function generateCommand(name: string, o: GenerateCommandOptions): 
   }
   if (o.after !== undefined) parseDuration(o.after, '--after');
   if (o.pause !== undefined) parseDuration(o.pause, '--pause');
-  if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) {
-    throw new FerryError('BAD_INPUT', `--batch-size "${o.batchSize}" is not a whole number of rows above 0.`);
+  const batchSize = o.batchSize === undefined ? undefined : Number(o.batchSize);
+  if (batchSize !== undefined && !(/^\d+$/.test(o.batchSize ?? '') && batchSize > 0 && batchSize <= 1_000_000)) {
+    throw new FerryError(
+      'BAD_INPUT',
+      `--batch-size "${o.batchSize}" is not a whole number of rows from 1 to 1,000,000; nothing was written.`,
+    );
   }
   const r = await generateMigration({
     name,
@@ -42,6 +47,8 @@ export async function generateCommand(name: string, o: GenerateCommandOptions): 
     out: o.out,
     typeormMigrations: o.typeormMigrations,
     after: o.after,
+    batchSize,
+    pause: o.pause,
   });
   console.log(o.json ? JSON.stringify(r, null, 2) : formatResult(name, r));
   if (r.unsafe.length) {

@@ -175,7 +175,7 @@ function addPlanningCommands(program: Command): void {
     .option('--out <dir>', 'where to write the migration (default: FERRY_MIGRATIONS, else ./migrations)')
     .option('--typeorm-migrations <dir>', 'also write a TypeORM migration class (ferryMigration) there, e.g. src/migrations')
     .option('--after <duration>', "the contract's cool-off (contract.after)", '7d')
-    .option('--batch-size <rows>', 'a fixed backfill batch size (default: adaptive)', (v) => Number(v))
+    .option('--batch-size <rows>', 'a fixed backfill batch size (default: adaptive)')
     .option('--pause <duration>', 'a pause between backfill batches (backfill.pause), e.g. 50ms')
     .option('--json', 'print JSON')
     .action((name: string, o) => (require('./generate') as typeof import('./generate')).generateCommand(name, o));

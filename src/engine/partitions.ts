@@ -3,13 +3,17 @@ import type { InitBackfillInput } from '../contract/activities';
 import type { MigrationDefinition } from '../definition/define';
 import { describeTable, type TableInfo } from '../pg/catalog';
 import { withTransaction } from '../pg/transaction';
-import { buildFirstKeySpan, buildSampleKeys } from '../sql/backfill';
+import { buildFirstKeySpan, buildLastKey, buildSampleKeys } from '../sql/backfill';
 import { countPartitions, insertPartition, lockRun, resetPass } from '../store/checkpoints';
 import { sameKey } from './cursor';
 
 /**
  * A run's partitions: contiguous ranges of the key, each with its own checkpoint row, so that
- * `backfill.concurrency` chunks run side by side without ever touching the same row.
+ * `backfill.concurrency` chunks run side by side without ever touching the same row. A pass ends
+ * at the table's last key when it starts: rows inserted after that were written in both shapes
+ * (the dual write is in place before the backfill starts), and a backfill that chased them would
+ * never end on a table that takes inserts faster than it goes. Verify still checks every row, and
+ * its catch-up pass ends at the last key of its own start.
  */
 
 /** A partition's bounds: lower exclusive, upper inclusive, each a (possibly partial) key or null. */
@@ -33,15 +37,32 @@ export async function initPartitions(
   const partitions = await withTransaction(pool, async (client) => {
     await lockRun(client, input);
     const existing = await countPartitions(client, input);
+    const lastKey = await readLastKey(client, table);
     if (existing > 0) {
-      await resetPass(client, input, input.pass);
+      await resetPass(client, input, input.pass, lastKey);
       return existing;
     }
-    const bounds = await splitKeyRange(client, table, definition.backfill.concurrency);
+    const bounds = endAt(await splitKeyRange(client, table, definition.backfill.concurrency), lastKey);
     for (const [partition, b] of bounds.entries()) await insertPartition(client, { ...input, partition }, input.pass, b);
     return bounds.length;
   });
   return { partitions, rowsEstimated: table.estimatedRows };
+}
+
+/** The table's last key now, or null when it is empty. */
+async function readLastKey(db: Pool | PoolClient, table: TableInfo): Promise<string[] | null> {
+  const { rows } = await db.query(buildLastKey(table).text);
+  return rows[0]?.key ?? null;
+}
+
+/**
+ * The partitions with the last one ending at `lastKey` (inclusive) instead of open-ended; as they
+ * were when the table is empty (null).
+ * @example endAt([{ lower: null, upper: null }], ['500']) // [{ lower: null, upper: ['500'] }]
+ */
+export function endAt(bounds: PartitionBounds[], lastKey: string[] | null): PartitionBounds[] {
+  if (!lastKey) return bounds;
+  return bounds.map((b, i) => (i === bounds.length - 1 ? { ...b, upper: lastKey } : b));
 }
 
 const INTEGER_TYPES = ['smallint', 'integer', 'bigint'];

@@ -217,6 +217,14 @@ export function buildFirstKeySpan(table: TableInfo): Statement {
 }
 
 /**
+ * The table's last key in key order (as `key text[]`; no row when the table is empty): where a
+ * backfill pass ends. One step down the key's index.
+ */
+export function buildLastKey(table: TableInfo): Statement {
+  return { text: `SELECT ${keyAsText(table)} AS key FROM ${table.quoted} ORDER BY ${keyOrder(table, ' DESC')} LIMIT 1`, params: 0 };
+}
+
+/**
  * A cheap sample of keys (as `key text[]`, in key order): `TABLESAMPLE SYSTEM ($1)` with $1 the
  * percentage of pages to read. Used to split a non-integer key into partitions.
  */

@@ -30,6 +30,14 @@ export const RESET_PASS = `UPDATE ferry.backfill_checkpoints
  SET pass = $3::int, last_key = NULL, done = false, stop_requested = false, updated_at = now()
  WHERE migration = $1::text AND run_id = $2::text AND pass < $3::int`;
 
+/**
+ * Ends the run's (`$1`, `$2`) last partition at key `$4` before pass `$3` starts (only while the
+ * partitions are still below it), so that a catch-up pass reaches the rows inserted since the last.
+ */
+export const END_LAST_PARTITION = `UPDATE ferry.backfill_checkpoints c SET upper_key = $4::text[]
+ WHERE c.migration = $1::text AND c.run_id = $2::text AND c.pass < $3::int
+   AND c.partition = (SELECT max(partition) FROM ferry.backfill_checkpoints m WHERE m.migration = $1::text AND m.run_id = $2::text)`;
+
 /** Clears the stop flag of one partition (`$1`, `$2`, `$3`) and returns its cursor. */
 export const START_CHUNK = `UPDATE ferry.backfill_checkpoints SET stop_requested = false
  WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int
@@ -101,8 +109,12 @@ export async function insertPartition(
   await client.query(INSERT_PARTITION, [...partitionParams(ref), pass, bounds.lower, bounds.upper]);
 }
 
-/** Restarts every partition of the run below `pass` from the beginning at `pass`, keeping the counters. */
-export async function resetPass(client: PoolClient, ref: RunRef, pass: number): Promise<void> {
+/**
+ * Restarts every partition of the run below `pass` from the beginning at `pass`, keeping the
+ * counters; the last partition now ends at `lastKey` (the table's last key now), unless null.
+ */
+export async function resetPass(client: PoolClient, ref: RunRef, pass: number, lastKey: string[] | null): Promise<void> {
+  if (lastKey) await client.query(END_LAST_PARTITION, [...runParams(ref), pass, lastKey]);
   await client.query(RESET_PASS, [...runParams(ref), pass]);
 }
 

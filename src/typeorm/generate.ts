@@ -28,7 +28,7 @@ export interface GenerateOptions {
   typeormMigrations?: string;
   /** contract.after of the generated migration; default 7d. */
   after?: string;
-  /** A fixed backfill batch size (batchSize = maxBatchSize); default: ferry's adaptive sizing. */
+  /** A fixed backfill batch size (batchSize = minBatchSize = maxBatchSize); default: ferry's adaptive sizing. */
   batchSize?: number;
   /** backfill.pause: a pause between batches (e.g. '50ms'); default none. */
   pause?: string;

@@ -38,7 +38,7 @@ export function renderMigration(
     '  },',
     "  // ferry's trigger writes both shapes whatever the application writes with (TypeORM subscribers miss update() and raw SQL).",
     `  dualWrite: { by: 'trigger', body: ${str(p.trigger || 'NULL; -- nothing to keep in sync')} },`,
-    `  backfill: { where: ${str(p.where)}, set: ${str(p.set)}${opts.batchSize ? `, batchSize: ${opts.batchSize}, maxBatchSize: ${opts.batchSize}` : ''}${opts.pause ? `, pause: ${str(opts.pause)}` : ''} },`,
+    `  backfill: { where: ${str(p.where)}, set: ${str(p.set)}${opts.batchSize ? `, batchSize: ${opts.batchSize}, minBatchSize: ${opts.batchSize}, maxBatchSize: ${opts.batchSize}` : ''}${opts.pause ? `, pause: ${str(opts.pause)}` : ''} },`,
     ...(p.verify ? [`  verify: { where: ${str(p.verify)} },`] : []),
     `  contract: { up: ${list(p.contractUp, '  ')}, after: ${str(opts.after)} },`,
   ];

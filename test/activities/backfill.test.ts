@@ -7,7 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import pg from 'pg';
 import { createBackfillActivities, fixedBatchSizer, type BackfillChunkInput, type ChunkResult } from '../../src/activities/backfill';
-import { boundsFromCuts, evenCuts } from '../../src/engine/partitions';
+import { boundsFromCuts, endAt, evenCuts } from '../../src/engine/partitions';
 import { isRowError } from '../../src/engine/isolate';
 import { median } from '../../src/engine/tally';
 import { SET_STATEMENT_ROWS } from '../../src/engine/set-mode';
@@ -323,6 +323,26 @@ describe('set mode', () => {
     expect(await touchHistogram('inserts')).toEqual({ '1': 4500 });
   });
 
+  it("ends at the table's last key when the pass started: rows inserted above it are left to the dual write, and a catch-up pass reaches them", async () => {
+    await makeTable('tail', 'generate_series(1, 1000)');
+    const ref = migration('tail', 'tail', { batchSize: 100, concurrency: 3 });
+    expect(await init(ref, 'r1')).toMatchObject({ partitions: 3 });
+    const uppers = await db.pool.query(`SELECT upper_key FROM ferry.backfill_checkpoints WHERE migration = 'tail' ORDER BY partition`);
+    expect(uppers.rows.map((r) => r.upper_key)).toEqual([['333'], ['666'], ['1000']]);
+    // Inserts above the last key, as an application inserts while the backfill runs (its rows in
+    // both shapes already, in life): the backfill does not chase them.
+    await db.pool.query(`INSERT INTO tail (id, raw) SELECT g, '{}' FROM generate_series(1001, 3000) g`);
+    const results = await Promise.all([0, 1, 2].map((p) => runToEnd(ref, 'r1', p)));
+    expect(results.flat().reduce((n, r) => n + r.rowsScanned, 0)).toBe(1000);
+    expect(await touchHistogram('tail', 'id <= 1000')).toEqual({ '1': 1000 });
+    expect(await touchHistogram('tail', 'id > 1000')).toEqual({ '0': 2000 });
+
+    await init(ref, 'r1', 2); // verify's catch-up pass ends at the last key now
+    expect((await checkpoint('tail', 'r1', 2)).pass).toBe(2);
+    await Promise.all([0, 1, 2].map((p) => runToEnd(ref, 'r1', p)));
+    expect(await touchHistogram('tail')).toEqual({ '1': 3000 });
+  });
+
   it('initBackfill is idempotent for a pass, and a greater pass restarts from the beginning keeping counters', async () => {
     await makeTable('passes', 'generate_series(1, 500)');
     const ref = migration('passes', 'passes', { batchSize: 100 });
@@ -468,6 +488,11 @@ describe('pure helpers', () => {
       { lower: ['25'], upper: ['50'] },
       { lower: ['50'], upper: null },
     ]);
+    expect(endAt(boundsFromCuts([['25']]), ['90'])).toEqual([
+      { lower: null, upper: ['25'] },
+      { lower: ['25'], upper: ['90'] },
+    ]);
+    expect(endAt([{ lower: null, upper: null }], null)).toEqual([{ lower: null, upper: null }]); // an empty table
   });
 
   it('takes the median of batch durations', () => {

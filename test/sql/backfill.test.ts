@@ -3,6 +3,7 @@ import { READ_CHECKPOINT_SET_TIMEOUTS } from '../../src/store/checkpoints';
 import {
   buildApplyKeys,
   buildFirstKeySpan,
+  buildLastKey,
   buildSampleKeys,
   buildSelectKeys,
   buildSelectRows,
@@ -179,6 +180,12 @@ describe('buildSelectRows', () => {
 describe('partition helpers', () => {
   it('reads the span of the first key column', () => {
     expect(buildFirstKeySpan(odd).text).toBe('SELECT min("Tenant")::text AS min, max("Tenant")::text AS max FROM "Mixed Case"."Odd-Table"');
+  });
+
+  it("reads the table's last key", () => {
+    expect(buildLastKey(odd).text).toBe(
+      'SELECT ARRAY["Tenant"::text, "we""ird"::text] AS key FROM "Mixed Case"."Odd-Table" ORDER BY "Tenant" DESC, "we""ird" DESC LIMIT 1',
+    );
   });
 
   it('samples keys by page', () => {

@@ -77,9 +77,8 @@ test('an entity change goes from ferry generate through typeorm migration:run to
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
   expect(run.stdout).toContain(`ferry: migration ${NAME} is now backfilling`);
-  // Held mid-backfill (batches of 100 rows 200 ms apart; 50 ms apart, the backfill once finished on a
-  // loaded CI machine before this pause arrived) while the new release starts, so that it surely writes
-  // during the backfill.
+  // Held mid-backfill (batches of 100 rows 100 ms apart: at least 20 s for the seeded rows) while the
+  // new release starts, so that it surely writes during the backfill.
   const fc = await connectClient();
   try {
     expect((await control(fc, NAME, pauseUpdate, { by: 'jest', reason: 'the new release deploys' })).phase).toBe('backfilling');
@@ -136,14 +135,16 @@ async function generateFromEntityChange(): Promise<void> {
     '--batch-size',
     '100',
     '--pause',
-    '200ms',
+    '100ms',
   );
   expect(gen.stderr).toBe('');
   expect(gen.code).toBe(0);
   expect(gen.stdout).toContain('ALTER TABLE "users" DROP COLUMN "full_name";'); // what typeorm migration:generate would do
   const generated = fs.readFileSync(path.join(app.dir, 'migrations', `${NAME}.ts`), 'utf8');
   expect(generated).toContain('CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_email_idx"');
-  expect(generated).toContain(`set: '"display_name" = "full_name", "login_count__bigint" = "login_count"::bigint'`);
+  expect(generated).toContain(
+    `set: '"display_name" = "full_name", "login_count__bigint" = "login_count"::bigint', batchSize: 100, minBatchSize: 100, maxBatchSize: 100, pause: '100ms' }`,
+  );
   expect(generated.slice(0, generated.indexOf('contract:'))).not.toMatch(/DROP COLUMN IF EXISTS "(full_name|login_count|legacy_code)"/);
 }
 

@@ -62,3 +62,27 @@ test('without --rename, a renamed column is a new column and a dropped one, neve
   expect(file).toMatch(/contract: \{\s+up: \[[^\]]*'ALTER TABLE "users" DROP COLUMN IF EXISTS "full_name"'/);
   expect(file).toContain('"login_count__bigint" = "login_count"::bigint'); // the type change is still a copy, not a DROP+ADD
 });
+
+test('--batch-size and --pause go into the migration; a wrong one is refused before anything is written (exit 2)', async () => {
+  entity('User.after.ts');
+  const args = ['--data-source', 'src/data-source.ts', '--rename', 'users.full_name:display_name'];
+  for (const [flag, value, message] of [
+    ['--batch-size', '1e3', '--batch-size "1e3" is not a whole number of rows from 1 to 1,000,000; nothing was written.'],
+    ['--batch-size', '0', '--batch-size "0" is not a whole number of rows from 1 to 1,000,000; nothing was written.'],
+    ['--pause', '200', '--pause "200" has no unit; write it like "200s" or "200ms"'],
+  ]) {
+    const bad = await ferryIn(app.dir, env, 'generate', 'users-bad-flag', ...args, flag, value);
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toContain(message);
+  }
+  expect(fs.existsSync(path.join(app.dir, 'migrations', 'users-bad-flag.ts'))).toBe(false);
+
+  const r = await ferryIn(app.dir, env, 'generate', 'users-paced', ...args, '--batch-size', '250', '--pause', '40ms');
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const file = fs.readFileSync(path.join(app.dir, 'migrations', 'users-paced.ts'), 'utf8');
+  expect(file).toMatch(/backfill: \{ where: .*, batchSize: 250, minBatchSize: 250, maxBatchSize: 250, pause: '40ms' \},/);
+  const plain = await ferryIn(app.dir, env, 'generate', 'users-adaptive', ...args);
+  expect(plain.code).toBe(0);
+  expect(fs.readFileSync(path.join(app.dir, 'migrations', 'users-adaptive.ts'), 'utf8')).not.toMatch(/batchSize|pause/);
+});
