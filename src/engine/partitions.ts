@@ -42,8 +42,9 @@ export async function initPartitions(
       await resetPass(client, input, input.pass, lastKey);
       return existing;
     }
+    // An empty table has nothing to backfill: its one partition starts done (rows come dual-written).
     const bounds = endAt(await splitKeyRange(client, table, definition.backfill.concurrency), lastKey);
-    for (const [partition, b] of bounds.entries()) await insertPartition(client, { ...input, partition }, input.pass, b);
+    for (const [partition, b] of bounds.entries()) await insertPartition(client, { ...input, partition }, input.pass, b, lastKey === null);
     return bounds.length;
   });
   return { partitions, rowsEstimated: table.estimatedRows };
@@ -57,7 +58,7 @@ async function readLastKey(db: Pool | PoolClient, table: TableInfo): Promise<str
 
 /**
  * The partitions with the last one ending at `lastKey` (inclusive) instead of open-ended; as they
- * were when the table is empty (null).
+ * were when the table is empty (null: the caller marks the one partition done).
  * @example endAt([{ lower: null, upper: null }], ['500']) // [{ lower: null, upper: ['500'] }]
  */
 export function endAt(bounds: PartitionBounds[], lastKey: string[] | null): PartitionBounds[] {

@@ -21,9 +21,9 @@ export const LOCK_RUN = `SELECT pg_advisory_xact_lock(hashtext('ferry.backfill')
 export const SELECT_PARTITIONS = `SELECT partition, pass FROM ferry.backfill_checkpoints
  WHERE migration = $1::text AND run_id = $2::text ORDER BY partition`;
 
-/** One partition: `$1` migration, `$2` run id, `$3` partition, `$4` pass, `$5` lower, `$6` upper. */
-export const INSERT_PARTITION = `INSERT INTO ferry.backfill_checkpoints (migration, run_id, partition, pass, lower_key, upper_key)
- VALUES ($1::text, $2::text, $3::int, $4::int, $5::text[], $6::text[]) ON CONFLICT DO NOTHING`;
+/** One partition: `$1` migration, `$2` run id, `$3` partition, `$4` pass, `$5` lower, `$6` upper, `$7` done. */
+export const INSERT_PARTITION = `INSERT INTO ferry.backfill_checkpoints (migration, run_id, partition, pass, lower_key, upper_key, done)
+ VALUES ($1::text, $2::text, $3::int, $4::int, $5::text[], $6::text[], $7::boolean) ON CONFLICT DO NOTHING`;
 
 /** Starts pass `$3` of a run (`$1`, `$2`) from the beginning, keeping the counters. */
 export const RESET_PASS = `UPDATE ferry.backfill_checkpoints
@@ -105,8 +105,9 @@ export async function insertPartition(
   ref: PartitionRef,
   pass: number,
   bounds: { lower: string[] | null; upper: string[] | null },
+  done = false,
 ): Promise<void> {
-  await client.query(INSERT_PARTITION, [...partitionParams(ref), pass, bounds.lower, bounds.upper]);
+  await client.query(INSERT_PARTITION, [...partitionParams(ref), pass, bounds.lower, bounds.upper, done]);
 }
 
 /**

@@ -343,6 +343,19 @@ describe('set mode', () => {
     expect(await touchHistogram('tail')).toEqual({ '1': 3000 });
   });
 
+  it('has nothing to do on a table empty when the pass started, however many rows arrive; a catch-up pass reaches them', async () => {
+    await makeTable('empty_then', 'generate_series(1, 0)');
+    const ref = migration('empty-then', 'empty_then', { batchSize: 100, concurrency: 2 });
+    expect(await init(ref, 'r1')).toMatchObject({ partitions: 1 });
+    await db.pool.query(`INSERT INTO empty_then (id, raw) SELECT g, '{}' FROM generate_series(1, 500) g`);
+    expect(sum(await runToEnd(ref, 'r1'), 'rowsScanned')).toBe(0);
+    expect(await touchHistogram('empty_then')).toEqual({ '0': 500 });
+
+    await init(ref, 'r1', 2);
+    expect(sum(await runToEnd(ref, 'r1'), 'rowsScanned')).toBe(500);
+    expect(await touchHistogram('empty_then')).toEqual({ '1': 500 });
+  });
+
   it('initBackfill is idempotent for a pass, and a greater pass restarts from the beginning keeping counters', async () => {
     await makeTable('passes', 'generate_series(1, 500)');
     const ref = migration('passes', 'passes', { batchSize: 100 });
