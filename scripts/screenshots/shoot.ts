@@ -44,17 +44,27 @@ export async function waitForText(page: Page, patterns: RegExp[], timeoutMs = 30
   throw new Error(`the Web UI at ${page.url()} did not show ${missing} within ${timeoutMs} ms; it showed:\n${text.slice(0, 1500)}`);
 }
 
-/** Clicks the visible element with this test id (the UI keeps hidden modals with the same ids). */
+/**
+ * Clicks the visible element with this test id (the UI keeps hidden modals with the same ids).
+ * An element the UI re-renders between finding and clicking it ("Node is either not clickable or
+ * not an Element") is looked for again, until `timeoutMs`.
+ */
 async function clickTestId(page: Page, id: string, timeoutMs = 30_000): Promise<void> {
   const selector = `[data-testid="${id}"]`;
   const deadline = Date.now() + timeoutMs;
+  let lastError = '';
   while (Date.now() < deadline) {
     for (const handle of await page.$$(selector)) {
-      if (await handle.isVisible()) return handle.click();
+      if (!(await handle.isVisible().catch(() => false))) continue;
+      try {
+        return await handle.click();
+      } catch (err) {
+        lastError = `; the last click failed: ${err instanceof Error ? err.message : err}`;
+      }
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`no visible ${selector} on ${page.url()} within ${timeoutMs} ms`);
+  throw new Error(`no visible ${selector} on ${page.url()} could be clicked within ${timeoutMs} ms${lastError}`);
 }
 
 /**
