@@ -1,19 +1,21 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing] [--rounds N] [--control] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|path] [--rounds N] [--control] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
- * fixed duty cycles. `--rounds N` repeats every arm N times in rotated order and reports medians;
+ * fixed duty cycles, `path` the engine in-process against ferry through Temporal. `--rounds N` repeats every arm N times in rotated order and reports medians;
  * `--control` adds an arm without any backfill (A/A: the noise floor of a ratio). One JSON object
  * on stdout, a table on stderr.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startStack } from '../../devstack/stack';
 import { createTemplate, dropDatabases } from './databases';
 import type { EngineVariant } from './engine-run';
 import { runEngine } from './engine-run';
-import { budgetQuery } from './ferry-run';
+import { budgetQuery, runFerry, writeBenchMigration, type FerrySetup } from './ferry-run';
 import { interleaved, type InterleaveSettings } from './interleaved';
 import { log, sleep } from './log';
 import { handLoop, pacedHandLoop } from './methods';
@@ -60,6 +62,26 @@ const PACING_ARMS: Arm[] = [
   label: `hand loop ${size} rows${duty < 1 ? `, duty ${duty}` : ''}`,
   run: (url: string) => pacedHandLoop(url, { batchSize: size, duty }),
 }));
+
+/**
+ * `--set path`: the same backfill (the example's, ferry's defaults) three ways: the hand loop, the
+ * engine in this process, and ferry end to end as (c) runs it (a worker process, the workflow on
+ * Temporal): whether what (c) adds to the application's p99 comes from the engine or from the way
+ * to it. Each ferry run gets a migration of its own in `setup.migrationsDir`.
+ */
+function pathArms(setup: FerrySetup, stamp: string): Arm[] {
+  let runs = 0;
+  const viaTemporal = async (url: string) => {
+    const name = `sweep-${stamp}-${runs++}`;
+    writeBenchMigration(setup.migrationsDir, name);
+    return runFerry(setup, url, name, 0);
+  };
+  return [
+    { label: 'hand loop', run: handLoop },
+    { label: 'engine in-process', run: (url: string) => runEngine(url, { label: 'defaults' }) },
+    { label: 'ferry through Temporal', run: viaTemporal },
+  ];
+}
 
 /** The latency budgets swept by `--set budget`: ratios to each probe's own baseline (the read and a commit). */
 export const BUDGET_RATIOS = [1.2, 1.5, 2, 3];
@@ -211,17 +233,27 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rows = Number(arg(argv, '--rows', '300000'));
   const set = arg(argv, '--set', 'lock');
+  const stamp = Date.now().toString(36);
+  const outDir = path.join(__dirname, '..', '..', 'bench-results');
+  const stack = set === 'path' ? await startStack({ log }) : undefined;
+  const setup: FerrySetup | undefined = stack && {
+    temporalAddress: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue: `ferry-sweep-${stamp}`,
+    migrationsDir: path.join(outDir, `migrations-sweep-${stamp}`),
+    outDir,
+  };
   const sets: Record<string, Arm[]> = {
     budget: engineArms(budgetVariants(BUDGET_RATIOS, rows)),
     sync: engineArms(SYNC_VARIANTS),
     lock: engineArms(LOCK_VARIANTS),
     gentle: engineArms(GENTLE_VARIANTS),
     pacing: PACING_ARMS,
+    ...(setup && { path: pathArms(setup, stamp) }),
   };
   const arms = sets[set];
-  if (!arms) throw new Error(`--set must be one of ${Object.keys(sets).join(', ')}, got "${set}"`);
+  if (!arms) throw new Error(`--set must be one of ${[...Object.keys(sets), 'path'].join(', ')}, got "${set}"`);
   const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
-  const stamp = Date.now().toString(36);
   const template = `ferry_sweep_${stamp}_template`;
   const s: InterleaveSettings = {
     adminUrl: ADMIN_URL,
@@ -231,7 +263,7 @@ async function main(): Promise<void> {
     appConnections: 4,
     appMaxSeconds: 900,
     baselineSeconds: Number(arg(argv, '--baseline-seconds', '5')),
-    outDir: path.join(__dirname, '..', '..', 'bench-results'),
+    outDir,
   };
   log(
     `generating ${rows} rows in "${template}"; load average ${os
@@ -250,6 +282,8 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ rows, set, loadAverage: os.loadavg().map((v) => round(v, 2)), points }));
   } finally {
     await dropDatabases(ADMIN_URL, [template]);
+    if (setup) fs.rmSync(setup.migrationsDir, { recursive: true, force: true });
+    await stack?.stop();
   }
 }
 
