@@ -218,10 +218,13 @@ export function buildFirstKeySpan(table: TableInfo): Statement {
 
 /**
  * The table's last key in key order (as `key text[]`; no row when the table is empty): where a
- * backfill pass ends. One step down the key's index.
+ * backfill pass ends. One step down the key's index. Keys with a NULL are left out (a `key` of
+ * nullable columns): a NULL bound would match nothing, and keyset paging never reaches them anyway.
  */
 export function buildLastKey(table: TableInfo): Statement {
-  return { text: `SELECT ${keyAsText(table)} AS key FROM ${table.quoted} ORDER BY ${keyOrder(table, ' DESC')} LIMIT 1`, params: 0 };
+  const notNull = table.key.map((c) => `${quoteIdent(c.name)} IS NOT NULL`).join(' AND ');
+  const text = `SELECT ${keyAsText(table)} AS key FROM ${table.quoted} WHERE ${notNull} ORDER BY ${keyOrder(table, ' DESC')} LIMIT 1`;
+  return { text, params: 0 };
 }
 
 /**

@@ -184,7 +184,8 @@ describe('partition helpers', () => {
 
   it("reads the table's last key", () => {
     expect(buildLastKey(odd).text).toBe(
-      'SELECT ARRAY["Tenant"::text, "we""ird"::text] AS key FROM "Mixed Case"."Odd-Table" ORDER BY "Tenant" DESC, "we""ird" DESC LIMIT 1',
+      'SELECT ARRAY["Tenant"::text, "we""ird"::text] AS key FROM "Mixed Case"."Odd-Table" WHERE "Tenant" IS NOT NULL AND "we""ird" IS NOT NULL' +
+        ' ORDER BY "Tenant" DESC, "we""ird" DESC LIMIT 1',
     );
   });
 
