@@ -1,18 +1,19 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|path] [--rounds N] [--control] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
  * fixed duty cycles, `path` the engine in-process against ferry through Temporal. `--rounds N` repeats every arm N times in rotated order and reports medians;
- * `--control` adds an arm without any backfill (A/A: the noise floor of a ratio). One JSON object
+ * `--control` adds an arm without any backfill (A/A: the noise floor of a ratio); `--no-load` runs
+ * the arms without the application load and compares their rows/s to the first's. One JSON object
  * on stdout, a table on stderr.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startStack } from '../../devstack/stack';
-import { createTemplate, dropDatabases } from './databases';
+import { createTemplate, dropDatabases, freshCopy } from './databases';
 import type { EngineVariant } from './engine-run';
 import { runEngine } from './engine-run';
 import { budgetQuery, runFerry, writeBenchMigration, type FerrySetup } from './ferry-run';
@@ -175,6 +176,42 @@ export async function sweepArms(
   return byArm.map((runs) => (runs.length === 1 ? runs[0] : medianPoint(runs)));
 }
 
+/** One arm's rows/s without the load (`--no-load`): each round's, the median, and the median's ratio to the first arm's. */
+export interface QuietPoint {
+  label: string;
+  rowsPerSec: number;
+  vsFirst: number;
+  rounds: number[];
+}
+
+/**
+ * `--no-load`: each arm on its own fresh copy of `s.template` with nothing else running, `rounds`
+ * times in rotated order: throughput side by side, as ratios to the first arm (the hand loop).
+ */
+export async function quietArms(s: InterleaveSettings, prefix: string, arms: Arm[], rounds: number): Promise<QuietPoint[]> {
+  const byArm: number[][] = arms.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < arms.length; k++) {
+      const i = (k + r) % arms.length;
+      const name = `${prefix}_q${r}_v${i}`;
+      const url = await freshCopy(s.adminUrl, s.template, name);
+      try {
+        byArm[i].push(Math.round((await arms[i].run(url)).rowsPerSec));
+      } finally {
+        await dropDatabases(s.adminUrl, [name]);
+      }
+      log(`${arms[i].label} (round ${r + 1} of ${rounds}, no load): ${byArm[i].at(-1)} rows/s`);
+    }
+  }
+  const first = median(byArm[0]);
+  return arms.map((arm, i) => ({
+    label: arm.label,
+    rowsPerSec: median(byArm[i]),
+    vsFirst: round(median(byArm[i]) / first, 3),
+    rounds: byArm[i],
+  }));
+}
+
 /** A window of the load alone as long as a baseline, standing where a backfill would. */
 async function idleWindow(seconds: number) {
   const startMs = Date.now();
@@ -273,6 +310,13 @@ async function main(): Promise<void> {
   );
   await createTemplate(ADMIN_URL, template, rows);
   try {
+    if (argv.includes('--no-load')) {
+      const quiet = await quietArms(s, `ferry_sweep_${stamp}`, arms, options.rounds);
+      for (const p of quiet)
+        log(`${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  ×${p.vsFirst} of the first  (${p.rounds.join(' ')})`);
+      console.log(JSON.stringify({ rows, set, load: false, loadAverage: os.loadavg().map((v) => round(v, 2)), points: quiet }));
+      return;
+    }
     const points = await sweepArms(s, `ferry_sweep_${stamp}`, arms, options);
     for (const p of points)
       log(
