@@ -69,8 +69,11 @@ async function appWrites(db: TestDatabase, migration: string, stop: () => boolea
     const props = JSON.stringify(n % 2 === 0 ? { url } : { name: `app ${n}` });
     const ins = await db.pool.query(`INSERT INTO services (properties, url) VALUES ($1::text, $2::text) RETURNING id`, [props, url]);
     result.urls.set(Number(ins.rows[0].id), url);
+    // It moves seeded rows that have a url, never those without: they stay as the seed left them
+    // however long the backfill takes (their ids cycle through the table every ROWS writes), so
+    // the check that none became a sentinel always has hundreds to look at.
     const target = 1 + ((n * 7919) % ROWS);
-    if (!isBad(target) && !isNull(target)) {
+    if (!isBad(target) && !isNull(target) && !hasNoUrl(target)) {
       const moved = `https://moved-${n}.example.com`;
       await db.pool.query(`UPDATE services SET properties = $1::text, url = $2::text WHERE id = $3::bigint`, [
         JSON.stringify({ url: moved }),
@@ -199,7 +202,7 @@ describe('services-extract-url', () => {
     );
     const nullIds = Array.from({ length: ROWS }, (_, i) => i + 1).filter((id) => seededUrl(id) === null && !writes.urls.has(id));
     expect(urls.rows[0]).toEqual({ empty: 0, seeded_null: nullIds.length });
-    expect(nullIds.filter(hasNoUrl).length).toBeGreaterThan(100);
+    expect(nullIds.filter(hasNoUrl).length).toBe(Array.from({ length: ROWS }, (_, i) => i + 1).filter(hasNoUrl).length);
     // The catch-up pass ran once (pass 2) and ended: it did not loop on the NULL rows.
     const passes = await db.pool.query(
       `SELECT max(pass)::int AS pass, bool_and(done) AS done FROM ferry.backfill_checkpoints WHERE migration = $1::text`,
