@@ -27,6 +27,7 @@ import { ratiosToQuieter, startLoad, type Window } from './bench/load';
 import { log, sleep } from './bench/log';
 import { handLoop, singleUpdate, type HandLoopResult, type MethodResult } from './bench/methods';
 import { buildSummary, chartPanels, formatText, timelines, type BenchData, type BenchSummary } from './bench/report';
+import { rotation } from './bench/stats';
 import { startCpuSampler } from './bench/system';
 import { batchTarget } from './bench/target';
 
@@ -260,7 +261,7 @@ async function loadRounds(ctx: Ctx) {
           ),
         ),
     ];
-    for (let k = 0; k < steps.length; k++) await steps[(k + r) % steps.length]();
+    for (const i of rotation(steps.length, r)) await steps[i]();
   }
   const handRatios = hands.map((h) => p99Ratio(h, h.hand));
   const ferryRatios = ferries.map((f) => p99Ratio(f, f.ferry));

@@ -4,10 +4,11 @@
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
- * fixed duty cycles, `path` the engine in-process against ferry through Temporal. `--rounds N` repeats every arm N times in rotated order and reports medians;
- * `--control` adds an arm without any backfill (A/A: the noise floor of a ratio); `--no-load` runs
- * the arms without the application load and compares their rows/s to the first's. One JSON object
- * on stdout, a table on stderr.
+ * fixed duty cycles, `path` the engine in-process against ferry through Temporal. `--rounds N`
+ * repeats every arm N times in rotated order and reports medians; `--control` adds an arm without
+ * any backfill (A/A: the noise floor of a ratio); `--no-load` runs the arms without the
+ * application load and compares their rows/s to the first's. One JSON object on stdout, a table
+ * on stderr.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +21,7 @@ import { budgetQuery, runFerry, writeBenchMigration, type FerrySetup } from './f
 import { interleaved, type InterleaveSettings } from './interleaved';
 import { log, sleep } from './log';
 import { handLoop, pacedHandLoop } from './methods';
-import { median, round } from './stats';
+import { median, rotation, round } from './stats';
 
 const ADMIN_URL = process.env.FERRY_BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -161,8 +162,7 @@ export async function sweepArms(
   const arms: Arm[] = options.control ? [...given, { label: NO_BACKFILL, run: () => idleWindow(s.baselineSeconds) }] : given;
   const byArm: SweepPoint[][] = arms.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < arms.length; k++) {
-      const i = (k + r) % arms.length;
+    for (const i of rotation(arms.length, r)) {
       const arm = arms[i];
       const run = await interleaved(s, `${prefix}_r${r}_v${i}`, arm.run);
       const { transactions, throttledMs, throttleReason } = run.result;
@@ -191,8 +191,7 @@ export interface QuietPoint {
 export async function quietArms(s: InterleaveSettings, prefix: string, arms: Arm[], rounds: number): Promise<QuietPoint[]> {
   const byArm: number[][] = arms.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < arms.length; k++) {
-      const i = (k + r) % arms.length;
+    for (const i of rotation(arms.length, r)) {
       const name = `${prefix}_q${r}_v${i}`;
       const url = await freshCopy(s.adminUrl, s.template, name);
       try {
@@ -308,8 +307,8 @@ async function main(): Promise<void> {
       .map((v) => v.toFixed(1))
       .join(' ')}`,
   );
-  await createTemplate(ADMIN_URL, template, rows);
   try {
+    await createTemplate(ADMIN_URL, template, rows);
     if (argv.includes('--no-load')) {
       const quiet = await quietArms(s, `ferry_sweep_${stamp}`, arms, options.rounds);
       for (const p of quiet)

@@ -81,3 +81,11 @@ export function rateBetweenPolls(samples: { atMs: number; total: number }[], sta
   }
   return points;
 }
+
+/**
+ * The indexes `0..n-1` in the order round `r` runs them: rotated by `r`, so that no arm always runs
+ * first or last. @example rotation(3, 1) // [1, 2, 0]
+ */
+export function rotation(n: number, r: number): number[] {
+  return Array.from({ length: n }, (_, k) => (k + r) % n);
+}

@@ -4,6 +4,7 @@
  */
 import { FerryError } from '../contract/errors';
 import { parseDuration } from '../contract/duration';
+import { MAX_BATCH_ROWS } from '../definition/define';
 import { generateMigration, type GenerateResult } from '../typeorm/generate';
 
 /** Options of `ferry generate`. */
@@ -33,13 +34,7 @@ export async function generateCommand(name: string, o: GenerateCommandOptions): 
   }
   if (o.after !== undefined) parseDuration(o.after, '--after');
   if (o.pause !== undefined) parseDuration(o.pause, '--pause');
-  const batchSize = o.batchSize === undefined ? undefined : Number(o.batchSize);
-  if (batchSize !== undefined && !(/^\d+$/.test(o.batchSize ?? '') && batchSize > 0 && batchSize <= 1_000_000)) {
-    throw new FerryError(
-      'BAD_INPUT',
-      `--batch-size "${o.batchSize}" is not a whole number of rows from 1 to 1,000,000; nothing was written.`,
-    );
-  }
+  const batchSize = o.batchSize === undefined ? undefined : batchSizeOption(o.batchSize);
   const r = await generateMigration({
     name,
     dataSource,
@@ -58,6 +53,16 @@ export async function generateCommand(name: string, o: GenerateCommandOptions): 
         `${r.file ? `"${r.file}"` : 'any file'}; write ${r.unsafe.length === 1 ? 'it' : 'them'} by hand (listed above).`,
     );
   }
+}
+
+/** `--batch-size` as typed, as rows: a whole number from 1 to `MAX_BATCH_ROWS` (what the definition accepts). */
+function batchSizeOption(typed: string): number {
+  const rows = Number(typed);
+  if (/^\d+$/.test(typed) && rows >= 1 && rows <= MAX_BATCH_ROWS) return rows;
+  throw new FerryError(
+    'BAD_INPUT',
+    `--batch-size "${typed}" is not a whole number of rows from 1 to ${MAX_BATCH_ROWS.toLocaleString('en-US')}; nothing was written.`,
+  );
 }
 
 function formatResult(name: string, r: GenerateResult): string {

@@ -43,12 +43,15 @@ const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
   }
 });
 
+/** The most rows a batch may have (`batchSize`, `minBatchSize`, `maxBatchSize`; `ferry generate --batch-size`). */
+export const MAX_BATCH_ROWS = 1_000_000;
+
 const batchRows = (what: string) =>
   z
     .number({ message: `must be a number of rows (${what})` })
     .int('must be a whole number of rows')
     .min(1)
-    .max(1_000_000)
+    .max(MAX_BATCH_ROWS)
     .optional();
 
 /** A user health check: SQL returning one boolean, or a function; true means healthy. */
@@ -115,7 +118,7 @@ const backfillSchema = z
     process: z
       .custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: 'must be a function (rows, ctx) => Promise<void>' })
       .optional(),
-    batchSize: z.number().int().min(1).max(1_000_000).default(1000),
+    batchSize: z.number().int().min(1).max(MAX_BATCH_ROWS).default(1000),
     pause: duration.default(0),
     maxFailedRows: z.number().int().min(0).default(100),
     rateLimit: z.object({ perSecond: z.number().positive() }).strict().optional(),
