@@ -1,10 +1,10 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
- * fixed duty cycles, `path` the engine in-process against ferry through Temporal. `--rounds N`
+ * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `path` the engine in-process against ferry through Temporal. `--rounds N`
  * repeats every arm N times in rotated order and reports medians; `--control` adds an arm without
  * any backfill (A/A: the noise floor of a ratio); `--no-load` runs the arms without the
  * application load and compares their rows/s to the first's. One JSON object on stdout, a table
@@ -66,6 +66,39 @@ const PACING_ARMS: Arm[] = [
 }));
 
 /**
+ * `--set shape`: what the application waits for while a backfill runs — the CPU or the WAL. The
+ * hand loop continuous and paced, with `synchronous_commit` on and off, in small statements, and
+ * paced on another database of the same server (sharing only the CPUs, the WAL and the disk with
+ * the application's table, not its pages or locks); then the engine with its defaults and with
+ * short synchronous transactions. The sweep reports the application's reads and updates apart
+ * (only the updates commit, so only they wait for a WAL flush).
+ */
+function shapeArms(s: InterleaveSettings): Arm[] {
+  const paced = (batchSize: number, duty: number, synchronousCommit: 'on' | 'off' = 'on'): Arm => ({
+    label: `hand loop ${batchSize} rows, duty ${duty}, sync ${synchronousCommit}`,
+    run: (url: string) => pacedHandLoop(url, { batchSize, duty, synchronousCommit }),
+  });
+  const elsewhere: Arm = {
+    label: 'hand loop 2000 rows, duty 0.33, other db',
+    run: (url: string) => onAnotherCopy(s, url, (other) => pacedHandLoop(other, { batchSize: 2000, duty: 0.33 })),
+  };
+  const small: EngineVariant = { label: 'engine, maxLockMs 3, sync on', backfill: { maxLockMs: 3, synchronousCommit: true } };
+  const hand = [paced(2000, 1), paced(2000, 0.33), paced(2000, 0.33, 'off'), elsewhere, paced(200, 1), paced(50, 1)];
+  return [...hand, ...engineArms([{ label: 'engine, defaults' }, small]).slice(1)];
+}
+
+/** Runs `fn` on a fresh copy of the template beside the one at `url` (named after it), dropped after. */
+async function onAnotherCopy<T>(s: InterleaveSettings, url: string, fn: (other: string) => Promise<T>): Promise<T> {
+  const name = `${new URL(url).pathname.slice(1)}_other`;
+  const other = await freshCopy(s.adminUrl, s.template, name);
+  try {
+    return await fn(other);
+  } finally {
+    await dropDatabases(s.adminUrl, [name]);
+  }
+}
+
+/**
  * `--set path`: the same backfill (the example's, ferry's defaults) three ways: the hand loop, the
  * engine in this process, and ferry end to end as (c) runs it (a worker process, the workflow on
  * Temporal): whether what (c) adds to the application's p99 comes from the engine or from the way
@@ -108,6 +141,9 @@ export interface SweepPoint {
   /** The application's updates (they commit, so they wait for the WAL flush) during the run, and in its baseline. */
   updateP99Ms: number;
   baselineUpdateP99Ms: number;
+  /** The application's point reads during the run, and in its baseline. */
+  readP99Ms: number;
+  baselineReadP99Ms: number;
   transactions?: number;
   throttledMs?: number;
   throttleReason?: string;
@@ -231,6 +267,8 @@ function medianPoint(runs: SweepPoint[]): SweepPoint {
     baselineP99Ms: med((p) => p.baselineP99Ms),
     updateP99Ms: med((p) => p.updateP99Ms),
     baselineUpdateP99Ms: med((p) => p.baselineUpdateP99Ms),
+    readP99Ms: med((p) => p.readP99Ms),
+    baselineReadP99Ms: med((p) => p.baselineReadP99Ms),
     transactions: last.transactions,
     throttledMs: last.throttledMs === undefined ? undefined : med((p) => p.throttledMs ?? 0),
     throttleReason: last.throttleReason,
@@ -244,8 +282,8 @@ function point(
   r: {
     p50Ratio: number;
     p99Ratio: number;
-    during: { p99Ms: number; updateP99Ms: number };
-    baseline: { p99Ms: number; updateP99Ms: number };
+    during: { p99Ms: number; updateP99Ms: number; readP99Ms: number };
+    baseline: { p99Ms: number; updateP99Ms: number; readP99Ms: number };
   },
 ): SweepPoint {
   return {
@@ -257,6 +295,8 @@ function point(
     baselineP99Ms: r.baseline.p99Ms,
     updateP99Ms: r.during.updateP99Ms,
     baselineUpdateP99Ms: r.baseline.updateP99Ms,
+    readP99Ms: r.during.readP99Ms,
+    baselineReadP99Ms: r.baseline.readP99Ms,
   };
 }
 
@@ -287,8 +327,6 @@ async function main(): Promise<void> {
     pacing: PACING_ARMS,
     ...(setup && { path: pathArms(setup, stamp) }),
   };
-  const arms = sets[set];
-  if (!arms) throw new Error(`--set must be one of ${[...Object.keys(sets), 'path'].join(', ')}, got "${set}"`);
   const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
   const template = `ferry_sweep_${stamp}_template`;
   const s: InterleaveSettings = {
@@ -301,6 +339,8 @@ async function main(): Promise<void> {
     baselineSeconds: Number(arg(argv, '--baseline-seconds', '5')),
     outDir,
   };
+  const arms = set === 'shape' ? shapeArms(s) : sets[set];
+  if (!arms) throw new Error(`--set must be one of ${[...Object.keys(sets), 'shape', 'path'].join(', ')}, got "${set}"`);
   log(
     `generating ${rows} rows in "${template}"; load average ${os
       .loadavg()
@@ -320,6 +360,7 @@ async function main(): Promise<void> {
     for (const p of points)
       log(
         `${p.label.padEnd(40)} ${String(p.rowsPerSec).padStart(7)} rows/s  p50 ×${p.p50Ratio}  p99 ×${p.p99Ratio} (${p.p99Ms} ms / ${p.baselineP99Ms} ms)` +
+          `  reads ${p.readP99Ms} / ${p.baselineReadP99Ms} ms, updates ${p.updateP99Ms} / ${p.baselineUpdateP99Ms} ms` +
           (p.rounds ? `  rounds: ×${p.rounds.p99Ratio.join(' ×')}` : ''),
       );
     console.log(JSON.stringify({ rows, set, loadAverage: os.loadavg().map((v) => round(v, 2)), points }));

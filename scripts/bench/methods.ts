@@ -67,14 +67,23 @@ export function handLoop(url: string): Promise<HandLoopResult> {
   return pacedHandLoop(url, { batchSize: BATCH_SIZE, duty: 1 });
 }
 
+/** How `pacedHandLoop` goes: rows a statement, its duty cycle, and its commits' `synchronous_commit` (default on, as a session has it). */
+export interface Pacing {
+  batchSize: number;
+  duty: number;
+  synchronousCommit?: 'on' | 'off';
+}
+
 /**
  * The hand loop with `batchSize` rows a statement and, below a `duty` of 1, a rest after each
  * batch of `batchMs × (1 − duty) / duty` (a fixed duty cycle: `engine-sweep.ts --set pacing`
- * compares how the application fares with small and large batches at the same duty).
+ * compares how the application fares with small and large batches at the same duty, `--set
+ * shape` also with `synchronous_commit` off).
  */
-export async function pacedHandLoop(url: string, pacing: { batchSize: number; duty: number }): Promise<HandLoopResult> {
+export async function pacedHandLoop(url: string, pacing: Pacing): Promise<HandLoopResult> {
   const { batchSize, duty } = pacing;
   return withClient(url, async (db) => {
+    await db.query(`SET synchronous_commit = ${pacing.synchronousCommit === 'off' ? 'off' : 'on'}`);
     const samples: BatchSample[] = [];
     let last = '0';
     let scanned = 0;

@@ -12,7 +12,7 @@ import { countThrottled, type Tally } from './tally';
 export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise<T> {
   const control = chunk.tools.latency;
   if (control === undefined) return fn();
-  control.canary.acquire();
+  control.canary.acquire(chunk.port.log);
   try {
     await control.canary.ready(chunk.port.signal);
     return await fn();

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { startCanaryThread, type CanaryThread } from './canary-thread';
+import { startCanaryThread, type CanarySample, type CanaryThread, type CanaryThreadSettings } from './canary-thread';
 import { probeSet, type LatencyBudget, type LatencyVerdict } from './latency-window';
 
 export {
@@ -28,7 +28,10 @@ export {
  *
  * The samples are taken in a thread of its own (`canary-thread.ts`), each a round trip on a warm,
  * connected client: the main thread's event loop, busy with the backfill, does not delay them.
- * This module keeps the windows and the verdict (the pure parts in `latency-window.ts`).
+ * Unless the pool's connection settings hold functions a thread cannot receive (a connector's
+ * `stream`, `ssl.checkServerIdentity`): then the samples are taken on the main thread, so that the
+ * canary connects as the worker does, and the log says so once (its samples include the main
+ * thread's lag). This module keeps the windows and the verdict (the pure parts in `latency-window.ts`).
  *
  * The window is a small exact one (the last `window` samples, sorted when asked): a t-digest
  * (`tdigest`, installed only as prom-client's dependency) cannot forget old samples, and a few
@@ -56,10 +59,16 @@ export interface CanaryOptions {
   migration?: string;
 }
 
+/** The worker's log (the engine's port has one): a message and fields, never connection settings. */
+export type CanaryLog = (message: string, fields?: Record<string, unknown>) => void;
+
 /** A running canary, shared by the chunks of one migration on one worker. */
 export interface LatencyCanary {
-  /** Starts sampling (if stopped) and counts a user; `release` when the chunk ends. */
-  acquire(): void;
+  /**
+   * Starts sampling (if stopped) and counts a user; `release` when the chunk ends. `log` (the
+   * chunk's) is where the canary says once that it samples on the main thread; without one, stderr.
+   */
+  acquire(log?: CanaryLog): void;
   release(): void;
   /**
    * Resolves once the budget is known and there is something to judge, for every probe: a `ratio`
@@ -95,17 +104,16 @@ const DEFAULTS: Required<CanaryOptions> = {
 export function latencyCanary(pool: Pool, budget: LatencyBudget, options: CanaryOptions = {}): LatencyCanary {
   const o = { ...DEFAULTS, ...options };
   const probes = probeSet(budget, o);
+  const { query, commit } = budget;
+  const settings = { query, commit: commit === true, migration: o.migration, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
+  const sampler = canarySampler(pool, settings, probes.record);
   let users = 0;
-  let sampler: CanaryThread | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
-  // A thread that died has counted as a failed sample; the next one starts when the canary is next wanted.
-  const start = (): void => {
-    const { query, commit } = budget;
-    const settings = { query, commit: commit === true, migration: o.migration, everyMs: o.everyMs, timeoutMs: o.timeoutMs };
-    sampler ??= startCanaryThread(pool, settings, probes.record, () => (sampler = undefined));
-  };
+  let log = stderrLog;
+  const start = (): void => sampler.start(log);
   return {
-    acquire() {
+    acquire(chunkLog) {
+      log = chunkLog ?? log;
       users += 1;
       clearTimeout(idleTimer);
       start();
@@ -114,7 +122,7 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
       users = Math.max(0, users - 1);
       if (users > 0) return;
       // Not unref'd: the thread is asked to end its connections before the worker's process exits.
-      idleTimer = setTimeout(() => (sampler?.stop(), (sampler = undefined)), o.idleStopMs);
+      idleTimer = setTimeout(() => sampler.stop(), o.idleStopMs);
     },
     async ready(signal) {
       while (probes.waiting()) {
@@ -131,4 +139,38 @@ export function latencyCanary(pool: Pool, budget: LatencyBudget, options: Canary
       return probes.verdictSince(sinceMs, o.freshSamples);
     },
   };
+}
+
+/**
+ * The canary's sampler (`startCanaryThread`), started when wanted and stopped when not. One that
+ * died has counted as a failed sample; the next starts when the canary is next wanted. That it
+ * samples on the main thread goes to `log` once per canary, not at each restart: the settings do not change.
+ */
+function canarySampler(pool: Pool, settings: CanaryThreadSettings, record: (sample: CanarySample) => void) {
+  let sampler: CanaryThread | undefined;
+  let told = false;
+  return {
+    start(log: CanaryLog): void {
+      if (sampler) return;
+      sampler = startCanaryThread(pool, settings, record, () => (sampler = undefined));
+      if (told || sampler.functionFields.length === 0) return;
+      told = true;
+      log(mainThreadNotice(sampler.functionFields));
+    },
+    stop(): void {
+      sampler?.stop();
+      sampler = undefined;
+    },
+  };
+}
+
+/** Where the notice goes when no chunk gave a log: a line on stderr, as the worker's own warnings. */
+const stderrLog: CanaryLog = (message) => console.warn(`[ferry] ${message}`);
+
+/** What a canary that samples on the main thread says: which settings made it (their paths, never their values). */
+function mainThreadNotice(fields: string[]): string {
+  return (
+    `latency canary: sampling on the main thread, not in a thread of its own: the connection settings hold functions ` +
+    `a thread cannot receive (${fields.join(', ')}); its samples include the main thread's lag`
+  );
 }
