@@ -69,7 +69,8 @@ const PACING_ARMS: Arm[] = [
  * `--set shape`: what the application waits for while a backfill runs — the CPU or the WAL. The
  * hand loop continuous and paced, with `synchronous_commit` on and off, in small statements, and
  * paced on another database of the same server (sharing only the CPUs, the WAL and the disk with
- * the application's table, not its pages or locks); then the engine with its defaults and with
+ * the application's table, not its pages or locks); small statements that also advance a
+ * checkpoint, as a batch transaction of ferry's in one round trip would; then the engine with its defaults and with
  * short synchronous transactions. The sweep reports the application's reads and updates apart
  * (only the updates commit, so only they wait for a WAL flush).
  */
@@ -83,7 +84,12 @@ function shapeArms(s: InterleaveSettings): Arm[] {
     run: (url: string) => onAnotherCopy(s, url, (other) => pacedHandLoop(other, { batchSize: 2000, duty: 0.33 })),
   };
   const small: EngineVariant = { label: 'engine, maxLockMs 3, sync on', backfill: { maxLockMs: 3, synchronousCommit: true } };
+  const checkpointed = (batchSize: number): Arm => ({
+    label: `hand loop ${batchSize} rows + checkpoint, sync on`,
+    run: (url: string) => pacedHandLoop(url, { batchSize, duty: 1, checkpointed: true }),
+  });
   const hand = [paced(2000, 1), paced(2000, 0.33), paced(2000, 0.33, 'off'), elsewhere, paced(200, 1), paced(50, 1)];
+  hand.push(checkpointed(200), checkpointed(50));
   return [...hand, ...engineArms([{ label: 'engine, defaults' }, small]).slice(1)];
 }
 

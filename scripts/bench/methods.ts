@@ -4,6 +4,7 @@
  * loop a user would write by hand.
  */
 import example from '../../migrations/examples/posts-member-uuid';
+import type { Client } from 'pg';
 import { withClient } from './databases';
 import { sleep } from './log';
 import { median, percentile } from './stats';
@@ -25,6 +26,26 @@ export const HAND_LOOP_BATCH = `WITH batch AS (SELECT id FROM posts WHERE id > $
  updated AS (UPDATE posts SET ${set} WHERE id IN (SELECT id FROM batch) AND (${where}) RETURNING 1)
 SELECT (SELECT max(id) FROM batch)::text AS last_id, (SELECT count(*) FROM batch)::int AS scanned,
  (SELECT count(*) FROM updated)::int AS updated`;
+
+/**
+ * The hand loop's batch with a checkpoint in the same statement, as ferry's batch transaction
+ * could be in one round trip: the partition's lock (an advisory lock), the rows, and the
+ * checkpoint's advance guarded by its batch count (`$3`) — so each batch is the transaction
+ * ferry's takes three round trips for. A measure of what that design would cost (`engine-sweep.ts
+ * --set shape`), not ferry's code: ferry's advance also raises when the guard fails.
+ */
+export const CHECKPOINTED_BATCH = `WITH lock AS (SELECT pg_advisory_xact_lock(7215) AS locked),
+ batch AS (SELECT id FROM posts, lock WHERE id > $1::bigint ORDER BY id LIMIT $2::int),
+ updated AS (UPDATE posts SET ${set} WHERE id IN (SELECT id FROM batch) AND (${where}) RETURNING 1),
+ advanced AS (UPDATE bench_checkpoint c SET last_id = COALESCE((SELECT max(id) FROM batch), c.last_id),
+   batches = c.batches + 1, scanned = c.scanned + (SELECT count(*) FROM batch) WHERE c.id = 1 AND c.batches = $3::bigint RETURNING c.batches)
+SELECT (SELECT max(id) FROM batch)::text AS last_id, (SELECT count(*) FROM batch)::int AS scanned,
+ (SELECT count(*) FROM updated)::int AS updated, (SELECT batches FROM advanced)::text AS batches`;
+
+/** The checkpoint table of `CHECKPOINTED_BATCH`, one row at batch 0. */
+const CHECKPOINT_TABLE = `CREATE TABLE IF NOT EXISTS bench_checkpoint (id int PRIMARY KEY, last_id bigint NOT NULL,
+ batches bigint NOT NULL, scanned bigint NOT NULL);
+INSERT INTO bench_checkpoint VALUES (1, 0, 0, 0) ON CONFLICT (id) DO UPDATE SET last_id = 0, batches = 0, scanned = 0`;
 
 /** What a backfill method did and how long it took. */
 export interface MethodResult {
@@ -72,6 +93,8 @@ export interface Pacing {
   batchSize: number;
   duty: number;
   synchronousCommit?: 'on' | 'off';
+  /** Each batch also advances a checkpoint in the same statement (`CHECKPOINTED_BATCH`). */
+  checkpointed?: boolean;
 }
 
 /**
@@ -84,6 +107,7 @@ export async function pacedHandLoop(url: string, pacing: Pacing): Promise<HandLo
   const { batchSize, duty } = pacing;
   return withClient(url, async (db) => {
     await db.query(`SET synchronous_commit = ${pacing.synchronousCommit === 'off' ? 'off' : 'on'}`);
+    if (pacing.checkpointed) await db.query(CHECKPOINT_TABLE);
     const samples: BatchSample[] = [];
     let last = '0';
     let scanned = 0;
@@ -92,7 +116,7 @@ export async function pacedHandLoop(url: string, pacing: Pacing): Promise<HandLo
     const t0 = performance.now();
     for (;;) {
       const b0 = performance.now();
-      const r = (await db.query(HAND_LOOP_BATCH, [last, batchSize])).rows[0];
+      const r = await batchOnce(db, pacing, last, samples.length);
       const ms = performance.now() - b0;
       samples.push({ endMs: Date.now(), ms, rows: r.scanned });
       scanned += r.scanned;
@@ -117,4 +141,12 @@ export async function pacedHandLoop(url: string, pacing: Pacing): Promise<HandLo
       samples,
     };
   });
+}
+
+/** One batch of `pacedHandLoop` after `last`, the `batches`th; checkpointed, it checks the checkpoint moved with it. */
+async function batchOnce(db: Client, pacing: Pacing, last: string, batches: number) {
+  if (!pacing.checkpointed) return (await db.query(HAND_LOOP_BATCH, [last, pacing.batchSize])).rows[0];
+  const r = (await db.query(CHECKPOINTED_BATCH, [last, pacing.batchSize, batches])).rows[0];
+  if (r.batches !== String(batches + 1)) throw new Error(`the bench's checkpoint is at batch ${r.batches}, expected ${batches + 1}`);
+  return r;
 }
