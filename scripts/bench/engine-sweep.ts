@@ -4,11 +4,11 @@
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
- * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `path` the engine in-process against ferry through Temporal. `--rounds N`
- * repeats every arm N times in rotated order and reports medians; `--control` adds an arm without
- * any backfill (A/A: the noise floor of a ratio); `--no-load` runs the arms without the
- * application load and compares their rows/s to the first's. One JSON object on stdout, a table
- * on stderr.
+ * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `path` the engine
+ * in-process against ferry through Temporal. `--rounds N` repeats every arm N times in rotated
+ * order and reports medians; `--control` adds an arm without any backfill (A/A: the noise floor of
+ * a ratio); `--no-load` runs the arms without the application load and compares their rows/s to
+ * the first's. One JSON object on stdout, a table on stderr.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -70,9 +70,9 @@ const PACING_ARMS: Arm[] = [
  * hand loop continuous and paced, with `synchronous_commit` on and off, in small statements, and
  * paced on another database of the same server (sharing only the CPUs, the WAL and the disk with
  * the application's table, not its pages or locks); small statements that also advance a
- * checkpoint, as a batch transaction of ferry's in one round trip would; then the engine with its defaults and with
- * short synchronous transactions. The sweep reports the application's reads and updates apart
- * (only the updates commit, so only they wait for a WAL flush).
+ * checkpoint, as a batch transaction of ferry's in one round trip would; then the engine with its
+ * defaults and with short synchronous transactions. The sweep reports the application's reads and
+ * updates apart (only the updates commit, so only they wait for a WAL flush).
  */
 function shapeArms(s: InterleaveSettings): Arm[] {
   const paced = (batchSize: number, duty: number, synchronousCommit: 'on' | 'off' = 'on'): Arm => ({
@@ -89,8 +89,7 @@ function shapeArms(s: InterleaveSettings): Arm[] {
     run: (url: string) => pacedHandLoop(url, { batchSize, duty: 1, checkpointed: true }),
   });
   const hand = [paced(2000, 1), paced(2000, 0.33), paced(2000, 0.33, 'off'), elsewhere, paced(200, 1), paced(50, 1)];
-  hand.push(checkpointed(200), checkpointed(50));
-  return [...hand, ...engineArms([{ label: 'engine, defaults' }, small]).slice(1)];
+  return [...hand, checkpointed(200), checkpointed(50), ...variantArms([{ label: 'engine, defaults' }, small])];
 }
 
 /** Runs `fn` on a fresh copy of the template beside the one at `url` (named after it), dropped after. */
@@ -190,7 +189,12 @@ export function sweep(
 
 /** The hand loop, then the engine with each of `variants`. */
 function engineArms(variants: EngineVariant[]): Arm[] {
-  return [{ label: 'hand loop', run: handLoop }, ...variants.map((v) => ({ label: v.label, run: (url: string) => runEngine(url, v) }))];
+  return [{ label: 'hand loop', run: handLoop }, ...variantArms(variants)];
+}
+
+/** The engine with each of `variants`. */
+function variantArms(variants: EngineVariant[]): Arm[] {
+  return variants.map((v) => ({ label: v.label, run: (url: string) => runEngine(url, v) }));
 }
 
 /** `sweep` of any arms (with `control`, the A/A arm last). */

@@ -88,7 +88,7 @@ export function handLoop(url: string): Promise<HandLoopResult> {
   return pacedHandLoop(url, { batchSize: BATCH_SIZE, duty: 1 });
 }
 
-/** How `pacedHandLoop` goes: rows a statement, its duty cycle, and its commits' `synchronous_commit` (default on, as a session has it). */
+/** How `pacedHandLoop` goes: rows a statement, its duty cycle, and its commits' `synchronous_commit` (default on, set explicitly whatever the server's default). */
 export interface Pacing {
   batchSize: number;
   duty: number;

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { ConnectionLog } from '../pg/pool';
 import { startCanaryThread, type CanarySample, type CanaryThread, type CanaryThreadSettings } from './canary-thread';
 import { probeSet, type LatencyBudget, type LatencyVerdict } from './latency-window';
 
@@ -59,16 +60,13 @@ export interface CanaryOptions {
   migration?: string;
 }
 
-/** The worker's log (the engine's port has one): a message and fields, never connection settings. */
-export type CanaryLog = (message: string, fields?: Record<string, unknown>) => void;
-
 /** A running canary, shared by the chunks of one migration on one worker. */
 export interface LatencyCanary {
   /**
    * Starts sampling (if stopped) and counts a user; `release` when the chunk ends. `log` (the
    * chunk's) is where the canary says once that it samples on the main thread; without one, stderr.
    */
-  acquire(log?: CanaryLog): void;
+  acquire(log?: ConnectionLog): void;
   release(): void;
   /**
    * Resolves once the budget is known and there is something to judge, for every probe: a `ratio`
@@ -150,7 +148,7 @@ function canarySampler(pool: Pool, settings: CanaryThreadSettings, record: (samp
   let sampler: CanaryThread | undefined;
   let told = false;
   return {
-    start(log: CanaryLog): void {
+    start(log: ConnectionLog): void {
       if (sampler) return;
       sampler = startCanaryThread(pool, settings, record, () => (sampler = undefined));
       if (told || sampler.functionFields.length === 0) return;
@@ -165,7 +163,7 @@ function canarySampler(pool: Pool, settings: CanaryThreadSettings, record: (samp
 }
 
 /** Where the notice goes when no chunk gave a log: a line on stderr, as the worker's own warnings. */
-const stderrLog: CanaryLog = (message) => console.warn(`[ferry] ${message}`);
+const stderrLog: ConnectionLog = (message) => console.warn(`[ferry] ${message}`);
 
 /** What a canary that samples on the main thread says: which settings made it (their paths, never their values). */
 function mainThreadNotice(fields: string[]): string {

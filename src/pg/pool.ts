@@ -1,7 +1,7 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { FerryError } from '../contract/errors';
 
-/** Worker-side log of a lost connection: the message only (never the URL or row data). */
+/** The worker's log, for what connections do (a lost one, the latency canary's): a message and fields, never the URL or row data. */
 export type ConnectionLog = (message: string, fields?: Record<string, unknown>) => void;
 
 /**
