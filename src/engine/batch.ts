@@ -18,6 +18,7 @@ import { advanceCursor, sameKey, type Cursor } from './cursor';
 import { isRowError } from './isolate';
 import { processBatch } from './process-mode';
 import { setBatch } from './set-mode';
+import { fitsOneTrip, runSetTransaction } from './set-transaction';
 
 /**
  * One batch, as short transactions. The batch (its size, its health check, its heartbeat) is the
@@ -27,11 +28,14 @@ import { setBatch } from './set-mode';
  *
  * Each transaction takes the partition's lock, checks that the checkpoint is where this chunk left
  * it (nobody else — a zombie attempt, a retry, a new pass — moved it), applies its rows, advances
- * the checkpoint, COMMIT: three round trips (BEGIN, the lock and the checkpoint's read go in one,
- * `openBatchStatements`; the advance and COMMIT in another, `advanceStatement`), plus one per
- * further statement of the apply. So every transaction takes effect exactly once, even across SIGKILL and
- * retries, and a crash between two of them repeats nothing. Anything unexpected rolls back that
- * transaction only; the ones before it are committed with their checkpoints.
+ * the checkpoint, COMMIT. In set mode, a transaction of up to `SET_STATEMENT_ROWS` rows that does
+ * not isolate bad rows goes in one round trip, its check and advance folded into the batch
+ * statement (src/engine/set-transaction.ts). Otherwise three round trips (BEGIN, the lock and the
+ * checkpoint's read go in one, `openBatchStatements`; the advance and COMMIT in another,
+ * `advanceStatement`), plus one per further statement of the apply. Either way every transaction
+ * takes effect exactly once, even across SIGKILL and retries, and a crash between two of them
+ * repeats nothing. Anything unexpected rolls back that transaction only; the ones before it are
+ * committed with their checkpoints.
  */
 
 /** What one batch transaction did. `ran` is false when it applied nothing and returned `stop`. */
@@ -93,12 +97,13 @@ function addOutcome(sum: BatchOutcome, tx: BatchOutcome): void {
  */
 async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean, isolate = false): Promise<BatchOutcome> {
   try {
-    const first = openBatchStatements(chunk.input, batchSettings(chunk));
-    const result = await withTransaction(
-      chunk.pool,
-      (client, opened) => batchBody(chunk, client, cursor, { size, last, isolate, opened: openedCheckpoint(opened) }),
-      { first },
-    );
+    const result = fitsOneTrip(chunk, size, isolate)
+      ? await oneTripTransaction(chunk, cursor, size, last)
+      : await withTransaction(
+          chunk.pool,
+          (client, opened) => batchBody(chunk, client, cursor, { size, last, isolate, opened: openedCheckpoint(opened) }),
+          { first: openBatchStatements(chunk.input, batchSettings(chunk)) },
+        );
     if (result.work !== undefined) advanceCursor(cursor, result.work, size);
     return result.outcome;
   } catch (err) {
@@ -111,6 +116,15 @@ async function runTransaction(chunk: Chunk, cursor: Cursor, size: number, last: 
 }
 
 type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
+
+/** A set-mode transaction in one round trip (src/engine/set-transaction.ts), as `batchBody` reports one. */
+async function oneTripTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean): Promise<BodyResult> {
+  const tx = await runSetTransaction(chunk, cursor, { size, countBlocked: last, settings: batchSettings(chunk) });
+  if (!tx.ran) return { outcome: { ...NOTHING, stop: checkCheckpoint(chunk, tx.checkpoint, cursor) ?? superseded(chunk) } };
+  const { work } = tx;
+  const stop = work.scanned < size ? 'done' : tx.stopRequested ? 'stop-requested' : undefined;
+  return { outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: 0, blocked: tx.blocked, stop }, work };
+}
 
 /**
  * A transaction's body, once its first statements took the partition's lock and read the

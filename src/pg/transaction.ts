@@ -69,6 +69,30 @@ export async function withTransaction<T>(
 }
 
 /**
+ * A whole transaction in one round trip: `BEGIN; <statements>; COMMIT` as one simple query (literals
+ * only, as `first`). Resolves to the results of `statements`, in order. A statement that raises
+ * aborts the transaction: the statements after it and the COMMIT do not run, the error propagates
+ * and the transaction rolls back (`releaseAfter`'s rule for the connection).
+ * @example const [lock, batch] = await transactionInOneTrip(pool, [lockSql, batchSql])
+ */
+export async function transactionInOneTrip(pool: Pool, statements: readonly string[]): Promise<QueryResult[]> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    const results = (await client.query(['BEGIN', ...statements, 'COMMIT'].join(';\n'))) as unknown as QueryResult[];
+    if (!Array.isArray(results) || results.length !== statements.length + 2) {
+      throw new Error(`expected the results of ${statements.length + 2} statements, got ${Array.isArray(results) ? results.length : 1}`);
+    }
+    return results.slice(1, -1);
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    await releaseAfter(client, failure);
+  }
+}
+
+/**
  * The one broken-connection rule: after an error, a connection goes back to the pool only when
  * PostgreSQL itself raised the error (it has a SQLSTATE) and a ROLLBACK succeeds; a network
  * error, a timeout in the client or a failed ROLLBACK discards it. Without an error it is

@@ -1,5 +1,5 @@
 import type { TableInfo } from '../pg/catalog';
-import { quoteIdent } from '../pg/quote';
+import { inlineInteger, inlineLiteral, quoteIdent } from '../pg/quote';
 
 /**
  * The statements of the backfill, built from the table's description and the migration's
@@ -56,25 +56,51 @@ export function keyAsText(table: TableInfo): string {
   return `ARRAY[${table.key.map((c) => `${quoteIdent(c.name)}::text`).join(', ')}]`;
 }
 
-/** `$3::bigint` or `($3::int, $4::text)`: a bound of `width` key columns as cast parameters. */
-export function keyParams(table: TableInfo, width: number, first: number): string {
-  const casts = table.key.slice(0, width).map((c, i) => `$${first + i}::${c.type}`);
+/**
+ * How a statement takes the `n`-th value of a key range (from 1), cast to the key column's `type`:
+ * as a `$n` parameter (`asParameter`, the default), or as a literal (`asLiterals`) in a statement
+ * that must go by the simple protocol, which takes no parameters.
+ */
+export type BoundValue = (n: number, type: string) => string;
+
+/** `$3::bigint`: the value as parameter `$n`. */
+export const asParameter: BoundValue = (n, type) => `$${n}::${type}`;
+
+/**
+ * `'42'::bigint`: the `n`-th of `values` as a literal (`inlineLiteral`), for the simple protocol.
+ * @throws Error when there is no `n`-th value.
+ */
+export function asLiterals(values: readonly string[]): BoundValue {
+  return (n, type) => {
+    if (n < 1 || n > values.length) throw new Error(`key range value ${n} is missing (${values.length} given)`);
+    return `${inlineLiteral(values[n - 1])}::${type}`;
+  };
+}
+
+/** `$3::bigint` or `($3::int, $4::text)`: a bound of `width` key columns as cast values from the `first`-th. */
+export function keyParams(table: TableInfo, width: number, first: number, value: BoundValue = asParameter): string {
+  const casts = table.key.slice(0, width).map((c, i) => value(first + i, c.type));
   return casts.length === 1 ? casts[0] : `(${casts.join(', ')})`;
 }
 
 /**
- * The conditions of a key range, `["id" > $1::bigint, "id" <= $2::bigint]`, with parameters from
+ * The conditions of a key range, `["id" > $1::bigint, "id" <= $2::bigint]`, with values from
  * `first` on: the lower bound's values, then the upper bound's.
  */
-export function keyRange(table: TableInfo, shape: RangeShape, first = 1): { conditions: string[]; next: number } {
+export function keyRange(
+  table: TableInfo,
+  shape: RangeShape,
+  first = 1,
+  value: BoundValue = asParameter,
+): { conditions: string[]; next: number } {
   const conditions: string[] = [];
   let next = first;
   if (shape.lower > 0) {
-    conditions.push(`${keyTuple(table, shape.lower)} > ${keyParams(table, shape.lower, next)}`);
+    conditions.push(`${keyTuple(table, shape.lower)} > ${keyParams(table, shape.lower, next, value)}`);
     next += shape.lower;
   }
   if (shape.upper > 0) {
-    conditions.push(`${keyTuple(table, shape.upper)} <= ${keyParams(table, shape.upper, next)}`);
+    conditions.push(`${keyTuple(table, shape.upper)} <= ${keyParams(table, shape.upper, next, value)}`);
     next += shape.upper;
   }
   return { conditions, next };
@@ -94,6 +120,20 @@ function windowSelect(table: TableInfo, shape: RangeShape): { text: string; para
 }
 
 /**
+ * The next window of keys as `windowSelect`, its bounds and `limit` as literals, and `gate` (an SQL
+ * boolean, parenthesised) among its conditions: `SELECT <key> FROM t WHERE <range> AND <gate> ORDER BY <key> LIMIT 2000`.
+ */
+export function literalWindowSelect(
+  table: TableInfo,
+  range: { shape: RangeShape; values: readonly string[] },
+  limit: number,
+  gate: string,
+): string {
+  const conditions = [...keyRange(table, range.shape, 1, asLiterals(range.values)).conditions, gate];
+  return `SELECT ${keyColumns(table)} FROM ${table.quoted}${whereClause(conditions)} ORDER BY ${keyOrder(table)} LIMIT ${inlineInteger(limit)}`;
+}
+
+/**
  * Key types whose `max()` orders as `ORDER BY` does (same operator class, the column's collation).
  * uuid, boolean and others have no `max()` before PostgreSQL 16, so they keep the sort.
  */
@@ -105,7 +145,7 @@ const MAX_TYPES =
  * A single-column key of a `MAX_TYPES` type takes `max()` (an aggregate, no sort); any other key
  * `ORDER BY <key> DESC LIMIT 1`.
  */
-function lastKeyOf(table: TableInfo, cte: string): string {
+export function lastKeyOf(table: TableInfo, cte: string): string {
   if (table.key.length === 1 && MAX_TYPES.test(table.key[0].type)) {
     const col = quoteIdent(table.key[0].name);
     return `(SELECT ARRAY[max(${col})::text] FROM ${cte} HAVING count(*) > 0)`;

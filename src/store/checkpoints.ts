@@ -68,8 +68,9 @@ export const READ_CHECKPOINT_SET_TIMEOUTS = `SELECT pass, last_key, batches::tex
  FROM ferry.backfill_checkpoints WHERE migration = $1::text AND run_id = $2::text AND partition = $3::int`;
 
 /**
- * SQLSTATE that `ferry.advance_checkpoint` (store file 0004) raises when the checkpoint is no
- * longer where the batch found it: another attempt or a new pass moved it. The transaction is
+ * SQLSTATE that `ferry.advance_checkpoint` (store file 0004) and `ferry.checkpoint_moved` (0005,
+ * called by the one-statement batch of src/sql/checkpointed-batch.ts) raise when the checkpoint is
+ * no longer where the batch found it: another attempt or a new pass moved it. The transaction is
  * aborted, so the COMMIT sent after it does not run.
  */
 export const CHECKPOINT_MOVED = 'ZF001';
@@ -196,6 +197,31 @@ export function openBatchStatements(ref: PartitionRef, settings: BatchSettings):
   ];
   return [LOCK_PARTITION, READ_CHECKPOINT_SET_TIMEOUTS].map((sql) => withLiterals(sql, values)).join(';\n');
 }
+
+/**
+ * The statements before a one-statement batch (src/sql/checkpointed-batch.ts), for
+ * `transactionInOneTrip`: `LOCK_PARTITION`, then the transaction's settings as a statement of its
+ * own, so that the lock's wait is not under the timeouts and the batch's snapshot is taken once the
+ * lock is held. Values as literals, as `openBatchStatements`.
+ */
+export function lockAndSettingsStatements(ref: PartitionRef, settings: BatchSettings): string[] {
+  const lock = withLiterals(LOCK_PARTITION, [inlineLiteral(ref.name), inlineLiteral(ref.runId), inlineInteger(ref.partition)]);
+  const set = [
+    `set_config('lock_timeout', ${inlineLiteral(settings.lockTimeout)}, true)`,
+    `set_config('statement_timeout', ${inlineLiteral(settings.statementTimeout)}, true)`,
+  ];
+  if (settings.synchronousCommit !== null) set.push(`set_config('synchronous_commit', ${inlineLiteral(settings.synchronousCommit)}, true)`);
+  return [lock, `SELECT ${set.join(', ')}`];
+}
+
+/**
+ * How many sessions wait for a lock this transaction holds (row locks are held until COMMIT, so
+ * everyone queued behind one of the batch's rows is still waiting). Reading the lock table takes
+ * every lock-manager partition, so a batch asks once, in its last transaction. As
+ * `ferry.advance_checkpoint` counts them.
+ */
+export const COUNT_BLOCKED = `SELECT count(*)::int AS blocked FROM (SELECT DISTINCT pid FROM pg_locks WHERE NOT granted) w
+ WHERE pg_backend_pid() = ANY(pg_blocking_pids(w.pid))`;
 
 /** The checkpoint that `openBatchStatements` read; undefined when the partition has no row. */
 export function openedCheckpoint(results: QueryResult[]): CheckpointState | undefined {
