@@ -1,11 +1,12 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|small|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
- * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `path` the engine
- * in-process against ferry through Temporal. `--rounds N` repeats every arm N times in rotated
+ * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `small` the engine in
+ * short synchronous transactions, `path` the engine in-process against ferry through Temporal.
+ * `--rounds N` repeats every arm N times in rotated
  * order and reports medians; `--control` adds an arm without any backfill (A/A: the noise floor of
  * a ratio); `--no-load` runs the arms without the application load and compares their rows/s to
  * the first's. One JSON object on stdout, a table on stderr.
@@ -91,6 +92,22 @@ function shapeArms(s: InterleaveSettings): Arm[] {
   const hand = [paced(2000, 1), paced(2000, 0.33), paced(2000, 0.33, 'off'), elsewhere, paced(200, 1), paced(50, 1)];
   return [...hand, checkpointed(200), checkpointed(50), ...variantArms([{ label: 'engine, defaults' }, small])];
 }
+
+/**
+ * `--set small`: the engine in short synchronous transactions, each in one round trip
+ * (src/engine/set-transaction.ts), against the hand loop ((b)) and the hand loop's 50-row
+ * statements with a checkpoint: how small the latency budget's transactions may go.
+ */
+const SMALL_ARMS: Arm[] = [
+  { label: 'hand loop', run: handLoop },
+  {
+    label: 'hand loop 50 rows + checkpoint, sync on',
+    run: (url: string) => pacedHandLoop(url, { batchSize: 50, duty: 1, checkpointed: true }),
+  },
+  ...variantArms(
+    [1, 1.5, 2, 3].map((ms) => ({ label: `engine, maxLockMs ${ms}, sync on`, backfill: { maxLockMs: ms, synchronousCommit: true } })),
+  ),
+];
 
 /** Runs `fn` on a fresh copy of the template beside the one at `url` (named after it), dropped after. */
 async function onAnotherCopy<T>(s: InterleaveSettings, url: string, fn: (other: string) => Promise<T>): Promise<T> {
@@ -335,6 +352,7 @@ async function main(): Promise<void> {
     lock: engineArms(LOCK_VARIANTS),
     gentle: engineArms(GENTLE_VARIANTS),
     pacing: PACING_ARMS,
+    small: SMALL_ARMS,
     ...(setup && { path: pathArms(setup, stamp) }),
   };
   const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };

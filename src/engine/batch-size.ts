@@ -20,6 +20,11 @@ export interface BatchSizer {
    * timeout, and how many other sessions were waiting for its locks when it finished (0 or absent: none).
    */
   observe(ms: number, rows: number, timedOut: boolean, blocked?: number): void;
+  /**
+   * Aims the following sizes at `targetMs` instead of the target it was made with (the latency
+   * budget's first stage aims the transaction sizer; src/engine/duty-cycle.ts). Optional.
+   */
+  aim?(targetMs: number): void;
 }
 
 /** A sizer that always answers `size`. @example fixedBatchSizer(1000).next() === 1000 */
@@ -86,6 +91,12 @@ export function adaptiveBatchSizer(settings: AdaptiveSizerSettings): BatchSizer 
         const ideal = s.targetMs / Math.max(medianOf(costs), 1e-6);
         size = clamp(Math.min(ideal, size * s.growth, ceiling.value()));
       }
+    },
+    aim(targetMs) {
+      const lower = targetMs < s.targetMs;
+      s.targetMs = targetMs;
+      // A lower target takes effect at once; a higher one grows the size batch by batch.
+      if (lower && costs.length > 0) size = clamp(Math.min(size, targetMs / Math.max(medianOf(costs), 1e-6)));
     },
   };
 }

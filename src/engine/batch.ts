@@ -16,6 +16,7 @@ import type { BatchTx, BatchWork } from './apply';
 import type { Chunk } from './chunk-setup';
 import { advanceCursor, sameKey, type Cursor } from './cursor';
 import { isRowError } from './isolate';
+import { latencyEngaged } from './latency-control';
 import { processBatch } from './process-mode';
 import { setBatch } from './set-mode';
 import { fitsOneTrip, runSetTransaction } from './set-transaction';
@@ -68,13 +69,13 @@ export async function runBatch(chunk: Chunk, cursor: Cursor, size: number, progr
   const { txSizer } = chunk.tools;
   while (progress.scanned < size) {
     const rows = Math.min(size - progress.scanned, txSizer.next());
-    const t0 = Date.now();
+    const t0 = performance.now(); // sub-millisecond: a transaction may take about one
     const last = progress.scanned + rows >= size;
     const tx = await runTransaction(chunk, cursor, rows, last).catch((err: unknown) => {
-      txSizer.observe(Date.now() - t0, 0, true);
+      txSizer.observe(performance.now() - t0, 0, true);
       throw err;
     });
-    if (tx.ran) txSizer.observe(Date.now() - t0, tx.scanned, false, tx.blocked);
+    if (tx.ran) txSizer.observe(performance.now() - t0, tx.scanned, false, tx.blocked);
     addOutcome(progress, tx);
     if (tx.stop !== undefined) break;
   }
@@ -186,14 +187,18 @@ function checkCheckpoint(chunk: Chunk, row: CheckpointState | undefined, cursor:
  * lost whole — rows and checkpoint together — and the next attempt redoes it from the checkpoint
  * before it. Nothing outside PostgreSQL depends on it: the workflow's counters are progress, not
  * the cursor, and the transaction that finishes a partition commits synchronously
- * (`ferry.advance_checkpoint`), which flushes every earlier one.
+ * (`ferry.advance_checkpoint`), which flushes every earlier one. While a latency budget holds the
+ * backfill back (`latencyEngaged`), its small transactions commit as the session says: each then
+ * flushes its own small share of WAL, rather than the WAL writer flushing them in bursts that the
+ * application's commits wait behind (docs/benchmarks.md, "Why (d) misses").
  */
 function batchSettings(chunk: Chunk): BatchSettings {
   const { lockTimeoutMs, statementTimeoutMs } = chunk.settings.tuning;
+  const synchronous = chunk.settings.synchronousCommit || latencyEngaged(chunk);
   return {
     lockTimeout: `${Math.ceil(lockTimeoutMs)}ms`,
     statementTimeout: `${Math.ceil(statementTimeoutMs)}ms`,
-    synchronousCommit: chunk.settings.synchronousCommit ? null : 'off',
+    synchronousCommit: synchronous ? null : 'off',
   };
 }
 

@@ -1,12 +1,19 @@
 /**
- * The control loop of a latency budget: the share of time the backfill works (its duty cycle),
- * adjusted by additive increase / multiplicative decrease (AIMD, as TCP adjusts its window) from
- * the canary's verdict after each batch. Over budget: the duty halves (at most once per
- * `holdMs`; and src/engine/latency-control.ts judges only the samples taken since the last halving,
- * so the canary's window, still full of the samples that caused it, does not halve it again and
- * again). Within budget: it grows by `increase` a batch, back to 1 (full speed). The duty
- * scales the next batch's size and sets the rest after it: a batch of `ms` at duty `d` rests
- * `ms × (1 − d) / d`. Pure; time comes in as `now`.
+ * The control loop of a latency budget, in two stages. First the size of its transactions: how
+ * long each holds its row locks (`lockMs`, from `backfill.maxLockMs` down to `minLockMs`), with no
+ * rest — small transactions committed one after another spare both the application's reads and its
+ * commits, where resting after large ones spares only the reads (docs/benchmarks.md, "Why (d)
+ * misses"). Then, with transactions at their smallest and still over budget, the share of time the
+ * backfill works (its duty cycle), with a rest after each batch.
+ *
+ * Both move by additive increase / multiplicative decrease (AIMD, as TCP adjusts its window) from
+ * the canary's verdict after each batch. Over budget: the lock time halves, then the duty (at most
+ * once per `holdMs`; src/engine/latency-control.ts judges only the samples taken since the last
+ * decrease, so the canary's window, still full of the samples that caused it, does not halve it
+ * again and again). Within budget: the duty grows by `increase` a batch back to 1, then the lock
+ * time by `increase × maxLockMs` back to `maxLockMs` (full speed). The duty scales the next batch's
+ * size and sets the rest after it: a batch of `ms` at duty `d` rests `ms × (1 − d) / d`. Pure; time
+ * comes in as `now`.
  */
 
 /** Settings of `dutyCycle`. */
@@ -21,12 +28,18 @@ export interface DutyCycleSettings {
   holdMs?: number;
   /** Longest rest after one batch (default 5000 ms). */
   maxRestMs?: number;
+  /** The first stage's range: transactions of `maxLockMs` (`backfill.maxLockMs`) down to `minLockMs` (default 1). Without it, the duty alone. */
+  lockMs?: { maxLockMs: number; minLockMs?: number };
 }
 
 /** A duty-cycle controller; see the module comment. */
 export interface DutyCycle {
   /** The share of time to work, `min..1`. */
   duty(): number;
+  /** How long a transaction may hold its locks now (`minLockMs..maxLockMs`); undefined without a first stage. */
+  lockMs(): number | undefined;
+  /** Whether the loop holds the backfill below full speed (smaller transactions or rests). */
+  engaged(): boolean;
   /** Feeds the canary's verdict after a batch (undefined: no fresh samples yet, the duty holds). */
   update(over: boolean | undefined, now: number): void;
   /** When the duty was last halved (epoch ms; -Infinity before). */
@@ -40,19 +53,34 @@ export interface DutyCycle {
  * const d = dutyCycle();
  * d.update(true, 0); d.duty(); // 0.5
  * d.restMs(100); // 100: work 100 ms, rest 100 ms
+ * const t = dutyCycle({ lockMs: { maxLockMs: 25 } });
+ * t.update(true, 0); [t.lockMs(), t.duty()]; // [12.5, 1]: smaller transactions first, no rest
  */
 export function dutyCycle(settings: DutyCycleSettings = {}): DutyCycle {
   const s = { min: 0.05, increase: 0.05, decrease: 0.5, holdMs: 1000, maxRestMs: 5000, ...settings };
+  const maxLock = s.lockMs?.maxLockMs;
+  const minLock = Math.min(maxLock ?? 1, s.lockMs?.minLockMs ?? 1);
+  let lock = maxLock;
   let duty = 1;
   let lastDecrease = -Infinity;
+  const decrease = () => {
+    if (lock !== undefined && lock > minLock) lock = Math.max(minLock, lock * s.decrease);
+    else duty = Math.max(s.min, duty * s.decrease);
+  };
+  const increase = () => {
+    if (duty < 1 || lock === undefined || maxLock === undefined) duty = Math.min(1, duty + s.increase);
+    else lock = Math.min(maxLock, lock + s.increase * maxLock);
+  };
   return {
     duty: () => duty,
+    lockMs: () => lock,
+    engaged: () => duty < 1 || lock !== maxLock,
     lastDecrease: () => lastDecrease,
     update(over, now) {
       if (over === undefined) return;
-      if (!over) duty = Math.min(1, duty + s.increase);
+      if (!over) increase();
       else if (now - lastDecrease >= s.holdMs) {
-        duty = Math.max(s.min, duty * s.decrease);
+        decrease();
         lastDecrease = now;
       }
     },

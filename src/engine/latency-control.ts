@@ -22,10 +22,11 @@ export async function withCanary<T>(chunk: Chunk, fn: () => Promise<T>): Promise
 }
 
 /**
- * After a batch that took `batchMs`: feeds the canary's verdict to the duty cycle and returns the
- * rest it asks for (0 at full speed), counted as throttled time with the verdict as the reason,
- * e.g. `latency p99 4.1 ms > budget 3 ms` or `commit latency p99 9.4 ms > budget 3 ms`. Once the duty has been halved, only the samples taken
- * since count (see `controlVerdict`).
+ * After a batch that took `batchMs`: feeds the canary's verdict to the control loop, aims the
+ * transaction sizer at the loop's lock time, and returns the rest it asks for (0 at full speed and
+ * while only the transactions are smaller), counted as throttled time with the verdict as the
+ * reason, e.g. `latency p99 4.1 ms > budget 3 ms` or `commit latency p99 9.4 ms > budget 3 ms`.
+ * Once the loop has slowed down, only the samples taken since count (see `controlVerdict`).
  */
 export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): number {
   const control = chunk.tools.latency;
@@ -33,18 +34,31 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
   const verdict = controlVerdict(control);
   control.duty.update(verdict.fresh ? verdict.over : undefined, Date.now());
   const duty = control.duty.duty();
+  const lockMs = control.duty.lockMs();
+  if (lockMs !== undefined) chunk.tools.txSizer.aim?.(lockMs);
   const rest = control.duty.restMs(batchMs);
   const { name } = chunk.input;
   chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty });
-  if (rest <= 0) return 0;
-  const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${Math.round(duty * 100)}% duty)`;
+  if (!control.duty.engaged()) return 0;
+  const how = rest > 0 ? `${Math.round(duty * 100)}% duty` : `transactions of ${formatMs(lockMs ?? 0)}`;
+  const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${how})`;
   // Logged once when it starts, whichever probe's reason was the last.
   if (verdict.over && !isLatencyReason(tally.throttleReason)) {
     chunk.port.log('backfill slows down for the latency budget', { migration: name, partition: chunk.input.partition, reason });
   }
   countThrottled(tally, rest, reason);
-  chunk.tools.metrics?.throttled(name, 'latency', rest / 1000);
+  if (rest > 0) chunk.tools.metrics?.throttled(name, 'latency', rest / 1000);
   return rest;
+}
+
+/** Whether the latency budget's loop holds the backfill below full speed (its transactions then commit synchronously). */
+export function latencyEngaged(chunk: Chunk): boolean {
+  return chunk.tools.latency?.duty.engaged() ?? false;
+}
+
+/** `3.1 ms`: a lock time as the reason prints it. */
+function formatMs(ms: number): string {
+  return `${Number(ms.toFixed(ms < 10 ? 1 : 0))} ms`;
 }
 
 /**

@@ -99,11 +99,12 @@ function migrationRateLimit(pool: Pool, m: LoadedMigration): RateLimit {
   return sharedRateLimiter((calls) => reserveCalls(pool, m.name, { calls, perSecond, burst: 1 }), perSecond);
 }
 
-/** The canary and duty cycle of `backfill.health.latency`, or undefined without one. */
+/** The canary and control loop (transaction size, then duty cycle) of `backfill.health.latency`, or undefined without one. */
 function latencyControl(pool: Pool, m: LoadedMigration, options: EngineOptions['latency'] = {}): LatencyControl | undefined {
   const budget = m.definition.backfill.health.latency;
   if (budget === undefined) return undefined;
-  return { canary: latencyCanary(pool, budget, { ...options, migration: m.name }), duty: dutyCycle(options) };
+  const lockMs = { maxLockMs: backfillTuning(m.definition.backfill).maxLockMs };
+  return { canary: latencyCanary(pool, budget, { ...options, migration: m.name }), duty: dutyCycle({ lockMs, ...options }) };
 }
 
 /** `map.get(key)`, made and stored on a miss; the oldest entry goes beyond 1000 (runs that never finished). */

@@ -49,6 +49,22 @@ describe('adaptiveBatchSizer', () => {
     expect(trace[trace.length - 1].ms).toBeLessThan(230);
   });
 
+  it('aims at a new target: a lower one at once, a higher one batch by batch; converges either way', () => {
+    const cost = (n: number) => 0.4 + 0.008 * n; // a transaction: 0.4 ms fixed, 0.008 ms a row
+    const sizer = adaptiveBatchSizer({ start: 1000, targetMs: 25, min: 10, max: 50_000 });
+    const before = simulate(sizer, cost, 30).slice(-5);
+    for (const b of before) expect(b.ms).toBeCloseTo(25, 0);
+    sizer.aim?.(1);
+    expect(sizer.next()).toBeLessThanOrEqual(Math.round(1 / 0.008)); // at once, at the cost per row it knows
+    const small = simulate(sizer, cost, 30).slice(-5);
+    for (const b of small) expect(b.size).toBeGreaterThanOrEqual(70); // (1 − 0.4) / 0.008 = 75 rows
+    for (const b of small) expect(b.size).toBeLessThanOrEqual(80);
+    sizer.aim?.(25);
+    const trace = simulate(sizer, cost, 30);
+    for (let i = 1; i < trace.length; i++) expect(trace[i].size).toBeLessThanOrEqual(Math.ceil(trace[i - 1].size * 1.5));
+    expect(trace[trace.length - 1].ms).toBeCloseTo(25, 0);
+  });
+
   it('grows at most ×1.5 a batch, however cheap the rows', () => {
     const trace = simulate(adaptiveBatchSizer(settings), () => 1, 30);
     for (let i = 1; i < trace.length; i++) expect(trace[i].size).toBeLessThanOrEqual(Math.ceil(trace[i - 1].size * 1.5));

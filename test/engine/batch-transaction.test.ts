@@ -25,6 +25,7 @@ import {
   openedCheckpoint,
 } from '../../src/store/checkpoints';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { recordQueries } from '../helpers/record-queries';
 import { SET_STATEMENT_ROWS } from '../../src/engine/set-mode';
 import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
 
@@ -64,22 +65,6 @@ async function someoneWaitsForAdvisoryLock(): Promise<void> {
     await delay(5);
   }
   throw new Error('no transaction ever waited for the partition lock');
-}
-
-/** Every statement text that a `pg` client sends while `fn` runs, with the client that sent it. */
-async function recordQueries<T>(fn: () => Promise<T>): Promise<{ result: T; sent: { client: pg.Client; text: string }[] }> {
-  const sent: { client: pg.Client; text: string }[] = [];
-  const query = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const first = args[0] as string | { text?: string };
-    sent.push({ client: this, text: typeof first === 'string' ? first : (first.text ?? '') });
-    return (query as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof query;
-  try {
-    return { result: await fn(), sent };
-  } finally {
-    pg.Client.prototype.query = query;
-  }
 }
 
 /** The round trips of each transaction in `sent`: from its BEGIN to its COMMIT or ROLLBACK, on its client. */

@@ -1,6 +1,7 @@
 /**
  * `backfill.health.latency` in the engine against a real PostgreSQL: a budget that cannot be met
- * throttles (the reason says so, as `ferry status` shows it) and the backfill still completes; a
+ * throttles (the reason says so, as `ferry status` shows it) and the backfill still completes, its
+ * transactions made smaller (and synchronous) before it rests; a
  * canary that errors throttles too (fail closed); a budget that is met does not throttle.
  */
 import { progressLines, progressOf } from '../../src/contract/progress';
@@ -11,6 +12,7 @@ import { createBackfillEngine, type BackfillEngine } from '../../src/engine/engi
 import { quietPort } from '../../src/engine/port';
 import { createMetrics } from '../../src/metrics';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { recordQueries } from '../helpers/record-queries';
 import { createTouchFunction, delay, makeTable, register, touchHistogram } from '../helpers/backfill';
 import type { MigrationInput } from '../../src/contract/migration';
 import { initialState } from '../../src/workflows/state';
@@ -44,7 +46,8 @@ async function backfill(
   port = quietPort(),
 ): Promise<ChunkResult> {
   await makeTable(db.pool, name, 1500);
-  const ref = register(migrations, name, name, { batchSize: 100, health: { autovacuum: false, latency } });
+  // maxLockMs 1: no smaller transactions to make first, straight to the rests these tests are about.
+  const ref = register(migrations, name, name, { batchSize: 100, maxLockMs: 1, health: { autovacuum: false, latency } });
   const migration = migrations.get(name)!;
   await engine.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
   const result = await engine.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, port);
@@ -80,6 +83,39 @@ describe('latency budget', () => {
     expect(logged.filter((m) => m === 'backfill slows down for the latency budget')).toHaveLength(1); // 15 batches, over throughout
   }, 60_000);
 
+  it('over budget, makes its transactions smaller and commits them synchronously before it rests', async () => {
+    await makeTable(db.pool, 'lever', 12_000);
+    const ref = register(migrations, 'lever', 'lever', {
+      batchSize: 1000,
+      maxLockMs: 25,
+      health: { autovacuum: false, latency: { query: 'SELECT 1', p99Ms: 0.0001 } },
+    });
+    const migration = migrations.get('lever')!;
+    // Judges after every 2 fresh samples (5 ms apart), so that the loop steps down within the table.
+    const options = { everyMs: 5, window: 20, baselineSamples: 10, freshSamples: 2, timeoutMs: 200, idleStopMs: 10, holdMs: 0, min: 0.25 };
+    const lever = createBackfillEngine(
+      { pool: db.pool },
+      { batchSizer: (m) => fixedBatchSizer(m.definition.backfill.batchSize), latency: options },
+    );
+    await lever.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
+    const { result, sent } = await recordQueries(() =>
+      lever.runChunk(migration, { ...ref, runId: 'r1', partition: 0, maxMs: 120_000 }, quietPort()),
+    );
+    expect(result).toMatchObject({ done: true, rowsScanned: 12_000 });
+    expect(result.throttledMs).toBeGreaterThan(0); // it did come to rest, once transactions were small
+    expect(await touchHistogram(db.pool, 'lever')).toEqual({ '1': 12_000 });
+
+    const transactions = sent.map((q) => q.text).filter((t) => t.startsWith('BEGIN;') && t.includes('WITH ferry_checkpoint'));
+    const rows = transactions.map((t) => Number(/ORDER BY "id" LIMIT (\d+)\)/.exec(t)?.[1]));
+    const synchronous = transactions.map((t) => !t.includes(`set_config('synchronous_commit', 'off', true)`));
+    expect(rows[0]).toBe(1000);
+    expect(synchronous[0]).toBe(false); // full speed: synchronous_commit = off, as by default
+    const firstSmall = rows.findIndex((n) => n <= 200);
+    expect(firstSmall).toBeGreaterThan(0);
+    expect(rows.slice(firstSmall).every((n) => n <= 200)).toBe(true); // over budget throughout: they stay small
+    expect(synchronous.slice(1).every(Boolean)).toBe(true); // held back: each commits synchronously
+  }, 60_000);
+
   it('fails closed: a canary that errors throttles', async () => {
     const result = await backfill('erring', { query: 'SELECT 1/0', p99Ms: 1000 });
     expect(result.throttledMs).toBeGreaterThan(0);
@@ -94,6 +130,7 @@ describe('latency budget', () => {
     await makeTable(db.pool, 'recovers', 4000);
     const ref = register(migrations, 'recovers', 'recovers', {
       batchSize: 50,
+      maxLockMs: 1,
       health: { autovacuum: false, latency: { query, p99Ms: 20 } },
     });
     const migration = migrations.get('recovers')!;

@@ -381,4 +381,27 @@ describe('pure parts', () => {
     expect(d.duty()).toBe(1);
     expect(d.restMs(100)).toBe(0);
   });
+
+  it('two stages: smaller transactions first, without rests; then the duty; back up in reverse order', () => {
+    const d = dutyCycle({ holdMs: 0, increase: 0.25, min: 0.1, lockMs: { maxLockMs: 24, minLockMs: 2 } });
+    expect([d.lockMs(), d.duty(), d.engaged()]).toEqual([24, 1, false]);
+    d.update(true, 0);
+    expect([d.lockMs(), d.duty(), d.restMs(100), d.engaged()]).toEqual([12, 1, 0, true]);
+    [1, 2, 3].forEach((t) => d.update(true, t));
+    expect([d.lockMs(), d.duty()]).toEqual([2, 1]); // 12, 6, 3, then the floor
+    d.update(true, 4);
+    expect([d.lockMs(), d.duty(), d.restMs(100)]).toEqual([2, 0.5, 100]); // only now does it rest
+    d.update(false, 5);
+    expect([d.lockMs(), d.duty()]).toEqual([2, 0.75]); // the duty comes back first
+    d.update(false, 6);
+    expect([d.lockMs(), d.duty(), d.restMs(100)]).toEqual([2, 1, 0]);
+    d.update(false, 7);
+    expect(d.lockMs()).toBe(8); // then the lock time, by 0.25 × 24
+    [8, 9, 10].forEach((t) => d.update(false, t));
+    expect([d.lockMs(), d.engaged()]).toEqual([24, false]);
+    expect(dutyCycle({ lockMs: { maxLockMs: 1 } }).lockMs()).toBe(1); // no first stage below 1 ms: straight to the duty
+    const floor = dutyCycle({ holdMs: 0, lockMs: { maxLockMs: 1 } });
+    floor.update(true, 0);
+    expect([floor.lockMs(), floor.duty()]).toEqual([1, 0.5]);
+  });
 });
