@@ -396,9 +396,14 @@ describe('pure parts', () => {
     d.update(false, 6);
     expect([d.lockMs(), d.duty(), d.restMs(100)]).toEqual([2, 1, 0]);
     d.update(false, 7);
-    expect(d.lockMs()).toBe(8); // then the lock time, by 0.25 × 24
-    [8, 9, 10].forEach((t) => d.update(false, t));
-    expect([d.lockMs(), d.engaged()]).toEqual([24, false]);
+    expect(d.lockMs()).toBe(2.5); // then the lock time, by a factor of 1.25
+    [8, 9, 10, 11, 12, 13, 14, 15, 16].forEach((t) => d.update(false, t));
+    expect(d.lockMs()).toBeCloseTo(18.6, 1);
+    d.update(false, 17);
+    expect(d.lockMs()).toBeCloseTo(23.3, 1);
+    expect(d.engaged()).toBe(true);
+    d.update(false, 18);
+    expect([d.lockMs(), d.engaged()]).toEqual([24, false]); // capped at maxLockMs: full speed
     expect(dutyCycle({ lockMs: { maxLockMs: 1 } }).lockMs()).toBe(1); // no first stage below 1 ms: straight to the duty
     const floor = dutyCycle({ holdMs: 0, lockMs: { maxLockMs: 1 } });
     floor.update(true, 0);
