@@ -14,16 +14,19 @@ const retry: ActivityOptions['retry'] = {
 
 /**
  * `short`: markers and bookkeeping (seconds). `ddl`: expand, contract and rollback, whose statements
- * may wait on locks for minutes; they heartbeat while a statement runs, so a dead worker is
- * noticed after the heartbeat timeout, not the 15-minute start-to-close timeout. `chunk`: one backfill chunk (heartbeats; a dead worker
- * is noticed after the heartbeat timeout). `scan`: verify and probe, which read the table by key
- * ranges and heartbeat after each.
+ * may wait on locks for minutes and run for hours (`CREATE INDEX CONCURRENTLY` or `VALIDATE
+ * CONSTRAINT` on a big table); they heartbeat while a statement runs, so a dead worker is noticed
+ * after the heartbeat timeout, and the start-to-close timeout (24 h, as `scan`'s) only bounds a
+ * statement that never ends — a shorter one would cut a long index build, whose retry drops the
+ * INVALID index and builds it again, from the start. `chunk`: one backfill chunk (heartbeats; a
+ * dead worker is noticed after the heartbeat timeout). `scan`: verify and probe, which read the
+ * table by key ranges and heartbeat after each.
  */
 export function migrationActivities(input: MigrationInput) {
   const heartbeatTimeout = input.settings.heartbeatTimeoutMs;
   return {
     short: proxyActivities<MigrationActivities>({ startToCloseTimeout: '15m', retry }),
-    ddl: proxyActivities<MigrationActivities>({ startToCloseTimeout: '15m', heartbeatTimeout, retry }),
+    ddl: proxyActivities<MigrationActivities>({ startToCloseTimeout: '24h', heartbeatTimeout, retry }),
     chunk: proxyActivities<MigrationActivities>({
       startToCloseTimeout: input.settings.chunkMs + 10 * 60_000,
       heartbeatTimeout,

@@ -134,6 +134,27 @@ test('verify still wrong after a catch-up pass holds the migration paused; resum
   expect(s.log.slice(-4)).toEqual(['verify', 'verify', 'verify', 'contract']);
 });
 
+test('expand and contract may run for hours (a big index build) and still notice a dead worker by heartbeats', async () => {
+  const s = new Scenario(env);
+  const timeouts: Record<string, { startToCloseMs?: number; heartbeatMs?: number }> = {};
+  const record = (name: string) => {
+    const { startToCloseTimeoutMs, heartbeatTimeoutMs } = Context.current().info;
+    timeouts[name] = { startToCloseMs: startToCloseTimeoutMs, heartbeatMs: heartbeatTimeoutMs };
+    return { statements: 1, retries: 0 };
+  };
+  s.impl.expand = async () => record('expand');
+  s.impl.contract = async () => record('contract');
+  let heartbeatMs = 0;
+  const done = await s.run({}, (h, input) => {
+    heartbeatMs = input.settings.heartbeatTimeoutMs;
+    return h.result();
+  });
+  expect(done).toMatchObject({ phase: 'completed' });
+  const hours24 = 24 * 3600_000;
+  expect(heartbeatMs).toBeGreaterThan(0);
+  expect(timeouts).toEqual({ expand: { startToCloseMs: hours24, heartbeatMs }, contract: { startToCloseMs: hours24, heartbeatMs } });
+});
+
 test('retries exhausted pause the migration with the error; resume runs the phase again', async () => {
   const s = new Scenario(env);
   const attempts: number[] = [];
