@@ -11,29 +11,9 @@ import {
   buildWindow,
   keyRange,
 } from '../../src/sql/backfill';
+import { odd, posts, sqlOf } from '../helpers/tables';
 
 /** Golden strings of the backfill statements; test/activities/backfill.test.ts runs them for real. */
-
-const posts: TableInfo = {
-  schema: 'public',
-  name: 'posts',
-  quoted: '"public"."posts"',
-  key: [{ name: 'id', type: 'bigint' }],
-  estimatedRows: 0,
-};
-
-const odd: TableInfo = {
-  schema: 'Mixed Case',
-  name: 'Odd-Table',
-  quoted: '"Mixed Case"."Odd-Table"',
-  key: [
-    { name: 'Tenant', type: 'integer' },
-    { name: 'we"ird', type: 'character varying(20)' },
-  ],
-  estimatedRows: 0,
-};
-
-const sqlOf = { where: 'data IS NULL', set: 'data = raw::jsonb' };
 
 describe('keyRange', () => {
   it('has no conditions without bounds', () => {

@@ -1,32 +1,11 @@
-import type { TableInfo } from '../../src/pg/catalog';
 import { buildCheckpointedSetBatch, type CheckpointedBatch } from '../../src/sql/checkpointed-batch';
+import { odd, posts, sqlOf } from '../helpers/tables';
 
 /**
  * Golden strings of the set-mode batch statement with its checkpoint (one round trip);
  * test/engine/batch-transaction.test.ts runs it for real: its guard, a checkpoint moved under it,
  * a stop requested while it runs.
  */
-
-const posts: TableInfo = {
-  schema: 'public',
-  name: 'posts',
-  quoted: '"public"."posts"',
-  key: [{ name: 'id', type: 'bigint' }],
-  estimatedRows: 0,
-};
-
-const odd: TableInfo = {
-  schema: 'Mixed Case',
-  name: 'Odd-Table',
-  quoted: '"Mixed Case"."Odd-Table"',
-  key: [
-    { name: 'Tenant', type: 'integer' },
-    { name: 'we"ird', type: 'character varying(20)' },
-  ],
-  estimatedRows: 0,
-};
-
-const sqlOf = { where: 'data IS NULL', set: 'data = raw::jsonb' };
 
 const batch: CheckpointedBatch = {
   partition: { name: 'posts-data', runId: 'r1', partition: 2 },
