@@ -17,8 +17,11 @@ export interface FerryMetrics {
   throttled(migration: string, kind: HealthKind, seconds: number): void;
   /** What the last verify of a migration counted (before the cool-off, each scheduled re-verify, the contract). */
   verifyWrongRows(migration: string, rows: number): void;
-  /** The latency budget after a batch: the canary's p99, the budget, the duty cycle (0..1). */
-  latency(migration: string, l: { p99Ms: number; budgetMs: number; duty: number }): void;
+  /**
+   * The latency budget after a batch: the canary's p99, the budget, the duty cycle (0..1) and, when
+   * the loop has a first stage, how long a transaction may hold its locks (`lockMs`).
+   */
+  latency(migration: string, l: { p99Ms: number; budgetMs: number; duty: number; lockMs?: number }): void;
   /** The registry the metrics live in. */
   registry: Registry;
 }
@@ -94,13 +97,15 @@ export function createMetrics(registry = new Registry()): FerryMetrics {
       latency.p99.set({ migration }, l.p99Ms / 1000);
       latency.budget.set({ migration }, l.budgetMs / 1000);
       latency.duty.set({ migration }, l.duty);
+      if (l.lockMs !== undefined) latency.lock.set({ migration }, l.lockMs / 1000);
     },
   };
 }
 
 /**
  * The gauges of `backfill.health.latency`: "throttled: latency p99 4.1 ms > budget 3 ms" is
- * `ferry_latency_p99_seconds` 0.0041 > `ferry_latency_budget_seconds` 0.003, with
+ * `ferry_latency_p99_seconds` 0.0041 > `ferry_latency_budget_seconds` 0.003, with first
+ * `ferry_backfill_transaction_lock_seconds` below `backfill.maxLockMs` (shorter transactions), then
  * `ferry_backfill_duty_cycle` below 1 and `ferry_throttled_seconds_total{reason_kind="latency"}` rising.
  */
 function latencyGauges(registers: Registry[]) {
@@ -112,6 +117,10 @@ function latencyGauges(registers: Registry[]) {
     ),
     budget: gauge('ferry_latency_budget_seconds', 'The latency budget the canary p99 is held to (backfill.health.latency).'),
     duty: gauge('ferry_backfill_duty_cycle', 'Share of time the backfill works under its latency budget: 1 is full speed.'),
+    lock: gauge(
+      'ferry_backfill_transaction_lock_seconds',
+      'How long a backfill transaction may hold its row locks under its latency budget: backfill.maxLockMs at full speed, down to 1 ms before the duty cycle falls.',
+    ),
   };
 }
 

@@ -38,7 +38,7 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
   if (lockMs !== undefined) chunk.tools.txSizer.aim?.(lockMs);
   const rest = control.duty.restMs(batchMs);
   const { name } = chunk.input;
-  chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty });
+  chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty, lockMs });
   if (!control.duty.engaged()) return 0;
   const how = rest > 0 ? `${Math.round(duty * 100)}% duty` : `transactions of ${formatMs(lockMs ?? 0)}`;
   const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${how})`;

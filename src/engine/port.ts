@@ -57,6 +57,6 @@ export interface EngineMetrics {
   batch(migration: string, b: { rows: number; failedRows: number; seconds: number; size: number }): void;
   /** Time a chunk waited for the database to be healthy, by the kind of signal. */
   throttled(migration: string, kind: HealthKind, seconds: number): void;
-  /** The latency budget after a batch: the canary's p99, the budget, the duty cycle (0..1). */
-  latency?(migration: string, l: { p99Ms: number; budgetMs: number; duty: number }): void;
+  /** The latency budget after a batch: the canary's p99, the budget, the duty cycle (0..1), the transactions' lock time. */
+  latency?(migration: string, l: { p99Ms: number; budgetMs: number; duty: number; lockMs?: number }): void;
 }

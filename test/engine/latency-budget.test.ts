@@ -73,6 +73,7 @@ describe('latency budget', () => {
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/ferry_throttled_seconds_total\{migration="unmet",reason_kind="latency"\} [\d.]+/);
     expect(text).toMatch(/ferry_backfill_duty_cycle\{migration="unmet"\} 0\.25/);
+    expect(text).toMatch(/ferry_backfill_transaction_lock_seconds\{migration="unmet"\} 0\.001\n/); // maxLockMs 1: no first stage to go down
   }, 60_000);
 
   it('throttles on the commit probe alone, says it is the commit, and logs it once', async () => {
@@ -94,7 +95,7 @@ describe('latency budget', () => {
     // Judges after every 2 fresh samples (5 ms apart), so that the loop steps down within the table.
     const options = { everyMs: 5, window: 20, baselineSamples: 10, freshSamples: 2, timeoutMs: 200, idleStopMs: 10, holdMs: 0, min: 0.25 };
     const lever = createBackfillEngine(
-      { pool: db.pool },
+      { pool: db.pool, metrics },
       { batchSizer: (m) => fixedBatchSizer(m.definition.backfill.batchSize), latency: options },
     );
     await lever.initBackfill(migration, { ...ref, runId: 'r1', pass: 1 });
@@ -114,6 +115,7 @@ describe('latency budget', () => {
     expect(firstSmall).toBeGreaterThan(0);
     expect(rows.slice(firstSmall).every((n) => n <= 200)).toBe(true); // over budget throughout: they stay small
     expect(synchronous.slice(1).every(Boolean)).toBe(true); // held back: each commits synchronously
+    expect(await metrics.registry.metrics()).toMatch(/ferry_backfill_transaction_lock_seconds\{migration="lever"\} 0\.001\n/); // down to 1 ms
   }, 60_000);
 
   it('fails closed: a canary that errors throttles', async () => {
