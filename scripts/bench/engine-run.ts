@@ -13,6 +13,7 @@ import { validateDefinition, type MigrationDefinitionInput } from '../../src/def
 import type { LoadedMigration } from '../../src/definition/registry';
 import { createBackfillEngine } from '../../src/engine/engine';
 import { quietPort } from '../../src/engine/port';
+import type { EngineOptions } from '../../src/engine/resources';
 import { guardConnections } from '../../src/pg/pool';
 import { migrateStore } from '../../src/store/migrate';
 
@@ -21,6 +22,8 @@ export interface EngineVariant {
   /** A label for logs and the JSON, e.g. `maxLockMs 25`. */
   label: string;
   backfill?: Partial<MigrationDefinitionInput['backfill']>;
+  /** The engine's options (e.g. the latency budget's loop: `{ latency: { lockMs: { maxLockMs: 25, minLockMs: 2 } } }`). */
+  engine?: EngineOptions;
 }
 
 /** What one engine run measured. */
@@ -51,7 +54,7 @@ export async function runEngine(url: string, variant: EngineVariant): Promise<En
   try {
     await migrateStore(pool);
     const migration = variantMigration('bench-engine', variant);
-    const engine = createBackfillEngine({ pool });
+    const engine = createBackfillEngine({ pool }, variant.engine);
     const ref = { name: migration.name, specHash: migration.specHash, runId: 'bench' };
     await engine.initBackfill(migration, { ...ref, pass: 1 });
     const startMs = Date.now();

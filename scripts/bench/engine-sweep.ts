@@ -1,11 +1,12 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|small|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|small|floor|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
  * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `small` the engine in
- * short synchronous transactions, `path` the engine in-process against ferry through Temporal.
+ * short synchronous transactions, `floor` the budget's shortest transactions, `path` the engine
+ * in-process against ferry through Temporal.
  * `--rounds N` repeats every arm N times in rotated
  * order and reports medians; `--control` adds an arm without any backfill (A/A: the noise floor of
  * a ratio); `--no-load` runs the arms without the application load and compares their rows/s to
@@ -108,6 +109,21 @@ const SMALL_ARMS: Arm[] = [
     [1, 1.5, 2, 3].map((ms) => ({ label: `engine, maxLockMs ${ms}, sync on`, backfill: { maxLockMs: ms, synchronousCommit: true } })),
   ),
 ];
+
+/**
+ * `--set floor`: the latency budget of 1.5 × (read and commit probes) with its first lever's floor
+ * at 1 ms (the default) and at 2 ms (`minLockMs`), against the hand loop: whether stopping the
+ * transactions at 2 ms (~55,000 rows/s in `--set small`) and resting below keeps the budget as well.
+ */
+function floorArms(rows: number): Arm[] {
+  const [budget] = budgetVariants([1.5], rows).slice(1);
+  const floor = (minLockMs: number): EngineVariant => ({
+    ...budget,
+    label: `budget 1.5x, floor ${minLockMs} ms`,
+    engine: { latency: { lockMs: { maxLockMs: 25, minLockMs } } },
+  });
+  return engineArms([floor(1), floor(2)]);
+}
 
 /** Runs `fn` on a fresh copy of the template beside the one at `url` (named after it), dropped after. */
 async function onAnotherCopy<T>(s: InterleaveSettings, url: string, fn: (other: string) => Promise<T>): Promise<T> {
@@ -353,6 +369,7 @@ async function main(): Promise<void> {
     gentle: engineArms(GENTLE_VARIANTS),
     pacing: PACING_ARMS,
     small: SMALL_ARMS,
+    floor: floorArms(rows),
     ...(setup && { path: pathArms(setup, stamp) }),
   };
   const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
