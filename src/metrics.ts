@@ -119,7 +119,7 @@ function latencyGauges(registers: Registry[]) {
     duty: gauge('ferry_backfill_duty_cycle', 'Share of time the backfill works under its latency budget: 1 is full speed.'),
     lock: gauge(
       'ferry_backfill_transaction_lock_seconds',
-      'How long a backfill transaction may hold its row locks under its latency budget: backfill.maxLockMs at full speed, down to 1 ms before the duty cycle falls.',
+      'How long a backfill transaction may hold its row locks under its latency budget: backfill.maxLockMs at full speed, down to 2 ms before the duty cycle falls.',
     ),
   };
 }

@@ -14,10 +14,18 @@
  * Within budget: the duty grows by `increase` a batch back to 1, then the lock time by a factor of
  * `1 + increase` a batch back to `maxLockMs` (full speed): multiplicative, so that it climbs in
  * fine steps through the few milliseconds where the application feels each one (measured: 1, 1.5,
- * 2 and 3 ms apart, docs/benchmarks.md) and still returns from 1 ms to 25 in about 70 batches. The
+ * 2 and 3 ms apart, docs/benchmarks.md) and still returns from 2 ms to 25 in about 50 batches. The
  * duty scales the next batch's size and sets the rest after it: a batch of `ms` at duty `d` rests
  * `ms × (1 − d) / d`. Pure; time comes in as `now`.
  */
+
+/**
+ * The first stage's floor: 2 ms. Below it a transaction is mostly its fixed cost (~0.5–0.85 ms: the
+ * round trip, planning, the commit), so each row costs more commits and WAL flushes. Measured
+ * (`engine-sweep.ts --set floor`, three rounds, docs/benchmarks.md): a 1.5 × budget with the floor
+ * at 2 ms moved 40,690 rows/s at app p99 ×1.69, at 1 ms 21,504 rows/s at ×1.95.
+ */
+export const MIN_LOCK_MS = 2;
 
 /** Settings of `dutyCycle`. */
 export interface DutyCycleSettings {
@@ -31,7 +39,10 @@ export interface DutyCycleSettings {
   holdMs?: number;
   /** Longest rest after one batch (default 5000 ms). */
   maxRestMs?: number;
-  /** The first stage's range: transactions of `maxLockMs` (`backfill.maxLockMs`) down to `minLockMs` (default 1). Without it, the duty alone. */
+  /**
+   * The first stage's range: transactions of `maxLockMs` (`backfill.maxLockMs`) down to `minLockMs`
+   * (default 2: measured gentler than 1 ms at twice the rows/s, see `MIN_LOCK_MS`). Without it, the duty alone.
+   */
   lockMs?: { maxLockMs: number; minLockMs?: number };
 }
 
@@ -62,7 +73,7 @@ export interface DutyCycle {
 export function dutyCycle(settings: DutyCycleSettings = {}): DutyCycle {
   const s = { min: 0.05, increase: 0.05, decrease: 0.5, holdMs: 1000, maxRestMs: 5000, ...settings };
   const maxLock = s.lockMs?.maxLockMs;
-  const minLock = Math.min(maxLock ?? 1, s.lockMs?.minLockMs ?? 1);
+  const minLock = Math.min(maxLock ?? MIN_LOCK_MS, s.lockMs?.minLockMs ?? MIN_LOCK_MS);
   let lock = maxLock;
   let duty = 1;
   let lastDecrease = -Infinity;

@@ -404,7 +404,12 @@ describe('pure parts', () => {
     expect(d.engaged()).toBe(true);
     d.update(false, 18);
     expect([d.lockMs(), d.engaged()]).toEqual([24, false]); // capped at maxLockMs: full speed
-    expect(dutyCycle({ lockMs: { maxLockMs: 1 } }).lockMs()).toBe(1); // no first stage below 1 ms: straight to the duty
+    const byDefault = dutyCycle({ holdMs: 0, lockMs: { maxLockMs: 25 } });
+    [0, 1, 2, 3].forEach((t) => byDefault.update(true, t));
+    expect([byDefault.lockMs(), byDefault.duty()]).toEqual([2, 1]); // 12.5, 6.25, 3.125, then the default floor, 2 ms
+    byDefault.update(true, 4);
+    expect(byDefault.duty()).toBe(0.5);
+    expect(dutyCycle({ lockMs: { maxLockMs: 1 } }).lockMs()).toBe(1); // below the floor already: straight to the duty
     const floor = dutyCycle({ holdMs: 0, lockMs: { maxLockMs: 1 } });
     floor.update(true, 0);
     expect([floor.lockMs(), floor.duty()]).toEqual([1, 0.5]);
