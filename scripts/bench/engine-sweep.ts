@@ -6,8 +6,7 @@
  * `gentle` the defaults, `budget` sweeps latency budgets (the frontier), `pacing` the hand loop at
  * fixed duty cycles, `shape` what the application waits for (CPU or WAL), `small` the engine in
  * short synchronous transactions, `floor` the budget's shortest transactions, `path` the engine
- * in-process against ferry through Temporal.
- * `--rounds N` repeats every arm N times in rotated
+ * in-process against ferry through Temporal. `--rounds N` repeats every arm N times in rotated
  * order and reports medians; `--control` adds an arm without any backfill (A/A: the noise floor of
  * a ratio); `--no-load` runs the arms without the application load and compares their rows/s to
  * the first's. One JSON object on stdout, a table on stderr.
@@ -112,8 +111,8 @@ const SMALL_ARMS: Arm[] = [
 
 /**
  * `--set floor`: the latency budget of 1.5 × (read and commit probes) with its first lever's floor
- * at 1 ms (the default) and at 2 ms (`minLockMs`), against the hand loop: whether stopping the
- * transactions at 2 ms (~55,000 rows/s in `--set small`) and resting below keeps the budget as well.
+ * at 1 ms and at 2 ms (`minLockMs`; 2 ms, `MIN_LOCK_MS`, is the default since this sweep), against
+ * the hand loop: whether stopping the transactions at 2 ms and resting below keeps the budget as well.
  */
 function floorArms(rows: number): Arm[] {
   const [budget] = budgetVariants([1.5], rows).slice(1);

@@ -122,9 +122,16 @@ type BodyResult = { outcome: BatchOutcome; work?: BatchWork };
 async function oneTripTransaction(chunk: Chunk, cursor: Cursor, size: number, last: boolean): Promise<BodyResult> {
   const tx = await runSetTransaction(chunk, cursor, { size, countBlocked: last, settings: batchSettings(chunk) });
   if (!tx.ran) return { outcome: { ...NOTHING, stop: checkCheckpoint(chunk, tx.checkpoint, cursor) ?? superseded(chunk) } };
-  const { work } = tx;
-  const stop = work.scanned < size ? 'done' : tx.stopRequested ? 'stop-requested' : undefined;
-  return { outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: 0, blocked: tx.blocked, stop }, work };
+  return committed(tx.work, size, tx);
+}
+
+/** A committed transaction's result: it finished the partition when its window was short, else it stops when a stop was requested. */
+function committed(work: BatchWork, size: number, advanced: { stopRequested: boolean; blocked: number }): BodyResult {
+  const stop = work.scanned < size ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
+  return {
+    outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
+    work,
+  };
 }
 
 /**
@@ -144,14 +151,7 @@ async function batchBody(
   const work = await applyBatch(chunk, client, cursor, size, tx.isolate);
   const done = work.scanned < size; // a short window: the partition's range is exhausted
   const advance = advanceStatement(chunk.input, { ...work, size, done, countBlocked }, cursor);
-  return new CommitWith(advance, (results) => {
-    const advanced = advancedCheckpoint(results[0]);
-    const stop = done ? 'done' : advanced.stopRequested ? 'stop-requested' : undefined;
-    return {
-      outcome: { ran: true, scanned: work.scanned, updated: work.updated, failed: work.failed, blocked: advanced.blocked, stop },
-      work,
-    };
-  });
+  return new CommitWith(advance, (results) => committed(work, size, advancedCheckpoint(results[0])));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { isLatencyReason, type LatencyVerdict } from '../health/latency';
+import { formatMs, isLatencyReason, type LatencyVerdict } from '../health/latency';
 import type { Chunk, LatencyControl } from './chunk-types';
 import { countThrottled, type Tally } from './tally';
 
@@ -40,7 +40,7 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
   const { name } = chunk.input;
   chunk.tools.metrics?.latency?.(name, { p99Ms: verdict.p99Ms, budgetMs: verdict.budgetMs, duty, lockMs });
   if (!control.duty.engaged()) return 0;
-  const how = rest > 0 ? `${Math.round(duty * 100)}% duty` : `transactions of ${formatMs(lockMs ?? 0)}`;
+  const how = rest > 0 ? `${Math.round(duty * 100)}% duty` : `transactions of ${formatMs(lockMs ?? 0)} ms`;
   const reason = verdict.over ? verdict.reason : `${verdict.reason}; speeding up (${how})`;
   // Logged once when it starts, whichever probe's reason was the last.
   if (verdict.over && !isLatencyReason(tally.throttleReason)) {
@@ -54,11 +54,6 @@ export function latencyRestMs(chunk: Chunk, tally: Tally, batchMs: number): numb
 /** Whether the latency budget's loop holds the backfill below full speed (its transactions then commit synchronously). */
 export function latencyEngaged(chunk: Chunk): boolean {
   return chunk.tools.latency?.duty.engaged() ?? false;
-}
-
-/** `3.1 ms`: a lock time as the reason prints it. */
-function formatMs(ms: number): string {
-  return `${Number(ms.toFixed(ms < 10 ? 1 : 0))} ms`;
 }
 
 /**

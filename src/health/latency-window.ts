@@ -113,7 +113,7 @@ export function judge(p99Ms: number, budgetMs: number, error?: string, kind: Pro
   const over = !(p99Ms <= budgetMs);
   const says = SAYS[kind];
   if (!Number.isFinite(p99Ms)) return { over, p99Ms, budgetMs, reason: `${says.failed}: ${error ?? 'no answer'}` };
-  return { over, p99Ms, budgetMs, reason: `${says.p99} ${fmt(p99Ms)} ms ${over ? '>' : '<='} budget ${fmt(budgetMs)} ms` };
+  return { over, p99Ms, budgetMs, reason: `${says.p99} ${formatMs(p99Ms)} ms ${over ? '>' : '<='} budget ${formatMs(budgetMs)} ms` };
 }
 
 /**
@@ -127,8 +127,8 @@ export function worstOf(verdicts: LatencyVerdict[]): LatencyVerdict {
   return verdicts.reduce((worst, v) => (load(v) > load(worst) ? v : worst));
 }
 
-/** Milliseconds with two significant decimals at most: 4.1, 0.35, 12. */
-function fmt(ms: number): string {
+/** Milliseconds with two decimals at most, and none from 10 on: 4.1, 0.35, 12 (the reasons `status` shows). */
+export function formatMs(ms: number): string {
   return String(ms >= 10 ? Math.round(ms) : Math.round(ms * 100) / 100);
 }
 

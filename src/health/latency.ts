@@ -4,6 +4,7 @@ import { startCanaryThread, type CanarySample, type CanaryThread, type CanaryThr
 import { probeSet, type LatencyBudget, type LatencyVerdict } from './latency-window';
 
 export {
+  formatMs,
   isLatencyReason,
   judge,
   percentileOf,

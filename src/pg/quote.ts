@@ -45,6 +45,24 @@ export function inlineInteger(n: number): string {
   return String(n);
 }
 
+/**
+ * A `bigint` held as text (a batch count) as a literal for the simple protocol: its digits.
+ * @throws Error when it is not all digits.
+ * @example inlineBigint('41') === '41'
+ */
+export function inlineBigint(digits: string): string {
+  if (!/^\d+$/.test(digits)) throw new Error(`"${digits}" is not a number; cannot put it into SQL.`);
+  return digits;
+}
+
+/**
+ * A `text[]` (a key as text) as a literal for the simple protocol: `ARRAY['1', 'a']`, or `NULL`.
+ * @example inlineTextArray(["it's"]) === "ARRAY['it''s']"
+ */
+export function inlineTextArray(values: readonly string[] | null): string {
+  return values === null ? 'NULL' : `ARRAY[${values.map(inlineLiteral).join(', ')}]`;
+}
+
 /** A table name split into schema and name. `parseTableName('"Mixed Case"."Odd-Table"')`. */
 export interface TableName {
   schema: string;

@@ -51,21 +51,14 @@ export async function withTransaction<T>(
   fn: (client: PoolClient, first: QueryResult[]) => Promise<T | RollbackWith<T> | CommitWith<T>>,
   opts: TransactionOptions = {},
 ): Promise<T> {
-  const client = await pool.connect();
-  let failure: unknown;
-  try {
+  return onConnection(pool, async (client) => {
     const first = await begin(client, opts);
     await setLocal(client, opts.settings);
     const result = await fn(client, first);
     if (result instanceof CommitWith) return result.map(await commitWith(client, result.statements));
     await client.query(result instanceof RollbackWith ? 'ROLLBACK' : 'COMMIT');
     return result instanceof RollbackWith ? result.value : result;
-  } catch (err) {
-    failure = err;
-    throw err;
-  } finally {
-    await releaseAfter(client, failure);
-  }
+  });
 }
 
 /**
@@ -75,15 +68,22 @@ export async function withTransaction<T>(
  * and the transaction rolls back (`releaseAfter`'s rule for the connection).
  * @example const [lock, batch] = await transactionInOneTrip(pool, [lockSql, batchSql])
  */
-export async function transactionInOneTrip(pool: Pool, statements: readonly string[]): Promise<QueryResult[]> {
-  const client = await pool.connect();
-  let failure: unknown;
-  try {
+export function transactionInOneTrip(pool: Pool, statements: readonly string[]): Promise<QueryResult[]> {
+  return onConnection(pool, async (client) => {
     const results = (await client.query(['BEGIN', ...statements, 'COMMIT'].join(';\n'))) as unknown as QueryResult[];
     if (!Array.isArray(results) || results.length !== statements.length + 2) {
       throw new Error(`expected the results of ${statements.length + 2} statements, got ${Array.isArray(results) ? results.length : 1}`);
     }
     return results.slice(1, -1);
+  });
+}
+
+/** Runs `fn` on one connection of the pool, then gives it back by `releaseAfter`'s rule (the error, if any, propagates). */
+async function onConnection<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    return await fn(client);
   } catch (err) {
     failure = err;
     throw err;

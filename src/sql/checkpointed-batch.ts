@@ -1,5 +1,5 @@
 import type { TableInfo } from '../pg/catalog';
-import { inlineInteger, inlineLiteral } from '../pg/quote';
+import { inlineBigint, inlineInteger, inlineLiteral, inlineTextArray } from '../pg/quote';
 import type { PartitionRef } from '../store/checkpoints';
 import { STORE_SCHEMA } from '../store/schema';
 import { keyColumns, keyTuple, lastKeyOf, literalWindowSelect, type BackfillSql, type RangeShape } from './backfill';
@@ -108,8 +108,8 @@ export function buildCheckpointedSetBatch(table: TableInfo, sql: BackfillSql, ba
 function checkpointCte(batch: CheckpointedBatch): string {
   const { guard } = batch;
   const go =
-    `c.pass = ${inlineInteger(guard.pass)} AND c.batches = ${batchCount(guard.batches)}` +
-    ` AND c.last_key IS NOT DISTINCT FROM ${textArray(guard.lastKey)} AND NOT c.done AND NOT c.stop_requested`;
+    `c.pass = ${inlineInteger(guard.pass)} AND c.batches = ${inlineBigint(guard.batches)}::bigint` +
+    ` AND c.last_key IS NOT DISTINCT FROM ${inlineTextArray(guard.lastKey)}::text[] AND NOT c.done AND NOT c.stop_requested`;
   return (
     `ferry_checkpoint AS MATERIALIZED (SELECT c.pass, c.last_key, c.batches, c.done, c.stop_requested,\n` +
     ` ${go} AS go\n` +
@@ -125,7 +125,7 @@ function advanceCte(batch: CheckpointedBatch, scanned: string): string {
     `ferry_advanced AS (UPDATE ${STORE_SCHEMA}.backfill_checkpoints c SET last_key = COALESCE((SELECT last_key FROM ferry_window), c.last_key),\n` +
     ` rows_scanned = c.rows_scanned + ${scanned}, rows_updated = c.rows_updated + (SELECT count(*) FROM ferry_updated),\n` +
     ` batches = c.batches + 1, batch_size = ${size}, done = ${scanned} < ${size}, updated_at = now()\n` +
-    ` WHERE ${partitionMatch(batch.partition)} AND c.pass = ${inlineInteger(guard.pass)} AND c.batches = ${batchCount(guard.batches)}` +
+    ` WHERE ${partitionMatch(batch.partition)} AND c.pass = ${inlineInteger(guard.pass)} AND c.batches = ${inlineBigint(guard.batches)}::bigint` +
     ` AND (SELECT go FROM ferry_checkpoint)\n` +
     ` RETURNING c.stop_requested)`
   );
@@ -137,15 +137,4 @@ function partitionMatch(ref: PartitionRef): string {
 
 function partitionLiterals(ref: PartitionRef): string {
   return `${inlineLiteral(ref.name)}, ${inlineLiteral(ref.runId)}, ${inlineInteger(ref.partition)}`;
-}
-
-/** A batch count (`bigint` as text) as a literal. */
-function batchCount(batches: string): string {
-  if (!/^\d+$/.test(batches)) throw new Error(`batch count "${batches}" is not a number`);
-  return `${batches}::bigint`;
-}
-
-/** `ARRAY['1', 'a']::text[]`, or `NULL::text[]`. */
-function textArray(values: string[] | null): string {
-  return values === null ? 'NULL::text[]' : `ARRAY[${values.map(inlineLiteral).join(', ')}]::text[]`;
 }

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { RunRef } from '../contract/activities';
-import { inlineInteger, inlineLiteral } from '../pg/quote';
+import { inlineBigint, inlineInteger, inlineLiteral, inlineTextArray } from '../pg/quote';
 
 /**
  * `ferry.backfill_checkpoints`: one row per backfill partition, written in the same transaction as
@@ -263,11 +263,11 @@ export const ADVANCE_CHECKPOINT = `SELECT stop_requested, blocked FROM ferry.adv
  * @example advanceStatement(ref, record, { pass: 1, batches: '41' }) // "SELECT stop_requested, blocked FROM ferry.advance_checkpoint('posts-member-uuid', ...)"
  */
 export function advanceStatement(ref: PartitionRef, batch: BatchRecord, guard: { pass: number; batches: string }): string {
-  if (!/^\d+$/.test(guard.batches)) throw new Error(`batch count "${guard.batches}" is not a number`);
-  const lastKey = batch.lastKey === null ? 'NULL' : `ARRAY[${batch.lastKey.map(inlineLiteral).join(', ')}]`;
+  const batches = inlineBigint(guard.batches);
+  const lastKey = inlineTextArray(batch.lastKey);
   const counters = [batch.scanned, batch.updated, batch.failed, batch.size].map(inlineInteger);
   const values = [inlineLiteral(ref.name), inlineLiteral(ref.runId), inlineInteger(ref.partition), lastKey, ...counters];
-  values.push(String(batch.done), inlineInteger(guard.pass), guard.batches, String(batch.countBlocked));
+  values.push(String(batch.done), inlineInteger(guard.pass), batches, String(batch.countBlocked));
   return withLiterals(ADVANCE_CHECKPOINT, values);
 }
 
