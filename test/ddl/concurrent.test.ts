@@ -78,6 +78,9 @@ test('an INVALID index left by an interrupted CREATE INDEX CONCURRENTLY is dropp
   const watcher = await db.connect();
   const building = builder.query(create).catch((e) => e);
   const backend = await backendRunning(watcher, 'CREATE INDEX CONCURRENTLY');
+  // Cancel it once its catalog entry is committed (the build's first phase): a cancel before that
+  // leaves no index at all, under a loaded machine's timing.
+  for (let i = 0; i < 2000 && (await indexState('items_slow')) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
   await watcher.query('SELECT pg_cancel_backend($1)', [backend.pid]);
   expect((await building).code).toBe('57014');
   expect(await indexState('items_slow')).toEqual({ valid: false });
