@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|small|floor|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
+ * `npx tsx scripts/bench/engine-sweep.ts [--rows N] [--set lock|sync|gentle|budget|pacing|shape|small|floor|stage|defaults|canary|path] [--rounds N] [--control] [--no-load] [--baseline-seconds N]`:
  * the engine run in-process (scripts/bench/engine-run.ts) under the application load, once per
  * setting, each between two baseline windows (scripts/bench/interleaved.ts), and the hand loop
  * likewise. `--set lock` compares `backfill.maxLockMs` and `synchronous_commit`, `sync` and
@@ -122,6 +122,51 @@ function floorArms(rows: number): Arm[] {
     engine: { latency: { lockMs: { maxLockMs: 25, minLockMs } } },
   });
   return engineArms([floor(1), floor(2)]);
+}
+
+/**
+ * `--set stage`: the latency budget of 1.5 × with and without its second stage (rests after the
+ * batch once the transactions are at their floor; `min: 1` keeps the duty at 1, so the loop only
+ * sizes transactions), and the engine held at 2 ms transactions without a budget, against the hand
+ * loop: whether resting below the floor spares the application or, as the pacing sweep found of
+ * the hand loop, hurts it.
+ */
+function stageArms(rows: number): Arm[] {
+  const [budget] = budgetVariants([1.5], rows).slice(1);
+  return engineArms([
+    { ...budget, label: 'budget 1.5x (floor 2 ms, then rests)' },
+    { ...budget, label: 'budget 1.5x, no rests', engine: { latency: { min: 1 } } },
+    { label: 'engine, maxLockMs 2, sync on', backfill: { maxLockMs: 2, synchronousCommit: true } },
+  ]);
+}
+
+/**
+ * `--set defaults`: candidate defaults for (c) since each transaction is one round trip: today's
+ * (`maxLockMs` 25, `synchronous_commit` off), 25 with it on, and 15 and 10 with it on, against the
+ * hand loop (whose 2,000-row statements of ~13 ms each commit synchronously). Run it with and
+ * without `--no-load`: the default must stay as fast as the hand loop without the load (c/b) and be
+ * at least as gentle under it.
+ */
+const DEFAULTS_ARMS: Arm[] = engineArms([
+  SYNC_OFF,
+  SYNC_ON,
+  ...[15, 10].map((ms) => ({ label: `maxLockMs ${ms}, synchronous_commit on`, backfill: { maxLockMs: ms, synchronousCommit: true } })),
+]);
+
+/**
+ * `--set canary`: what the latency canary itself costs the application. The engine held at 2 ms
+ * synchronous transactions, without a budget and with a budget it never reaches (ratio 100, so the
+ * loop never engages but the canary samples throughout), with the read probe alone and with the
+ * commit probe too.
+ */
+function canaryArms(rows: number): Arm[] {
+  const query = budgetQuery(rows);
+  const small = { maxLockMs: 2, synchronousCommit: true };
+  return variantArms([
+    { label: 'engine, maxLockMs 2, sync on', backfill: small },
+    { label: '+ canary, read', backfill: { ...small, health: { latency: { query, ratio: 100 } } } },
+    { label: '+ canary, read and commit', backfill: { ...small, health: { latency: { query, commit: true, ratio: 100 } } } },
+  ]);
 }
 
 /** Runs `fn` on a fresh copy of the template beside the one at `url` (named after it), dropped after. */
@@ -369,6 +414,9 @@ async function main(): Promise<void> {
     pacing: PACING_ARMS,
     small: SMALL_ARMS,
     floor: floorArms(rows),
+    stage: stageArms(rows),
+    defaults: DEFAULTS_ARMS,
+    canary: canaryArms(rows),
     ...(setup && { path: pathArms(setup, stamp) }),
   };
   const options = { rounds: Number(arg(argv, '--rounds', '1')), control: argv.includes('--control') };
