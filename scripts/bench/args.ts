@@ -11,7 +11,7 @@ export interface BenchArgs {
   appRate: number;
   /** Length of the load window without any backfill (`--baseline-seconds`, default 15). */
   baselineSeconds: number;
-  /** Upper bound on the whole application load run, a safety stop (`--app-max-seconds`, default 900). */
+  /** Upper bound on the whole application load run, a safety stop (`--app-max-seconds`, default 3600: a 10M-row (d) under a budget runs ~15 minutes). */
   appMaxSeconds: number;
   /**
    * Runs of (a), (b) and (c) without load, interleaved (`--repeat`, default 1); each figure is
@@ -57,7 +57,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     appConnections: 4,
     appRate: 400,
     baselineSeconds: 15,
-    appMaxSeconds: 900,
+    appMaxSeconds: 3600,
     repeat: 1,
     loadRounds: 3,
     frontierRounds: 3,

@@ -60,14 +60,27 @@ export async function startLoad(config: Omit<LoadConfig, 'out'>, outDir: string)
     stdio: ['ignore', 2, 2, 'ipc'],
   });
   track(child);
+  // Listened for from the start: a load that reaches `maxSeconds` says "done" and disconnects on its own.
+  let finished = false;
+  const done = waitForMessage(child, 'done').then(() => void (finished = true));
+  done.catch(() => undefined); // awaited in stop(); an exit before "ready" is reported by the wait below
   await waitForMessage(child, 'ready');
   log(`application load: ${config.ratePerSecond} requests/s on a pool of ${config.connections} connections (3 reads : 1 update)`);
+  const startedMs = Date.now();
   return {
     pid: child.pid ?? 0,
     stop: async () => {
-      const done = waitForMessage(child, 'done');
-      child.send('stop');
-      await done;
+      const ended = finished || !child.connected; // before being asked: its own deadline, or it died
+      if (!ended) child.send('stop', () => undefined); // with a callback, a channel closed meanwhile is not an 'error' event
+      await done; // rejects, saying how, if it exited without its samples
+      if (ended) {
+        fs.rmSync(out, { force: true });
+        const ranS = Math.round((Date.now() - startedMs) / 1000);
+        throw new Error(
+          `the application load stopped on its own after --app-max-seconds (${config.maxSeconds} s) and the windows ran ${ranS} s: ` +
+            `their figures would be partial; run again with --app-max-seconds ${Math.ceil((ranS * 1.5) / 60) * 60} or more`,
+        );
+      }
       const samples = JSON.parse(fs.readFileSync(out, 'utf8')) as LoadSample[];
       fs.rmSync(out, { force: true });
       return samples;
