@@ -50,6 +50,11 @@ const GENTLE_VARIANTS: EngineVariant[] = [
   { label: 'maxLockMs 40, synchronous_commit on', backfill: { maxLockMs: 40, synchronousCommit: true } },
 ];
 
+/** The engine in short synchronous transactions of `maxLockMs`, no budget (the shape, small, stage and canary sets). */
+function shortSynchronous(maxLockMs: number): EngineVariant {
+  return { label: `engine, maxLockMs ${maxLockMs}, sync on`, backfill: { maxLockMs, synchronousCommit: true } };
+}
+
 /**
  * `--set pacing`: the hand loop at a fixed duty cycle (a rest after each batch), with large and
  * small batches: whether resting between batches spares the application, and how that depends
@@ -84,7 +89,7 @@ function shapeArms(s: InterleaveSettings): Arm[] {
     label: 'hand loop 2000 rows, duty 0.33, other db',
     run: (url: string) => onAnotherCopy(s, url, (other) => pacedHandLoop(other, { batchSize: 2000, duty: 0.33 })),
   };
-  const small: EngineVariant = { label: 'engine, maxLockMs 3, sync on', backfill: { maxLockMs: 3, synchronousCommit: true } };
+  const small = shortSynchronous(3);
   const checkpointed = (batchSize: number): Arm => ({
     label: `hand loop ${batchSize} rows + checkpoint, sync on`,
     run: (url: string) => pacedHandLoop(url, { batchSize, duty: 1, checkpointed: true }),
@@ -104,9 +109,7 @@ const SMALL_ARMS: Arm[] = [
     label: 'hand loop 50 rows + checkpoint, sync on',
     run: (url: string) => pacedHandLoop(url, { batchSize: 50, duty: 1, checkpointed: true }),
   },
-  ...variantArms(
-    [1, 1.5, 2, 3].map((ms) => ({ label: `engine, maxLockMs ${ms}, sync on`, backfill: { maxLockMs: ms, synchronousCommit: true } })),
-  ),
+  ...variantArms([1, 1.5, 2, 3].map(shortSynchronous)),
 ];
 
 /**
@@ -136,7 +139,7 @@ function stageArms(rows: number): Arm[] {
   return engineArms([
     { ...budget, label: 'budget 1.5x (floor 2 ms, then rests)' },
     { ...budget, label: 'budget 1.5x, no rests', engine: { latency: { min: 1 } } },
-    { label: 'engine, maxLockMs 2, sync on', backfill: { maxLockMs: 2, synchronousCommit: true } },
+    shortSynchronous(2),
   ]);
 }
 
@@ -161,11 +164,11 @@ const DEFAULTS_ARMS: Arm[] = engineArms([
  */
 function canaryArms(rows: number): Arm[] {
   const query = budgetQuery(rows);
-  const small = { maxLockMs: 2, synchronousCommit: true };
+  const small = shortSynchronous(2);
   return variantArms([
-    { label: 'engine, maxLockMs 2, sync on', backfill: small },
-    { label: '+ canary, read', backfill: { ...small, health: { latency: { query, ratio: 100 } } } },
-    { label: '+ canary, read and commit', backfill: { ...small, health: { latency: { query, commit: true, ratio: 100 } } } },
+    small,
+    { label: '+ canary, read', backfill: { ...small.backfill, health: { latency: { query, ratio: 100 } } } },
+    { label: '+ canary, read and commit', backfill: { ...small.backfill, health: { latency: { query, commit: true, ratio: 100 } } } },
   ]);
 }
 
